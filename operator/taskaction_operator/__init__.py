@@ -1,0 +1,1 @@
+"""taskaction-operator: executes Flyte 2 TaskAction custom resources on Kubernetes."""

@@ -1,0 +1,1 @@
+"""The TaskAction API: constants of the Flyte contract, pydantic models, CRD generation."""

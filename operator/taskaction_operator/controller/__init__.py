@@ -1,0 +1,1 @@
+"""Reconciliation: pure decisions (what to do) and the thin kopf shell that does it."""

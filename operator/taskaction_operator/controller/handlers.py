@@ -1,0 +1,77 @@
+"""kopf registrations: thin. Watch events go to the Controller; nothing here decides anything.
+
+Only low-level `on.event` handlers are used, so kopf keeps no bookkeeping on our objects: no progress or
+diff-base annotations (which would copy the large spec), no finalizer of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from kubernetes_asyncio import client, config
+
+from .. import metrics
+from ..api import constants as c
+from ..settings import Settings
+from .kubeapi import KubeApi
+from .runtime import Controller
+
+logger = logging.getLogger(__name__)
+
+
+def _controller(memo: kopf.Memo) -> Controller:
+    return memo["controller"]
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    ours: Settings = memo["settings"]
+    # Server-side: only our pods travel over the watch, so memory does not grow with the cluster's other pods.
+    settings.watching.label_selectors["pods"] = c.MANAGED_SELECTOR
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 30
+    settings.posting.level = logging.INFO
+    settings.persistence.finalizer = c.FINALIZER  # never added by kopf (no delete handlers); named ours for clarity
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        await config.load_kube_config()
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = ours.max_inflight_requests
+    api = KubeApi(client.ApiClient(configuration), ours.api_qps, ours.api_burst, ours.max_inflight_requests)
+    controller = Controller(api, ours)
+    controller.start()
+    metrics.register_phase_collector(controller.phase_counts)
+    memo["controller"] = controller
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    controller = memo.get("controller")
+    if controller is not None:
+        await controller.stop()
+        await controller.api.api_client.close()
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
+async def taskaction_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _controller(memo).on_taskaction_event(event["type"], event["object"])
+
+
+@kopf.on.event("", "v1", "pods", labels={c.LABEL_MANAGED: "true"})
+async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _controller(memo).on_pod_event(event["type"], event["object"])
+
+
+@kopf.on.probe(id="taskactions")
+def probe_taskactions(memo: kopf.Memo, **_: Any) -> int:
+    controller = memo.get("controller")
+    return len(controller.taskactions) if controller else 0

@@ -1,0 +1,137 @@
+"""The operator's one Kubernetes client: async, one connection pool, bounded concurrency, a client-side rate limit
+that honours 429 Retry-After. Objects come and go as plain JSON dicts (no model deserialization on the hot path)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from .. import metrics
+from ..api import constants as c
+
+logger = logging.getLogger(__name__)
+MERGE_PATCH = "application/merge-patch+json"
+MAX_THROTTLE_RETRIES = 5
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str):
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class TokenBucket:
+    """qps tokens a second, up to burst stored; `take` waits for one."""
+
+    def __init__(self, qps: float, burst: int):
+        self.qps = qps
+        self.capacity = float(burst)
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.qps)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.qps)
+
+
+class KubeApi:
+    def __init__(self, api_client: client.ApiClient, qps: float, burst: int, max_inflight: int):
+        self.api_client = api_client
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self.bucket = TokenBucket(qps, burst)
+        self.inflight = asyncio.Semaphore(max_inflight)
+
+    async def _call(self, verb: str, resource: str, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        for attempt in range(MAX_THROTTLE_RETRIES + 1):
+            await self.bucket.take()
+            started = time.monotonic()
+            async with self.inflight:
+                response = await fn(*args, _preload_content=False, **kwargs)
+                try:
+                    payload = await response.read()
+                finally:
+                    response.release()
+            metrics.API_SECONDS.labels(verb, resource).observe(time.monotonic() - started)
+            metrics.API_REQUESTS.labels(verb, resource, str(response.status)).inc()
+            if response.status == 429 and attempt < MAX_THROTTLE_RETRIES:
+                delay = float(response.headers.get("Retry-After") or 1)
+                logger.warning("API server throttled %s %s; retrying after %.1fs", verb, resource, delay)
+                await asyncio.sleep(delay)
+                continue
+            data = json.loads(payload) if payload else {}
+            if not 200 <= response.status <= 299:
+                raise ApiError(response.status, data.get("reason", ""), data.get("message", payload.decode(errors="replace")))
+            return data
+        raise AssertionError("unreachable")
+
+    async def get_taskaction(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call(
+                "get", c.PLURAL, self.custom.get_namespaced_custom_object, c.GROUP, c.VERSION, namespace, c.PLURAL, name
+            )
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def patch_taskaction(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(
+            "patch",
+            c.PLURAL,
+            self.custom.patch_namespaced_custom_object,
+            c.GROUP,
+            c.VERSION,
+            namespace,
+            c.PLURAL,
+            name,
+            patch,
+            _content_type=MERGE_PATCH,
+        )
+
+    async def patch_taskaction_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(
+            "patch",
+            f"{c.PLURAL}/status",
+            self.custom.patch_namespaced_custom_object_status,
+            c.GROUP,
+            c.VERSION,
+            namespace,
+            c.PLURAL,
+            name,
+            patch,
+            _content_type=MERGE_PATCH,
+        )
+
+    async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call("get", "pods", self.core.read_namespaced_pod, name, namespace)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def create_pod(self, namespace: str, pod: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("create", "pods", self.core.create_namespaced_pod, namespace, pod)
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        try:
+            await self._call("delete", "pods", self.core.delete_namespaced_pod, name, namespace)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise

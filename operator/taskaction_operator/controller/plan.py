@@ -1,0 +1,30 @@
+"""What one reconcile decided to do. The shell (actuator) carries a Plan out, in this order:
+metadata patch, pod deletion, pod creation, status patch, terminal labels, finalizer removal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    metadata_patch: dict[str, Any] | None = None  # merge patch of labels / ownerReferences / finalizers
+    delete_pod: str | None = None
+    create_pod: dict[str, Any] | None = None
+    status_patch: dict[str, Any] | None = None  # merge patch of status
+    terminal_labels: dict[str, str] | None = None
+    remove_finalizer: bool = False
+    events: list[Event] = field(default_factory=list)
+    requeue_after: float | None = None
+    waiting_for_parent: str | None = None  # name of the parent TaskAction this one waits for
+
+    def requeue(self, seconds: float) -> None:
+        self.requeue_after = seconds if self.requeue_after is None else min(self.requeue_after, seconds)

@@ -1,0 +1,211 @@
+"""The shell around the pure decisions: watch events in, keyed work queue, bounded workers, plans carried out.
+
+Level-triggered: every reconcile starts from the latest TaskAction and pod the API server reported. Every write
+carries the resourceVersion it was computed from, so a decision made on a stale view is refused (409) and redone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from .. import metrics
+from ..api import constants as c
+from ..pods.naming import pod_name
+from ..settings import Settings
+from . import plugin_state
+from .decisions import after_create_error, observed_attempts
+from .dispatch import needs_parent, reconcile
+from .kubeapi import ApiError, KubeApi
+from .ownership import parent_name
+from .plan import Plan
+from .store import Key, ObjectStore, key_of
+from .workqueue import WorkQueue
+
+logger = logging.getLogger(__name__)
+ERROR_BACKOFF = (0.5, 1, 2, 5, 10, 30, 60)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Controller:
+    def __init__(self, api: KubeApi, settings: Settings):
+        self.api = api
+        self.settings = settings
+        self.taskactions = ObjectStore()
+        self.pods = ObjectStore()
+        self.queue = WorkQueue()
+        self._errors: dict[Key, int] = defaultdict(int)
+        self._waiting_children: dict[Key, set[Key]] = defaultdict(set)
+        self._workers: list[asyncio.Task[None]] = []
+
+    # Watch events --------------------------------------------------------------------------------------------
+
+    def on_taskaction_event(self, event_type: str | None, obj: dict[str, Any]) -> None:
+        key = key_of(obj)
+        if event_type == "DELETED":
+            self.taskactions.remove(obj)
+            self.queue.forget(key)
+        else:
+            self.taskactions.put(obj)
+            self.queue.add(key)
+        for child in self._waiting_children.pop(key, ()):
+            self.queue.add(child)
+
+    def on_pod_event(self, event_type: str | None, obj: dict[str, Any]) -> None:
+        if event_type == "DELETED":
+            self.pods.remove(obj)
+        else:
+            self.pods.put(obj)
+        for ref in obj["metadata"].get("ownerReferences") or []:
+            if ref.get("controller") and ref.get("kind") == c.KIND:
+                self.queue.add((obj["metadata"]["namespace"], ref["name"]))
+
+    # Workers -------------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"reconciler-{i}") for i in range(self.settings.max_concurrent_reconciles)
+        ]
+
+    async def stop(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            metrics.QUEUE_DEPTH.set(len(self.queue))
+            metrics.IN_FLIGHT.inc()
+            started = time.monotonic()
+            outcome = "ok"
+            try:
+                await self.reconcile_key(key)
+                self._errors.pop(key, None)
+            except asyncio.CancelledError:
+                raise
+            except ApiError as exc:
+                outcome = "conflict" if exc.status == 409 else "api_error"
+                self._retry_later(key, exc)
+            except Exception as exc:  # a bug must not stop the worker; the action is retried with backoff
+                outcome = "error"
+                logger.exception("reconcile of %s/%s failed", *key)
+                self._retry_later(key, exc)
+            finally:
+                metrics.IN_FLIGHT.dec()
+                metrics.RECONCILES.labels(outcome).inc()
+                metrics.RECONCILE_SECONDS.labels(outcome).observe(time.monotonic() - started)
+                self.queue.done(key)
+
+    def _retry_later(self, key: Key, exc: Exception) -> None:
+        failures = self._errors[key]
+        self._errors[key] = failures + 1
+        delay = 0.0 if isinstance(exc, ApiError) and exc.status == 409 and failures < 3 else ERROR_BACKOFF[min(failures, len(ERROR_BACKOFF) - 1)]
+        if not (isinstance(exc, ApiError) and exc.status == 409):
+            logger.warning("reconcile of %s/%s: %s; retrying in %.1fs", key[0], key[1], exc, delay)
+        self.queue.add_after(key, delay)
+
+    # One reconcile -------------------------------------------------------------------------------------------
+
+    async def reconcile_key(self, key: Key) -> None:
+        body = self.taskactions.get(key)
+        if body is None:
+            return
+        namespace, name = key
+        status = body.get("status") or {}
+        pod = None
+        if (body.get("spec") or {}).get("actionType") != c.ACTION_TYPE_CONDITION:
+            pod_key = (namespace, pod_name(name, observed_attempts(status)))
+            pod = self.pods.get(pod_key)
+            if pod is None and plugin_state.is_started(status):
+                # The watch may lag behind our own create: ask before calling the pod lost.
+                pod = await self.api.get_pod(*pod_key)
+                if pod is not None:
+                    pod = self.pods.put(pod)
+        parent = await self._parent(body) if needs_parent(body) else None
+        plan = reconcile(body, pod, parent, utcnow(), self.settings)
+        await self.apply(body, plan)
+
+    async def _parent(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        name = parent_name(body["spec"])
+        key = (body["metadata"]["namespace"], name)
+        parent = self.taskactions.get(key)
+        if parent is None:
+            parent = await self.api.get_taskaction(*key)
+            if parent is not None:
+                parent = self.taskactions.put(parent)
+        return parent
+
+    async def apply(self, body: dict[str, Any], plan: Plan) -> None:
+        namespace, name = key_of(body)
+        key = (namespace, name)
+        if plan.metadata_patch:
+            patch = {"metadata": {**plan.metadata_patch, "resourceVersion": body["metadata"]["resourceVersion"]}}
+            body = await self._guarded(self.api.patch_taskaction, namespace, name, patch)
+        if plan.delete_pod:
+            await self.api.delete_pod(namespace, plan.delete_pod)
+        if plan.create_pod is not None:
+            try:
+                created = await self.api.create_pod(namespace, plan.create_pod)
+                self.pods.put(created)
+                metrics.POD_CREATIONS.labels("created").inc()
+            except ApiError as exc:
+                if exc.status == 409:
+                    metrics.POD_CREATIONS.labels("already_exists").inc()
+                else:
+                    metrics.POD_CREATIONS.labels(exc.reason or str(exc.status)).inc()
+                    logger.warning("pod %s/%s could not be created: %s", namespace, plan.create_pod["metadata"]["name"], exc)
+                    failure = after_create_error(body, exc.status, exc.message, utcnow(), self.settings)
+                    plan = Plan(
+                        status_patch=failure.status_patch,
+                        terminal_labels=failure.terminal_labels,
+                        events=plan.events + failure.events,
+                        requeue_after=failure.requeue_after,
+                    )
+        if plan.status_patch is not None:
+            patch = {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}, "status": plan.status_patch}
+            body = await self._guarded(self.api.patch_taskaction_status, namespace, name, patch)
+            metrics.TASKACTION_BYTES.observe(len(json.dumps(body)))
+        if plan.terminal_labels:
+            body = self.taskactions.put(await self.api.patch_taskaction(namespace, name, {"metadata": {"labels": plan.terminal_labels}}))
+        if plan.remove_finalizer:
+            remaining = [f for f in body["metadata"].get("finalizers") or [] if f != c.FINALIZER]
+            patch = {"metadata": {"finalizers": remaining, "resourceVersion": body["metadata"]["resourceVersion"]}}
+            try:
+                await self._guarded(self.api.patch_taskaction, namespace, name, patch)
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+        for event in plan.events:
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
+        if plan.waiting_for_parent:
+            self._waiting_children[(namespace, plan.waiting_for_parent)].add(key)
+        if plan.requeue_after is not None:
+            self.queue.add_after(key, plan.requeue_after)
+
+    async def _guarded(self, patch_fn: Any, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A write guarded by resourceVersion; on conflict the fresh object replaces our stale one before retrying."""
+        try:
+            return self.taskactions.put(await patch_fn(namespace, name, patch))
+        except ApiError as exc:
+            if exc.status == 409:
+                fresh = await self.api.get_taskaction(namespace, name)
+                if fresh is not None:
+                    self.taskactions.put(fresh)
+            raise
+
+    def phase_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for body in self.taskactions.values():
+            counts[(body.get("status") or {}).get("pluginPhase") or "Unknown"] += 1
+        return counts

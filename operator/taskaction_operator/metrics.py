@@ -1,0 +1,48 @@
+"""Prometheus metrics of the operator (served on settings.metrics_port)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+RECONCILES = Counter("taskaction_reconciles_total", "Reconciles of TaskActions by outcome.", ["outcome"])
+RECONCILE_SECONDS = Histogram(
+    "taskaction_reconcile_duration_seconds",
+    "Duration of one reconcile, API calls included.",
+    ["outcome"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+POD_CREATIONS = Counter("taskaction_pod_creations_total", "Pods created, and create failures by reason.", ["outcome"])
+API_REQUESTS = Counter("taskaction_api_requests_total", "Kubernetes API requests by verb, resource and HTTP status.", ["verb", "resource", "status"])
+API_SECONDS = Histogram(
+    "taskaction_api_request_duration_seconds",
+    "Latency of Kubernetes API requests.",
+    ["verb", "resource"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+QUEUE_DEPTH = Gauge("taskaction_queue_depth", "TaskActions waiting to be reconciled.")
+IN_FLIGHT = Gauge("taskaction_reconciles_in_flight", "Reconciles running now.")
+TASKACTION_BYTES = Histogram(
+    "taskaction_object_size_bytes",
+    "JSON size of the TaskActions the operator reconciles.",
+    buckets=(1024, 4096, 16384, 65536, 262144, 1048576),
+)
+
+
+class PhaseCollector:
+    """taskaction_active{phase}: computed from the operator's cache at scrape time, never kept up to date."""
+
+    def __init__(self, counts: Callable[[], dict[str, int]]):
+        self._counts = counts
+
+    def collect(self):  # noqa: ANN201 (prometheus_client protocol)
+        family = GaugeMetricFamily("taskaction_active", "TaskActions known to the operator by status.pluginPhase.", labels=["phase"])
+        for phase, count in sorted(self._counts().items()):
+            family.add_metric([phase], count)
+        yield family
+
+
+def register_phase_collector(counts: Callable[[], dict[str, int]]) -> None:
+    REGISTRY.register(PhaseCollector(counts))

@@ -1,0 +1,255 @@
+"""TaskTemplate -> Pod, following flyteplugins' pod plugin as the Flyte executor runs it.
+
+Pure: a dict in Kubernetes JSON shape comes out of the TaskAction, its decoded template, the attempt and the
+settings. Nothing here talks to the API server.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from flyteidl2.core import tasks_pb2
+from google.protobuf.json_format import MessageToDict
+
+from ..api import constants as c
+from ..api.decoding import SpecError
+from ..api.models import TaskAction
+from ..settings import Settings
+from ..storage import paths
+from . import templating
+from .naming import pod_name, retry_index, sanitize_label_value
+
+PRIMARY_CONTAINER_ANNOTATION = "primary_container_name"
+ORG_NAME = "local"
+# kubectl's copy of the whole applied object (taskTemplate included) would double the pod's size for nothing.
+NOT_COPIED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
+
+_RESOURCE_NAMES = {
+    tasks_pb2.Resources.CPU: "cpu",
+    tasks_pb2.Resources.MEMORY: "memory",
+    tasks_pb2.Resources.EPHEMERAL_STORAGE: "ephemeral-storage",
+}
+
+
+@dataclass(frozen=True)
+class PodContext:
+    """Everything about one attempt that the pod's identity and paths depend on."""
+
+    namespace: str
+    name: str
+    uid: str
+    attempt: int  # 1-based
+    output_prefix: str
+    input_prefix: str
+    prev_checkpoint: str
+
+    @property
+    def pod_name(self) -> str:
+        return pod_name(self.name, self.attempt)
+
+
+def pod_context(ta: TaskAction, attempt: int) -> PodContext:
+    meta = ta.metadata
+    spec = ta.spec
+    ns, name = meta["namespace"], meta["name"]
+    try:
+        output = paths.action_output_prefix(ns, name, spec.run_output_base or "", spec.action_name, attempt)
+        prev = (
+            paths.checkpoint_prefix(paths.action_output_prefix(ns, name, spec.run_output_base or "", spec.action_name, attempt - 1))
+            if attempt >= 2
+            else '""'
+        )
+    except ValueError as exc:
+        raise SpecError(f"runOutputBase: {exc}") from exc
+    return PodContext(
+        namespace=ns,
+        name=name,
+        uid=meta.get("uid", ""),
+        attempt=attempt,
+        output_prefix=output,
+        input_prefix=paths.input_prefix(spec.input_uri or ""),
+        prev_checkpoint=prev,
+    )
+
+
+def _env(name: str, value: str) -> dict[str, Any]:
+    return {"name": name, "value": value}
+
+
+def flyte_env(ta: TaskAction, template: tasks_pb2.TaskTemplate, ctx: PodContext, settings: Settings) -> list[dict[str, Any]]:
+    """The env the executor appends after the container's own, in its order (DecorateEnvVars)."""
+    spec = ta.spec
+    env = [
+        _env("FLYTE_INTERNAL_EXECUTION_ID", spec.run_name),
+        _env("FLYTE_INTERNAL_EXECUTION_PROJECT", spec.project),
+        _env("FLYTE_INTERNAL_EXECUTION_DOMAIN", spec.domain),
+        {"name": "_F_PN", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        _env("FLYTE_ATTEMPT_NUMBER", str(retry_index(ctx.attempt))),
+    ]
+    if template.HasField("id"):
+        tid = template.id
+        for prefix in ("FLYTE_INTERNAL_TASK_", "FLYTE_INTERNAL_"):
+            env += [
+                _env(prefix + "PROJECT", tid.project),
+                _env(prefix + "DOMAIN", tid.domain),
+                _env(prefix + "NAME", tid.name),
+                _env(prefix + "VERSION", tid.version),
+            ]
+    reserved = {
+        "ACTION_NAME": spec.action_name,
+        "RUN_NAME": spec.run_name,
+        "_U_RUN_BASE": spec.run_output_base or "",
+        "_U_ORG_NAME": ORG_NAME,
+    }
+    env += [_env(k, v) for k, v in reserved.items()]
+    env += [_env(k, v) for k, v in sorted((spec.env_vars or {}).items()) if k not in reserved]
+    env += [_env(k, v) for k, v in settings.default_env_vars.items()]
+    return env
+
+
+def resources(template_resources: tasks_pb2.Resources | None, settings: Settings) -> dict[str, dict[str, str]]:
+    """Requests and limits always set for cpu and memory; a missing limit is the request (MergeExistingResources)."""
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if template_resources is not None:
+        for source, target in ((template_resources.requests, requests), (template_resources.limits, limits)):
+            for entry in source:
+                if not entry.value or entry.value == "0":
+                    continue
+                if entry.name == tasks_pb2.Resources.GPU:
+                    target[settings.gpu_resource_name] = entry.value
+                elif entry.name in _RESOURCE_NAMES:
+                    target[_RESOURCE_NAMES[entry.name]] = entry.value
+    defaults = {"cpu": settings.default_cpu, "memory": settings.default_memory}
+    for name, default in defaults.items():
+        requests[name] = requests.get(name) or limits.get(name) or default
+        limits[name] = limits.get(name) or requests[name]
+    for name in list(limits):
+        if name not in requests:
+            requests[name] = limits[name]
+    return {"requests": requests, "limits": limits}
+
+
+def _merge_resources(existing: dict[str, Any] | None, computed: dict[str, dict[str, str]]) -> dict[str, Any]:
+    merged = {"requests": dict((existing or {}).get("requests") or {}), "limits": dict((existing or {}).get("limits") or {})}
+    for kind in ("requests", "limits"):
+        for name, value in computed[kind].items():
+            merged[kind].setdefault(name, value)
+    return merged
+
+
+def labels(ta: TaskAction, template: tasks_pb2.TaskTemplate, ctx: PodContext, settings: Settings) -> dict[str, str]:
+    spec = ta.spec
+    injected = {
+        "organization": "flyte",
+        "project": spec.project,
+        "domain": spec.domain,
+        c.LABEL_MANAGED: "true",
+        "attempt": str(retry_index(ctx.attempt) + 1),
+    }
+    for key, value in (("run", spec.run_name), ("action", spec.action_name), ("task-name", template.id.name)):
+        sanitized = sanitize_label_value(value)
+        if sanitized:
+            injected[key] = sanitized
+    if template.HasField("security_context") and template.security_context.secrets:
+        injected["inject-flyte-secrets"] = "true"
+    return {**(ta.metadata.get("labels") or {}), **injected}
+
+
+def owner_reference(ctx: PodContext) -> dict[str, Any]:
+    return {"apiVersion": c.API_VERSION, "kind": c.KIND, "name": ctx.name, "uid": ctx.uid, "controller": True}
+
+
+def _container_from_template(template: tasks_pb2.TaskTemplate, name: str) -> dict[str, Any]:
+    container = template.container
+    out: dict[str, Any] = {"name": name, "image": container.image}
+    if container.command:
+        out["command"] = list(container.command)
+    if container.args:
+        out["args"] = list(container.args)
+    if container.env:
+        out["env"] = [_env(kv.key, kv.value) for kv in container.env]
+    return out
+
+
+def _pod_spec(template: tasks_pb2.TaskTemplate, ctx: PodContext) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """The base pod spec, the primary container's name, and metadata from a k8s_pod target."""
+    if template.HasField("k8s_pod"):
+        k8s_pod = template.k8s_pod
+        spec = MessageToDict(k8s_pod.pod_spec) if k8s_pod.HasField("pod_spec") else {}
+        primary = template.config.get("primary_container_name") or k8s_pod.primary_container_name
+        if not primary:
+            raise SpecError("taskTemplate.config.primary_container_name is required for a k8s_pod target")
+        if not any(ct.get("name") == primary for ct in spec.get("containers") or []):
+            raise SpecError(f"taskTemplate.k8s_pod has no container named {primary!r}")
+        meta = MessageToDict(k8s_pod.metadata) if k8s_pod.HasField("metadata") else {}
+        return spec, primary, meta
+    return {"containers": [_container_from_template(template, ctx.pod_name)]}, ctx.pod_name, {}
+
+
+def build_pod(ta: TaskAction, template: tasks_pb2.TaskTemplate, attempt: int, settings: Settings) -> dict[str, Any]:
+    ctx = pod_context(ta, attempt)
+    spec, primary, k8s_meta = _pod_spec(template, ctx)
+    spec = copy.deepcopy(spec)
+    values = templating.TemplateValues(
+        input_prefix=ctx.input_prefix,
+        output_prefix=ctx.output_prefix,
+        raw_output_prefix=ctx.output_prefix,
+        prev_checkpoint_prefix=ctx.prev_checkpoint,
+        checkpoint_output_prefix=paths.checkpoint_prefix(ctx.output_prefix),
+        per_retry_unique_key=templating.per_retry_unique_key(ctx.pod_name),
+        namespace=ctx.namespace,
+    )
+    decoration = flyte_env(ta, template, ctx, settings)
+    computed_resources = resources(template.container.resources if template.HasField("container") else None, settings)
+    for container in spec.get("containers") or []:
+        for key in ("command", "args"):
+            if container.get(key):
+                container[key] = [templating.render(v, values) for v in container[key]]
+        container["env"] = list(container.get("env") or []) + decoration
+        container.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
+        if settings.image_pull_policy:
+            container.setdefault("imagePullPolicy", settings.image_pull_policy)
+        if container.get("name") == primary:
+            container["resources"] = _merge_resources(container.get("resources"), computed_resources)
+    spec.setdefault("restartPolicy", "Never")
+    spec["enableServiceLinks"] = False
+    service_account = (
+        template.security_context.run_as.k8s_service_account if template.HasField("security_context") else ""
+    ) or settings.default_service_account
+    if service_account and not spec.get("serviceAccountName"):
+        spec["serviceAccountName"] = service_account
+    if settings.scheduler_name and not spec.get("schedulerName"):
+        spec["schedulerName"] = settings.scheduler_name
+    node_selector = {**settings.default_node_selector, **(spec.get("nodeSelector") or {})}
+    tolerations = list(settings.default_tolerations) + list(spec.get("tolerations") or [])
+    if ta.spec.interruptible:
+        node_selector.update(settings.interruptible_node_selector)
+        tolerations = list(settings.interruptible_tolerations) + tolerations
+    if node_selector:
+        spec["nodeSelector"] = node_selector
+    if tolerations:
+        spec["tolerations"] = tolerations
+
+    annotations = {
+        **settings.default_annotations,
+        **(k8s_meta.get("annotations") or {}),
+        **{k: v for k, v in (ta.metadata.get("annotations") or {}).items() if k not in NOT_COPIED_ANNOTATIONS},
+    }
+    if len(spec.get("containers") or []) == 1 or template.HasField("k8s_pod"):
+        annotations[PRIMARY_CONTAINER_ANNOTATION] = primary
+    pod_labels = {**settings.default_labels, **(k8s_meta.get("labels") or {}), **labels(ta, template, ctx, settings)}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": ctx.pod_name,
+            "namespace": ctx.namespace,
+            "labels": pod_labels,
+            "annotations": annotations,
+            "ownerReferences": [owner_reference(ctx)],
+        },
+        "spec": spec,
+    }

@@ -1,0 +1,253 @@
+"""Pod status -> plugin phase, a port of flyteplugins' DemystifyPodStatus (pod/plugin.go, flytek8s/pod_helper.go).
+
+One deliberate difference, documented in docs/flyte-compatibility.md: a pod that failed because its container
+exited non-zero (not killed) is a USER failure that consumes the task's retries, where upstream calls it a SYSTEM
+`Interrupted` failure when the pod carries no reason.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..api.constants import KIND_SYSTEM, KIND_USER
+from ..settings import Settings
+
+PRIMARY_CONTAINER_ANNOTATION = "primary_container_name"
+SIGKILL_EXIT_CODES = (137, 247)
+SYSTEM_POD_REASONS = ("Shutdown", "Terminated", "NodeShutdown", "NodeAffinity")
+
+
+class Phase(str, enum.Enum):
+    """flyteplugins pluginmachinery/core Phase, with its Go String() values."""
+
+    UNDEFINED = "PhaseUndefined"
+    NOT_READY = "PhaseNotReady"
+    WAITING_FOR_RESOURCES = "PhaseWaitingForResources"
+    QUEUED = "PhaseQueued"
+    INITIALIZING = "PhaseInitializing"
+    RUNNING = "PhaseRunning"
+    SUCCESS = "PhaseSuccess"
+    RETRYABLE_FAILURE = "PhaseRetryableFailure"
+    PERMANENT_FAILURE = "PhasePermanentFailure"
+    WAITING_FOR_CACHE = "PhaseWaitingForCache"
+    ABORTED = "PhaseAborted"
+
+
+@dataclass(frozen=True)
+class ExecError:
+    code: str
+    kind: str  # USER, SYSTEM or ""
+    message: str
+
+    def describe(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+
+@dataclass(frozen=True)
+class PhaseInfo:
+    phase: Phase
+    reason: str = ""
+    error: ExecError | None = None
+
+    @property
+    def is_system_retryable(self) -> bool:
+        return self.phase is Phase.RETRYABLE_FAILURE and self.error is not None and self.error.kind == KIND_SYSTEM
+
+
+def queued(reason: str) -> PhaseInfo:
+    return PhaseInfo(Phase.QUEUED, reason)
+
+
+def initializing(reason: str) -> PhaseInfo:
+    return PhaseInfo(Phase.INITIALIZING, reason)
+
+
+def retryable(code: str, message: str, kind: str = KIND_USER) -> PhaseInfo:
+    return PhaseInfo(Phase.RETRYABLE_FAILURE, message, ExecError(code, kind, message))
+
+
+def permanent(code: str, message: str, kind: str = KIND_USER) -> PhaseInfo:
+    return PhaseInfo(Phase.PERMANENT_FAILURE, message, ExecError(code, kind, message))
+
+
+def go_duration(seconds: float) -> str:
+    """Go's time.Duration String() for whole seconds: 3m0s, 1h0m0s, 45s."""
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _terminated(container_status: dict[str, Any]) -> dict[str, Any] | None:
+    return (container_status.get("lastState") or {}).get("terminated") or (container_status.get("state") or {}).get("terminated")
+
+
+def _exit_message(name: str, terminated: dict[str, Any]) -> str:
+    return (
+        f"\r\n[{name}] terminated with exit code ({terminated.get('exitCode', 0)}). "
+        f"Reason [{terminated.get('reason', '')}]. Message: \n{terminated.get('message', '')}."
+    )
+
+
+def _all_statuses(status: dict[str, Any]) -> list[dict[str, Any]]:
+    return (
+        list(status.get("initContainerStatuses") or [])
+        + list(status.get("containerStatuses") or [])
+        + list(status.get("ephemeralContainerStatuses") or [])
+    )
+
+
+def demystify_success(status: dict[str, Any]) -> PhaseInfo:
+    for cs in _all_statuses(status):
+        terminated = (cs.get("state") or {}).get("terminated") or {}
+        if "OOMKilled" in (terminated.get("reason") or ""):
+            return retryable("OOMKilled", "Pod reported success despite being OOMKilled")
+    return PhaseInfo(Phase.SUCCESS)
+
+
+def demystify_failure(status: dict[str, Any], primary: str | None) -> PhaseInfo:
+    code = status.get("reason") or "UnknownError"
+    message = status.get("message") or "Pod failed. No message received from kubernetes."
+    is_system = code in SYSTEM_POD_REASONS
+    user_exit: str | None = None
+    for cs in list(status.get("initContainerStatuses") or []) + list(status.get("containerStatuses") or []):
+        terminated = _terminated(cs)
+        if not terminated:
+            continue
+        reason = terminated.get("reason") or ""
+        exit_code = terminated.get("exitCode", 0)
+        if "OOMKilled" in reason:
+            code = "OOMKilled"
+        elif exit_code in SIGKILL_EXIT_CODES:
+            code = "Interrupted"
+            if cs.get("name") == primary:
+                is_system = True
+        elif exit_code != 0 and user_exit is None:
+            user_exit = reason or "Error"
+        message += _exit_message(cs.get("name", ""), terminated)
+    if code == "UnknownError":
+        if user_exit is not None:
+            # Deliberate fix: a plain non-zero exit is the task's own failure, not the platform's.
+            code = user_exit
+        else:
+            is_system = True
+    if is_system:
+        return retryable("Interrupted", message, KIND_SYSTEM)
+    return retryable(code, message)
+
+
+def _classify_waiting(
+    reason: str, message: str, waiting_reason: str, since: datetime | None, now: datetime, settings: Settings
+) -> PhaseInfo:
+    elapsed = (now - since).total_seconds() if since else 0.0
+    described = f"[{reason}]: {message}"
+    if waiting_reason in ("ErrImagePull", "ContainerCreating", "PodInitializing"):
+        return initializing(described)
+    if waiting_reason in ("CreateContainerError", "CreateContainerConfigError"):
+        grace = (
+            settings.create_container_error_grace_seconds
+            if waiting_reason == "CreateContainerError"
+            else settings.create_container_config_error_grace_seconds
+        )
+        if elapsed >= grace:
+            return permanent(reason, f"Grace period [{go_duration(grace)}] exceeded|{message}")
+        return initializing(described)
+    if waiting_reason == "InvalidImageName":
+        return permanent(reason, message)
+    if waiting_reason == "ImagePullBackOff":
+        if elapsed >= settings.image_pull_backoff_grace_seconds:
+            kind = KIND_SYSTEM if "429 Too Many Requests" in message else KIND_USER
+            return retryable(reason, f"Grace period [{go_duration(settings.image_pull_backoff_grace_seconds)}] exceeded|{message}", kind)
+        return initializing(described)
+    return retryable(reason, message, KIND_SYSTEM)
+
+
+def demystify_pending(status: dict[str, Any], now: datetime, settings: Settings) -> PhaseInfo:
+    for cond in status.get("conditions") or []:
+        cond_type, cond_status = cond.get("type"), cond.get("status")
+        since = _parse_time(cond.get("lastTransitionTime"))
+        cond_reason, cond_message = cond.get("reason") or "", cond.get("message") or ""
+        if cond_type == "PodScheduled" and cond_status == "False":
+            info = queued(f"{cond_reason}:{cond_message}")
+        elif cond_type == "Ready" and cond_status == "False":
+            waiting_statuses = [cs for cs in status.get("initContainerStatuses") or [] if (cs.get("state") or {}).get("waiting")]
+            waiting_statuses += [
+                cs for cs in status.get("containerStatuses") or [] if not cs.get("ready") and (cs.get("state") or {}).get("waiting")
+            ]
+            if not waiting_statuses:
+                continue
+            waiting = waiting_statuses[0]["state"]["waiting"]
+            waiting_reason = waiting.get("reason") or ""
+            return _classify_waiting(
+                f"{cond_reason}|{waiting_reason}",
+                f"{cond_message}|{waiting.get('message') or ''}",
+                waiting_reason,
+                since,
+                now,
+                settings,
+            )
+        else:
+            continue
+        timeout = settings.pod_pending_timeout_seconds
+        if timeout > 0 and since is not None and (now - since).total_seconds() >= timeout:
+            return retryable("PodPendingTimeout", info.reason, KIND_SYSTEM)
+        return info
+    return queued("Scheduling")
+
+
+def determine_primary_phase(status: dict[str, Any], spec: dict[str, Any], primary: str) -> PhaseInfo:
+    for cs in status.get("containerStatuses") or []:
+        if cs.get("name") != primary:
+            continue
+        state = cs.get("state") or {}
+        terminated = state.get("terminated")
+        if not terminated:
+            return PhaseInfo(Phase.RUNNING)
+        exit_code = terminated.get("exitCode", 0)
+        reason = terminated.get("reason") or ""
+        message = _exit_message(primary, terminated)
+        if "OOMKilled" in reason:
+            return retryable(reason, message)
+        if exit_code in SIGKILL_EXIT_CODES:
+            return retryable("Interrupted", message, KIND_SYSTEM)
+        if exit_code != 0:
+            return retryable(reason or "Error", message)
+        return PhaseInfo(Phase.SUCCESS)
+    if any(ct.get("name") == primary for ct in spec.get("containers") or []):
+        return PhaseInfo(Phase.RUNNING)
+    return permanent("PrimaryContainerNotFound", f"Primary container [{primary}] not found in pod's spec")
+
+
+def demystify(pod: dict[str, Any], now: datetime, settings: Settings) -> PhaseInfo:
+    status = pod.get("status") or {}
+    primary = ((pod.get("metadata") or {}).get("annotations") or {}).get(PRIMARY_CONTAINER_ANNOTATION)
+    phase = status.get("phase") or "Pending"
+    if phase == "Succeeded":
+        return demystify_success(status)
+    if phase == "Failed":
+        return demystify_failure(status, primary)
+    if phase == "Pending":
+        return demystify_pending(status, now, settings)
+    if phase == "Unschedulable":
+        return queued("pod unschedulable")
+    if phase == "Unknown":
+        return PhaseInfo(Phase.UNDEFINED)
+    if primary:
+        return determine_primary_phase(status, pod.get("spec") or {}, primary)
+    statuses = list(status.get("initContainerStatuses") or []) + list(status.get("containerStatuses") or [])
+    if statuses and all(((cs.get("state") or {}).get("terminated") or {}).get("exitCode", 1) == 0 for cs in statuses):
+        return PhaseInfo(Phase.SUCCESS)
+    return PhaseInfo(Phase.RUNNING)

@@ -1,0 +1,67 @@
+"""Render the template variables of a container's command and args, as flyteplugins core/template does.
+
+Matching is case-insensitive and allows `{{.name}}`, `{{ .Name }}` and `{{$name}}`. Variables the executor
+does not know (`{{.runName}}`, `{{.actionName}}`, `{{.runStartTime}}`) are left verbatim: the SDK reads them
+from the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TemplateValues:
+    input_prefix: str
+    output_prefix: str
+    raw_output_prefix: str
+    prev_checkpoint_prefix: str
+    checkpoint_output_prefix: str
+    per_retry_unique_key: str
+    namespace: str
+    task_template_path: str = "inline://taskTemplate"
+
+
+def _var(name: str) -> re.Pattern[str]:
+    return re.compile(r"(?i){{\s*[\.$]" + name + r"\s*}}")
+
+
+_INPUT = _var("Input")
+_OUTPUT_PREFIX = _var("OutputPrefix")
+_INPUT_PREFIX = _var("InputPrefix")
+_RAW_OUTPUT = _var("RawOutputDataPrefix")
+_PREV_CHECKPOINT = _var("PrevCheckpointPrefix")
+_CHECKPOINT = _var("CheckpointOutputPrefix")
+_UNIQUE_KEY = _var("PerRetryUniqueKey")
+_TASK_TEMPLATE_PATH = _var("TaskTemplatePath")
+_NAMESPACE = _var("Namespace")
+_INPUT_VAR = re.compile(r"(?i){{\s*[\.$]Inputs\.(?P<name>[^}\s]+)\s*}}")
+
+
+def per_retry_unique_key(generated_name: str) -> str:
+    key = generated_name
+    if key and not key[0].isalpha():
+        key = "a" + key[1:]
+    return re.sub(r"[^a-zA-Z0-9_]+", "_", key)
+
+
+def render(value: str, values: TemplateValues, inputs: Mapping[str, str] | None = None) -> str:
+    # Same order as upstream: a value substituted early is never re-scanned by a later pattern's meaning.
+    replacements = [
+        (_INPUT, f"{values.input_prefix}/inputs.pb"),
+        (_OUTPUT_PREFIX, values.output_prefix),
+        (_INPUT_PREFIX, values.input_prefix),
+        (_RAW_OUTPUT, values.raw_output_prefix),
+        (_PREV_CHECKPOINT, values.prev_checkpoint_prefix),
+        (_CHECKPOINT, values.checkpoint_output_prefix),
+        (_UNIQUE_KEY, values.per_retry_unique_key),
+        (_TASK_TEMPLATE_PATH, values.task_template_path),
+        (_NAMESPACE, values.namespace),
+    ]
+    for pattern, replacement in replacements:
+        value = pattern.sub(lambda _m, r=replacement: r, value)
+    if inputs:
+        value = _INPUT_VAR.sub(lambda m: inputs.get(m.group("name"), m.group(0)), value)
+    return value

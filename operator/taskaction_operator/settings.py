@@ -1,0 +1,53 @@
+"""Operator settings, from environment variables prefixed TASKACTION_ (lists and maps as JSON)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TASKACTION_", extra="ignore")
+
+    # Scope and scale.
+    namespaces: list[str] = Field(default_factory=list, description="Namespaces to watch; empty means all.")
+    max_concurrent_reconciles: int = Field(64, ge=1, description="TaskActions reconciled at once.")
+    api_qps: float = Field(100.0, gt=0, description="Client-side write rate limit to the API server.")
+    api_burst: int = Field(200, ge=1)
+    max_inflight_requests: int = Field(64, ge=1, description="Concurrent API requests of the operator's client.")
+    resync_seconds: float = Field(60.0, gt=0, description="Re-check of an unfinished action even without events.")
+
+    # Retries and timeouts.
+    max_system_failures: int = Field(3, ge=0, description="Consecutive system failures tolerated; 0 means 3, as upstream.")
+    parent_wait_seconds: float = Field(300.0, ge=0, description="How long a child waits for its parent TaskAction.")
+    image_pull_backoff_grace_seconds: float = 180.0
+    create_container_error_grace_seconds: float = 180.0
+    create_container_config_error_grace_seconds: float = 0.0
+    pod_pending_timeout_seconds: float = Field(0.0, description="0 disables, as upstream.")
+
+    # Pods.
+    default_cpu: str = "1000m"
+    default_memory: str = "1024Mi"
+    gpu_resource_name: str = "nvidia.com/gpu"
+    image_pull_policy: str | None = None
+    default_service_account: str | None = None
+    default_labels: dict[str, str] = Field(default_factory=dict)
+    default_annotations: dict[str, str] = Field(
+        default_factory=lambda: {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}
+    )
+    default_env_vars: dict[str, str] = Field(default_factory=dict)
+    scheduler_name: str | None = None
+    interruptible_tolerations: list[dict] = Field(default_factory=list)
+    interruptible_node_selector: dict[str, str] = Field(default_factory=dict)
+    default_node_selector: dict[str, str] = Field(default_factory=dict)
+    default_tolerations: list[dict] = Field(default_factory=list)
+
+    # Process.
+    bind_address: str = Field("127.0.0.1", description="Address of the metrics and health endpoints (0.0.0.0 in a pod).")
+    metrics_port: int = Field(8080, ge=0, description="Prometheus /metrics; 0 disables.")
+    health_port: int = Field(8081, ge=0, description="kopf liveness endpoint; 0 disables.")
+    log_format: str = Field("text", pattern="^(text|json)$")
+
+    @property
+    def effective_max_system_failures(self) -> int:
+        return self.max_system_failures or 3

@@ -1,0 +1,1 @@
+"""Where an action's data lives in object storage."""
