@@ -1,0 +1,43 @@
+# taskaction-operator. The two commands a new machine needs: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(HOME)/.cache/taskaction-operator/bin:$(PATH)
+
+.PHONY: venv demo test test-unit test-cluster bench crd clean
+
+include e2e/Makefile.cluster
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Brings the local cluster up if no cluster is configured, installs the CRD, runs the operator, submits
+# examples/hello-run.yaml and shows its progress to the end.
+demo: venv
+	$(PY) e2e/demo.py
+
+# Every test tier. The cluster tier needs the real control plane: `make test` fails if it cannot start it.
+test: test-unit test-cluster
+
+test-unit: venv
+	$(PY) -m pytest tests/unit -q
+
+test-cluster: venv cluster-up
+	$(PY) -m pytest tests/cluster -q
+
+bench: venv cluster-up
+	$(PY) e2e/bench/bench.py
+
+# Regenerate the checked-in files that come from code.
+crd: venv
+	$(PY) -m taskaction_operator.api.crd > crds/taskactions.flyte.org.yaml
+	$(PY) examples/make_examples.py > examples/hello-run.yaml
+
+clean:
+	rm -rf $(VENV) .pytest_cache

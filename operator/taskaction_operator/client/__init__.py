@@ -1,0 +1,1 @@
+"""The control-plane side: building TaskActions (and, later, submitting and watching runs)."""

@@ -1,0 +1,55 @@
+"""The operator as a real process (as it runs in a pod), so tests can kill -9 and restart it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+class OperatorProcess:
+    def __init__(self, kubeconfig: str, namespaces: list[str], log_path: Path, extra_env: dict[str, str] | None = None):
+        self.kubeconfig = kubeconfig
+        self.namespaces = namespaces
+        self.log_path = log_path
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "KUBECONFIG": self.kubeconfig,
+            "TASKACTION_NAMESPACES": json.dumps(self.namespaces),
+            "TASKACTION_METRICS_PORT": "0",
+            "TASKACTION_HEALTH_PORT": "0",
+            **self.extra_env,
+        }
+        log = open(self.log_path, "ab")  # noqa: SIM115 (the process owns it)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "taskaction_operator"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        time.sleep(0.5)
+        if self.proc.poll() is not None:
+            raise AssertionError(f"operator exited at once with {self.proc.returncode}; log:\n{self.log()}")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-8000:]
