@@ -1,0 +1,22 @@
+"""Unit tier: pure functions and decisions only; no cluster, no network, no mocks of the API server."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from taskaction_operator.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _no_operator_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read TASKACTION_* from the environment: the tier must not depend on the shell it runs in."""
+    for key in list(os.environ):
+        if key.upper().startswith("TASKACTION_"):
+            monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings()

@@ -1,0 +1,87 @@
+"""The operator's object store: newest resourceVersion wins, recreated objects replace, objects slimmed."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from taskaction_operator.controller.store import ObjectStore, key_of, slim
+
+from ..builders import taskaction
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def version(rv: str, uid: str = "uid-1", **status: Any) -> dict[str, Any]:
+    return taskaction(resource_version=rv, uid=uid, status=status or None)
+
+
+def test_key_is_namespace_and_name() -> None:
+    assert key_of(version("1")) == ("flyte", "rabc123-a0")
+    assert key_of({"metadata": {"name": "cluster-scoped"}}) == ("", "cluster-scoped")
+
+
+def test_newer_resource_version_wins() -> None:
+    store = ObjectStore()
+    store.put(version("10", attempts=1))
+    stored = store.put(version("11", attempts=2))
+    assert stored["status"]["attempts"] == 2
+    assert store.get(("flyte", "rabc123-a0"))["metadata"]["resourceVersion"] == "11"
+
+
+def test_older_resource_version_is_ignored() -> None:
+    store = ObjectStore()
+    store.put(version("11", attempts=2))
+    returned = store.put(version("9", attempts=1))  # a stale watch event arriving after our write's response
+    assert returned["status"]["attempts"] == 2
+    assert store.get(("flyte", "rabc123-a0"))["metadata"]["resourceVersion"] == "11"
+    assert len(store) == 1
+
+
+def test_resource_versions_compare_as_numbers() -> None:
+    store = ObjectStore()
+    store.put(version("100"))
+    store.put(version("99"))
+    assert store.get(("flyte", "rabc123-a0"))["metadata"]["resourceVersion"] == "100"
+
+
+def test_recreated_object_replaces_even_with_an_older_version() -> None:
+    store = ObjectStore()
+    store.put(version("500", uid="old", attempts=3))
+    stored = store.put(version("20", uid="new"))
+    assert stored["metadata"]["uid"] == "new"
+    assert store.get(("flyte", "rabc123-a0"))["metadata"]["uid"] == "new"
+
+
+def test_managed_fields_and_last_applied_are_dropped() -> None:
+    obj = taskaction(annotations={LAST_APPLIED: '{"huge": "copy"}', "team": "data"})
+    obj["metadata"]["managedFields"] = [{"manager": "kubectl", "operation": "Apply"}]
+    original = copy.deepcopy(obj)
+    stored = ObjectStore().put(obj)
+    assert "managedFields" not in stored["metadata"]
+    assert stored["metadata"]["annotations"] == {"team": "data"}
+    assert stored["spec"] == original["spec"]
+    assert obj == original, "the caller's object is not modified"
+
+
+def test_slim_keeps_objects_without_extras_intact() -> None:
+    obj = taskaction()
+    assert slim(obj) == obj
+
+
+def test_remove_only_the_same_object() -> None:
+    store = ObjectStore()
+    store.put(version("5", uid="new"))
+    store.remove(version("4", uid="old"))  # the DELETED event of a previous incarnation
+    assert store.get(("flyte", "rabc123-a0")) is not None
+    store.remove(version("6", uid="new"))
+    assert store.get(("flyte", "rabc123-a0")) is None
+    store.remove(version("6", uid="new"))  # twice is harmless
+    assert len(store) == 0
+
+
+def test_values() -> None:
+    store = ObjectStore()
+    store.put(version("1"))
+    store.put(taskaction(name="rabc123-train", resource_version="2"))
+    assert sorted(o["metadata"]["name"] for o in store.values()) == ["rabc123-a0", "rabc123-train"]

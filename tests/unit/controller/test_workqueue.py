@@ -1,0 +1,150 @@
+"""The keyed work queue (client-go semantics): dedupe, one worker per key, dirty re-add, earliest delayed add."""
+
+from __future__ import annotations
+
+import asyncio
+
+from taskaction_operator.controller.workqueue import WorkQueue
+
+A = ("flyte", "rabc123-a0")
+B = ("flyte", "rabc123-train")
+
+
+async def get_now(queue: WorkQueue, timeout: float = 0.05):
+    """The next key, or None when nothing is ready within `timeout`."""
+    try:
+        return await asyncio.wait_for(queue.get(), timeout)
+    except TimeoutError:
+        return None
+
+
+async def test_a_key_is_queued_once() -> None:
+    queue = WorkQueue()
+    queue.add(A)
+    queue.add(A)
+    queue.add(B)
+    queue.add(A)
+    assert len(queue) == 2
+    assert await get_now(queue) == A
+    assert await get_now(queue) == B
+    assert await get_now(queue) is None
+
+
+async def test_key_being_processed_is_not_handed_out_again_until_done() -> None:
+    queue = WorkQueue()
+    queue.add(A)
+    assert await get_now(queue) == A
+    queue.add(A)  # changed while a worker holds it
+    assert len(queue) == 0
+    assert await get_now(queue) is None, "a second worker must not get the key while the first holds it"
+    queue.done(A)
+    assert len(queue) == 1, "the change seen during processing re-queues the key"
+    assert await get_now(queue) == A
+    queue.done(A)
+    assert await get_now(queue) is None, "no spurious re-add after a clean done"
+
+
+async def test_done_without_changes_does_not_requeue() -> None:
+    queue = WorkQueue()
+    queue.add(A)
+    assert await get_now(queue) == A
+    queue.done(A)
+    assert len(queue) == 0
+
+
+async def test_workers_never_process_one_key_concurrently() -> None:
+    queue = WorkQueue()
+    active: dict[tuple[str, str], int] = {A: 0, B: 0}
+    peak: dict[tuple[str, str], int] = {A: 0, B: 0}
+    handled: list[tuple[str, str]] = []
+    started: list[tuple[str, str]] = []
+
+    async def worker() -> None:
+        while True:
+            key = await queue.get()
+            started.append(key)
+            active[key] += 1
+            peak[key] = max(peak[key], active[key])
+            await asyncio.sleep(0.002)
+            handled.append(key)
+            active[key] -= 1
+            queue.done(key)
+
+    workers = [asyncio.create_task(worker()) for _ in range(8)]
+    try:
+        after_last_add = 0
+        for _ in range(50):
+            queue.add(A)
+            queue.add(B)
+            after_last_add = len(started)  # no worker can run between the adds and this line
+            await asyncio.sleep(0.0005)
+        for _ in range(1000):  # drain (exits as soon as both keys are idle)
+            if len(queue) == 0 and active[A] == 0 and active[B] == 0:
+                break
+            await asyncio.sleep(0.005)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    assert peak == {A: 1, B: 1}
+    assert 1 <= handled.count(A) < 50, "adds were coalesced"
+    assert A in started[after_last_add:] and B in started[after_last_add:], "the last change of each key was processed"
+    assert len(handled) == len(started)
+
+
+async def test_add_after_fires_later() -> None:
+    queue = WorkQueue()
+    queue.add_after(A, 0.05)
+    assert queue.delayed == 1 and len(queue) == 0
+    assert await get_now(queue, 0.01) is None
+    assert await get_now(queue, 0.5) == A
+    assert queue.delayed == 0
+
+
+async def test_add_after_keeps_the_earliest_deadline() -> None:
+    loop = asyncio.get_running_loop()
+    queue = WorkQueue()
+    start = loop.time()
+    queue.add_after(A, 0.05)
+    queue.add_after(A, 5.0)  # later: ignored
+    assert queue.delayed == 1
+    assert await get_now(queue, 1.0) == A
+    assert loop.time() - start < 1.0
+    queue.done(A)
+
+    start = loop.time()
+    queue.add_after(B, 5.0)
+    queue.add_after(B, 0.03)  # earlier: replaces
+    assert queue.delayed == 1
+    assert await get_now(queue, 1.0) == B
+    assert loop.time() - start < 1.0
+    assert queue.delayed == 0
+
+
+async def test_add_after_non_positive_is_immediate() -> None:
+    queue = WorkQueue()
+    queue.add_after(A, 0)
+    queue.add_after(B, -1)
+    assert len(queue) == 2 and queue.delayed == 0
+
+
+async def test_delayed_add_of_a_queued_key_is_deduplicated() -> None:
+    queue = WorkQueue()
+    queue.add(A)
+    queue.add_after(A, 0.01)
+    await asyncio.sleep(0.05)
+    assert len(queue) == 1
+    assert await get_now(queue) == A
+    assert await get_now(queue) is None
+
+
+async def test_forget_cancels_a_delayed_add() -> None:
+    queue = WorkQueue()
+    queue.add_after(A, 0.03)
+    queue.add_after(B, 0.03)
+    queue.forget(A)
+    assert queue.delayed == 1
+    await asyncio.sleep(0.08)
+    assert await get_now(queue) == B
+    assert await get_now(queue) is None
+    queue.forget(A)  # forgetting twice is harmless
