@@ -39,6 +39,8 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = Settings()
     _configure_logging(settings)
+    # kopf logs every handled watch event at INFO: at thousands of actions that is noise, not information.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     asyncio.run(run(settings))
 
 

@@ -54,7 +54,7 @@ def namespace(kube: Kube) -> Iterator[str]:
     kube.run("create", "namespace", name)
     kube.wait("serviceaccount", "default", name, lambda sa: sa is not None, "created by kube-controller-manager")
     yield name
-    kube.delete("namespace", name)
+    kube.run("delete", "namespace", name, "--wait=false")
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,8 @@ def operator(kube: Kube, crd: None, namespace: str, tmp_path_factory: pytest.Tem
     process = OperatorProcess(kube.kubeconfig, [namespace], tmp_path_factory.mktemp("operator") / "operator.log")
     process.start()
     yield process
+    # While the operator still runs, so that it releases its finalizers and the namespace can go.
+    kube.run("delete", "taskactions", "--all", "-n", namespace, "--wait=true", "--timeout=90s", check=False)
     process.stop()
 
 

@@ -190,9 +190,10 @@ def reconcile_task(
                 return _invalid(body, str(exc), now)
         plugin_state.started(status)
         status["systemFailures"] = status.get("systemFailures") or 0
+        # A pod already there was created by us before a restart: adopt it, the history still starts at Queued.
+        info = ph.queued("task submitted to K8s")
+        st.map_phase_to_conditions(status, info, now)
         if pod is None:
-            info = ph.queued("task submitted to K8s")
-            st.map_phase_to_conditions(status, info, now)
             return _finish(body, status, plan, info, now, settings)
 
     if pod is None:

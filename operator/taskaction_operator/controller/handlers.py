@@ -34,7 +34,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
     settings.posting.level = logging.INFO
-    settings.persistence.finalizer = c.FINALIZER  # never added by kopf (no delete handlers); named ours for clarity
+    # kopf's own finalizer is never added (no delete handlers, no daemons). It must not be named like ours: kopf
+    # removes "its" finalizer from objects that do not need it, and would fight the operator over it.
     try:
         config.load_incluster_config()
     except config.ConfigException:

@@ -135,3 +135,6 @@ class KubeApi:
         except ApiError as exc:
             if exc.status != 404:
                 raise
+
+    async def create_event(self, namespace: str, event: dict[str, Any]) -> None:
+        await self._call("create", "events", self.core.create_namespaced_event, namespace, event)

@@ -14,14 +14,13 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-import kopf
-
 from .. import metrics
 from ..api import constants as c
 from ..pods.naming import pod_name
 from ..settings import Settings
 from . import plugin_state
 from .decisions import after_create_error, observed_attempts
+from .events import EventRecorder
 from .dispatch import needs_parent, reconcile
 from .kubeapi import ApiError, KubeApi
 from .ownership import parent_name
@@ -73,6 +72,7 @@ class Controller:
     # Workers -------------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.events = EventRecorder(self.api)
         self._workers = [
             asyncio.create_task(self._worker(), name=f"reconciler-{i}") for i in range(self.settings.max_concurrent_reconciles)
         ]
@@ -81,6 +81,7 @@ class Controller:
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
+        await self.events.stop()
 
     async def _worker(self) -> None:
         while True:
@@ -111,7 +112,9 @@ class Controller:
         failures = self._errors[key]
         self._errors[key] = failures + 1
         delay = 0.0 if isinstance(exc, ApiError) and exc.status == 409 and failures < 3 else ERROR_BACKOFF[min(failures, len(ERROR_BACKOFF) - 1)]
-        if not (isinstance(exc, ApiError) and exc.status == 409):
+        if isinstance(exc, ApiError) and exc.status == 409:
+            logger.info("reconcile of %s/%s raced a newer version (%s); redoing", key[0], key[1], exc.message)
+        else:
             logger.warning("reconcile of %s/%s: %s; retrying in %.1fs", key[0], key[1], exc, delay)
         self.queue.add_after(key, delay)
 
@@ -187,7 +190,7 @@ class Controller:
                 if exc.status != 404:
                     raise
         for event in plan.events:
-            kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
+            self.events.record(body, event)
         if plan.waiting_for_parent:
             self._waiting_children[(namespace, plan.waiting_for_parent)].add(key)
         if plan.requeue_after is not None:
