@@ -77,5 +77,6 @@ else
   say "cached: kwok v${KWOK_VERSION}"
 fi
 "$OUT/kube-apiserver" --version
-"$OUT/etcd" --version | head -1
+# not `etcd --version | head -1`: with pipefail that fails (141) when head exits before etcd is done writing
+etcd_version="$("$OUT/etcd" --version)"; echo "${etcd_version%%$'\n'*}"
 say "all binaries in $OUT"
