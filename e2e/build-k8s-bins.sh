@@ -35,10 +35,16 @@ for c in kube-apiserver kube-controller-manager kube-scheduler; do
 done
 # kubectl has no --version flag (it fails with "unknown flag"), so ask it properly
 have_version "$OUT/kubectl" "^Client Version: v${K8S_VERSION}\$" version --client || need_k8s=1
+need_go() {
+  command -v go >/dev/null 2>&1 && return 0
+  say "ERROR: 'go' is not on PATH; it is needed to build $1 into $OUT (Go >= 1.26, from go.dev or the Go module proxy's toolchain)" >&2
+  exit 1
+}
 W="$(mktemp -d)"; trap 'rm -rf "$W"; [ -n "${TICK:-}" ] && kill "$TICK" 2>/dev/null || true' EXIT
 
 if [ -n "$need_k8s" ]; then
   say "building Kubernetes v${K8S_VERSION}: $CMDS (cold, empty Go caches: about 6 min on 2 cores)"
+  need_go kubernetes
   mkdir "$W/k8s"; cd "$W/k8s"
   go mod init local/k8sbins >/dev/null 2>&1
   GOMOD="$(go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" | python3 -c 'import sys,json; print(json.load(sys.stdin)["GoMod"])')"
@@ -61,6 +67,7 @@ fi
 
 if ! have_version "$OUT/etcd" "etcd Version: ${ETCD_VERSION}"; then
   say "building etcd v${ETCD_VERSION}"
+  need_go etcd
   mkdir "$W/etcd"; cd "$W/etcd"
   go mod init local/etcdbin >/dev/null 2>&1
   go get "go.etcd.io/etcd/server/v3@v${ETCD_VERSION}" >"$W/etcd-get.log" 2>&1 || { cat "$W/etcd-get.log" >&2; exit 1; }
@@ -71,6 +78,7 @@ fi
 
 if ! have_version "$OUT/kwokctl" "v${KWOK_VERSION} " || ! have_version "$OUT/kwok" "v${KWOK_VERSION} "; then
   say "building kwok v${KWOK_VERSION}"
+  need_go kwok
   GOBIN="$OUT" CGO_ENABLED=0 go install -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=v${KWOK_VERSION}" \
     "sigs.k8s.io/kwok/cmd/kwok@v${KWOK_VERSION}" "sigs.k8s.io/kwok/cmd/kwokctl@v${KWOK_VERSION}"
 else
