@@ -64,7 +64,7 @@ def reconcile_condition(body: dict[str, Any], now: datetime) -> Plan:
     created = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00")) if meta.get("creationTimestamp") else now
     deadline = created + timeout if timeout > timedelta(0) else None
     if deadline is not None and now >= deadline:
-        message = f"condition timed out after {ph.go_duration((now - created).total_seconds())} without a signal"
+        message = f"condition timed out after {ph.go_duration(round((now - created).total_seconds()))} without a signal"
         error = ph.ExecError(CODE_CONDITION_TIMED_OUT, c.KIND_USER, message)
         st.fail_terminally(status, c.REASON_TIMED_OUT, error, now)
         st.append_phase_history(status, c.REASON_TIMED_OUT, message, now)

@@ -150,7 +150,7 @@ def reconcile_task(
         plan.metadata_patch = metadata_patch or None
         st.map_phase_to_conditions(status, ph.permanent(error.code, error.message), now)
         return _finish(body, status, plan, ph.permanent(error.code, error.message), now, settings)
-    if not gate.ready:
+    if not gate.ready and not plugin_state.is_started(status):
         plan.metadata_patch = metadata_patch or None
         created = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00")) if meta.get("creationTimestamp") else now
         deadline = created + timedelta(seconds=settings.parent_wait_seconds)

@@ -7,6 +7,7 @@ settings. Nothing here talks to the API server.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,22 @@ PRIMARY_CONTAINER_ANNOTATION = "primary_container_name"
 ORG_NAME = "local"
 # kubectl's copy of the whole applied object (taskTemplate included) would double the pod's size for nothing.
 NOT_COPIED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
+
+_QUANTITY_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)")
+_QUANTITY_SUFFIXES = {
+    "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}
+
+
+def _quantity(value: str) -> float:
+    """A Kubernetes quantity as a number, for comparing a request with a limit."""
+    match = _QUANTITY_NUMBER.match(value.strip())
+    if not match:
+        return 0.0
+    suffix = value.strip()[match.end():]
+    return float(match.group(0)) * _QUANTITY_SUFFIXES.get(suffix, 1)
+
 
 _RESOURCE_NAMES = {
     tasks_pb2.Resources.CPU: "cpu",
@@ -109,35 +126,46 @@ def flyte_env(ta: TaskAction, template: tasks_pb2.TaskTemplate, ctx: PodContext,
     return env
 
 
+def _is_zero(quantity: str) -> bool:
+    match = _QUANTITY_NUMBER.match(quantity.strip())
+    return bool(match) and float(match.group(0)) == 0
+
+
+def _defaulted(requests: dict[str, str], limits: dict[str, str], settings: Settings) -> dict[str, dict[str, str]]:
+    """cpu and memory: request = request or limit or default; limit = limit or request; request clamped to limit."""
+    requests, limits = dict(requests), dict(limits)
+    defaults = {"cpu": settings.default_cpu, "memory": settings.default_memory}
+    for name, default in defaults.items():
+        requests[name] = requests.get(name) or limits.get(name) or default
+        limits[name] = limits.get(name) or requests[name]
+        if _quantity(requests[name]) > _quantity(limits[name]):
+            requests[name] = limits[name]
+    for name in list(limits):
+        requests.setdefault(name, limits[name])
+    return {"requests": requests, "limits": limits}
+
+
 def resources(template_resources: tasks_pb2.Resources | None, settings: Settings) -> dict[str, dict[str, str]]:
-    """Requests and limits always set for cpu and memory; a missing limit is the request (MergeExistingResources)."""
+    """Requests and limits always set for cpu and memory (MergeExistingResources with platform defaults)."""
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
     if template_resources is not None:
         for source, target in ((template_resources.requests, requests), (template_resources.limits, limits)):
             for entry in source:
-                if not entry.value or entry.value == "0":
+                if not entry.value or _is_zero(entry.value):
                     continue
                 if entry.name == tasks_pb2.Resources.GPU:
                     target[settings.gpu_resource_name] = entry.value
                 elif entry.name in _RESOURCE_NAMES:
                     target[_RESOURCE_NAMES[entry.name]] = entry.value
-    defaults = {"cpu": settings.default_cpu, "memory": settings.default_memory}
-    for name, default in defaults.items():
-        requests[name] = requests.get(name) or limits.get(name) or default
-        limits[name] = limits.get(name) or requests[name]
-    for name in list(limits):
-        if name not in requests:
-            requests[name] = limits[name]
-    return {"requests": requests, "limits": limits}
+    return _defaulted(requests, limits, settings)
 
 
-def _merge_resources(existing: dict[str, Any] | None, computed: dict[str, dict[str, str]]) -> dict[str, Any]:
-    merged = {"requests": dict((existing or {}).get("requests") or {}), "limits": dict((existing or {}).get("limits") or {})}
-    for kind in ("requests", "limits"):
-        for name, value in computed[kind].items():
-            merged[kind].setdefault(name, value)
-    return merged
+def _own_resources(existing: dict[str, Any] | None, settings: Settings) -> dict[str, dict[str, str]]:
+    """A k8s_pod primary container's own resources (the SDK merged the template's into it), defaulted."""
+    existing = existing or {}
+    drop_zero = lambda quantities: {k: str(v) for k, v in (quantities or {}).items() if not _is_zero(str(v))}  # noqa: E731
+    return _defaulted(drop_zero(existing.get("requests")), drop_zero(existing.get("limits")), settings)
 
 
 def labels(ta: TaskAction, template: tasks_pb2.TaskTemplate, ctx: PodContext, settings: Settings) -> dict[str, str]:
@@ -174,11 +202,22 @@ def _container_from_template(template: tasks_pb2.TaskTemplate, name: str) -> dic
     return out
 
 
+def _integral(value: Any) -> Any:
+    """protobuf Struct numbers are doubles; the pod spec's numbers (ports, seconds) are integers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
 def _pod_spec(template: tasks_pb2.TaskTemplate, ctx: PodContext) -> tuple[dict[str, Any], str, dict[str, Any]]:
     """The base pod spec, the primary container's name, and metadata from a k8s_pod target."""
     if template.HasField("k8s_pod"):
         k8s_pod = template.k8s_pod
-        spec = MessageToDict(k8s_pod.pod_spec) if k8s_pod.HasField("pod_spec") else {}
+        spec = _integral(MessageToDict(k8s_pod.pod_spec)) if k8s_pod.HasField("pod_spec") else {}
         primary = template.config.get("primary_container_name") or k8s_pod.primary_container_name
         if not primary:
             raise SpecError("taskTemplate.config.primary_container_name is required for a k8s_pod target")
@@ -203,7 +242,6 @@ def build_pod(ta: TaskAction, template: tasks_pb2.TaskTemplate, attempt: int, se
         namespace=ctx.namespace,
     )
     decoration = flyte_env(ta, template, ctx, settings)
-    computed_resources = resources(template.container.resources if template.HasField("container") else None, settings)
     for container in spec.get("containers") or []:
         for key in ("command", "args"):
             if container.get(key):
@@ -213,7 +251,11 @@ def build_pod(ta: TaskAction, template: tasks_pb2.TaskTemplate, attempt: int, se
         if settings.image_pull_policy:
             container.setdefault("imagePullPolicy", settings.image_pull_policy)
         if container.get("name") == primary:
-            container["resources"] = _merge_resources(container.get("resources"), computed_resources)
+            container["resources"] = (
+                resources(template.container.resources, settings)
+                if template.HasField("container")
+                else _own_resources(container.get("resources"), settings)
+            )
     spec.setdefault("restartPolicy", "Never")
     spec["enableServiceLinks"] = False
     service_account = (
@@ -238,7 +280,8 @@ def build_pod(ta: TaskAction, template: tasks_pb2.TaskTemplate, attempt: int, se
         **(k8s_meta.get("annotations") or {}),
         **{k: v for k, v in (ta.metadata.get("annotations") or {}).items() if k not in NOT_COPIED_ANNOTATIONS},
     }
-    if len(spec.get("containers") or []) == 1 or template.HasField("k8s_pod"):
+    single = len(spec.get("containers") or []) == 1 and template.type != "raw-container"
+    if single or template.HasField("k8s_pod") or template.type == "sidecar":
         annotations[PRIMARY_CONTAINER_ANNOTATION] = primary
     pod_labels = {**settings.default_labels, **(k8s_meta.get("labels") or {}), **labels(ta, template, ctx, settings)}
     return {

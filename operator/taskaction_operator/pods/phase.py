@@ -191,7 +191,7 @@ def demystify_pending(status: dict[str, Any], now: datetime, settings: Settings)
                 continue
             waiting = waiting_statuses[0]["state"]["waiting"]
             waiting_reason = waiting.get("reason") or ""
-            return _classify_waiting(
+            info = _classify_waiting(
                 f"{cond_reason}|{waiting_reason}",
                 f"{cond_message}|{waiting.get('message') or ''}",
                 waiting_reason,
@@ -199,6 +199,8 @@ def demystify_pending(status: dict[str, Any], now: datetime, settings: Settings)
                 now,
                 settings,
             )
+            if info.phase not in (Phase.QUEUED, Phase.INITIALIZING):
+                return info
         else:
             continue
         timeout = settings.pod_pending_timeout_seconds

@@ -111,11 +111,6 @@ class TestTimeout:
         plan = reconcile_condition(body, CREATED + timedelta(minutes=1, seconds=5))
         assert cond_tuple(plan.status_patch, "Failed")[2] == "condition timed out after 1m5s without a signal"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: controller/condition.py formats time.Since(creation) with go_duration, which truncates; "
-        "upstream rounds it (.Round(time.Second)), so 2.6 s must read 3s",
-    )
     def test_elapsed_time_is_rounded_to_the_second(self) -> None:
         body = condition_taskaction(condition_spec=encode(condition_action(timeout_seconds=2)), created=NOW)
         plan = reconcile_condition(body, NOW + timedelta(seconds=2, milliseconds=600))

@@ -152,12 +152,6 @@ class TestParentDeleting:
         assert "being deleted" in cond_tuple(plan.status_patch, "Progressing")[2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: controller/decisions.py reconcile_task applies the parent gate to a child that is already started: "
-    "its running pod is ignored, Progressing goes back to Queued 'parent ... not started' and, once "
-    "parent_wait_seconds have passed since creation, the child fails ParentDeleted while its pod keeps running",
-)
 @pytest.mark.parametrize("parent_state", ["deleting", "gone"])
 def test_started_child_keeps_being_monitored_when_its_parent_goes(parent_state: str, settings: Settings) -> None:
     body = child([good_ref()], finalizers=[FIN], status=started_status())

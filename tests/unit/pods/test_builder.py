@@ -171,11 +171,6 @@ class TestAnnotations:
         annotations = make(annotations={"cluster-autoscaler.kubernetes.io/safe-to-evict": "true"})["metadata"]["annotations"]
         assert annotations["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "true"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: pods/builder.py build_pod adds primary_container_name for raw-container tasks; "
-        "§2.2/§3.7 add it only when type != raw-container (or for sidecar)",
-    )
     def test_raw_container_tasks_get_no_primary_annotation(self) -> None:
         pod = make(task_template(task_type="raw-container"), taskType="raw-container")
         assert "primary_container_name" not in pod["metadata"]["annotations"]
@@ -300,20 +295,10 @@ class TestResources:
         got = resources(task_template(requests={CPU: "0", STORAGE: "5Gi"}).container.resources, Settings())
         assert got == {"requests": {"cpu": "1000m", "memory": "1024Mi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: pods/builder.py resources() only drops the literal \"0\"; other zero quantities "
-        "(0m, 0Gi, 0.0) are kept instead of falling back to the defaults (§2.6 'Zero quantities are dropped')",
-    )
     def test_zero_quantities_in_any_spelling_are_dropped(self) -> None:
         got = resources(task_template(requests={CPU: "0m", MEMORY: "0Gi"}, limits={CPU: "0.0"}).container.resources, Settings())
         assert got == {"requests": {"cpu": "1000m", "memory": "1024Mi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: pods/builder.py resources() does not clamp request <= limit (§2.6 ensureResourceRange); "
-        "the API server then refuses the pod as Invalid",
-    )
     def test_request_is_clamped_to_the_limit(self) -> None:
         got = resources(task_template(requests={CPU: "4"}, limits={CPU: "2"}).container.resources, Settings())
         assert got["requests"]["cpu"] == "2"
@@ -398,22 +383,12 @@ class TestK8sPodTarget:
         make(template)
         assert template.SerializeToString() == before
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: pods/builder.py _merge_resources: a k8s_pod primary that sets only requests.cpu=2 gets "
-        "limits.cpu=1000m (the platform default) instead of limit = request (§2.6), so request > limit",
-    )
     def test_primary_limit_defaults_to_its_own_request(self) -> None:
         pod_spec = {"containers": [{"name": "primary", "image": "img", "resources": {"requests": {"cpu": "2", "memory": "3Gi"}}}]}
         resources_ = self.make(pod_spec)["spec"]["containers"][0]["resources"]
         assert resources_["requests"] == {"cpu": "2", "memory": "3Gi"}
         assert resources_["limits"] == {"cpu": "2", "memory": "3Gi"}
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: pods/builder.py _pod_spec uses MessageToDict on the pod_spec Struct, so integers become floats "
-        "(containerPort 8080.0, terminationGracePeriodSeconds 30.0), which the API server refuses for int32 fields",
-    )
     def test_integers_of_the_pod_spec_stay_integers(self) -> None:
         pod_spec = {
             "containers": [{"name": "primary", "image": "img", "ports": [{"containerPort": 8080}]}],

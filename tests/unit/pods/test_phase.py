@@ -330,11 +330,6 @@ class TestPodPendingTimeout:
         info = demystify(self.unschedulable(timedelta(minutes=4)), NOW, Settings(pod_pending_timeout_seconds=300))
         check(info, Want(Phase.QUEUED, reason="Unschedulable:no nodes"))
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: pods/phase.py demystify_pending applies pod_pending_timeout_seconds only to PodScheduled=False; "
-        "upstream (§3.8, §12.5) bounds every non-terminal Pending state, e.g. a pod stuck in ContainerCreating",
-    )
     def test_container_creating_past_the_timeout_is_a_system_failure(self) -> None:
         info = demystify(waiting_pod("ContainerCreating", since=timedelta(minutes=10)), NOW, Settings(pod_pending_timeout_seconds=300))
         check(info, Want(Phase.RETRYABLE_FAILURE, SYSTEM, "PodPendingTimeout"))
