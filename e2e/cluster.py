@@ -145,8 +145,10 @@ def render_config() -> tuple[str, str]:
     except (KeyError, ValueError) as exc:
         raise ClusterError(f"{KWOKCTL_TEMPLATE}: bad placeholder: {exc}") from exc
     text = conf.rstrip("\n") + "\n---\n" + STAGES.read_text()
-    # the node setup is part of what `up` creates, so a change to it also means "recreate"
-    digest = hashlib.sha256((text + repr((NODE_COUNT, NODE_PARAMS))).encode()).hexdigest()
+    # What `up` compares to decide "recreate": the config without its full-line comments (so
+    # editing documentation does not restart a cluster others use) plus the node setup.
+    meaningful = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    digest = hashlib.sha256((meaningful + repr((NODE_COUNT, NODE_PARAMS))).encode()).hexdigest()
     return text, digest
 
 
