@@ -191,7 +191,7 @@ def cluster_processes() -> dict[int, str]:
         if os.path.basename(cmd[0]) not in COMPONENTS:
             continue  # e.g. someone's `tail -f .../logs/etcd.log` is not ours to kill
         cwd = _proc_cwd(pid)
-        if cwd == prefix or cwd.startswith(prefix + "/") or cwd.startswith(prefix + " ") or any(prefix in a for a in cmd[1:]):
+        if cwd == prefix or cwd.startswith(prefix + "/") or cwd.startswith(prefix + " ") or any(a.endswith(prefix) or prefix + "/" in a for a in cmd[1:]):
             found[pid] = " ".join(cmd)[:160]
     return found
 
