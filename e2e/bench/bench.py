@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import threading
@@ -85,31 +84,43 @@ async def create_all(objects: list[dict], create, concurrency: int) -> dict[str,
     return sent
 
 
+async def watch_objects(list_fn, *args, on_event) -> None:
+    """Follow a watch until on_event says stop; a broken stream (expired version, dropped connection) is reopened."""
+    while True:
+        stream = watch.Watch()
+        try:
+            async with stream:
+                async for event in stream.stream(list_fn, *args, timeout_seconds=300):
+                    if event["type"] == "ERROR":
+                        break
+                    if on_event(event["object"]):
+                        return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (reopen on any stream failure, say so)
+            print(f"watch reopened after: {exc!r}", flush=True)
+
+
 async def watch_pods(core: client.CoreV1Api, namespace: str, expected: int, seen: dict[str, float], succeeded: set[str], done: asyncio.Event) -> None:
-    stream = watch.Watch()
-    async with stream:
-        async for event in stream.stream(core.list_namespaced_pod, namespace, timeout_seconds=600):
-            pod = event["object"]
-            name = pod.metadata.name
-            seen.setdefault(name, time.monotonic())
-            if pod.status and pod.status.phase == "Succeeded":
-                succeeded.add(name)
-            if len(succeeded) >= expected:
-                done.set()
-                return
+    def on_pod(pod) -> bool:
+        seen.setdefault(pod.metadata.name, time.monotonic())
+        if pod.status and pod.status.phase == "Succeeded":
+            succeeded.add(pod.metadata.name)
+        return len(succeeded) >= expected
+
+    await watch_objects(core.list_namespaced_pod, namespace, on_event=on_pod)
+    done.set()
 
 
 async def watch_taskactions(custom: client.CustomObjectsApi, namespace: str, expected: int, finished: dict[str, float], done: asyncio.Event) -> None:
-    stream = watch.Watch()
-    async with stream:
-        async for event in stream.stream(custom.list_namespaced_custom_object, "flyte.org", "v1", namespace, "taskactions", timeout_seconds=600):
-            obj = event["object"]
-            for cond in (obj.get("status") or {}).get("conditions") or []:
-                if cond["type"] == "Succeeded" and cond["status"] == "True":
-                    finished.setdefault(obj["metadata"]["name"], time.monotonic())
-            if len(finished) >= expected:
-                done.set()
-                return
+    def on_taskaction(obj: dict) -> bool:
+        for cond in (obj.get("status") or {}).get("conditions") or []:
+            if cond["type"] == "Succeeded" and cond["status"] == "True":
+                finished.setdefault(obj["metadata"]["name"], time.monotonic())
+        return len(finished) >= expected
+
+    await watch_objects(custom.list_namespaced_custom_object, "flyte.org", "v1", namespace, "taskactions", on_event=on_taskaction)
+    done.set()
 
 
 def kubectl(*args: str) -> None:

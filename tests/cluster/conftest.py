@@ -3,7 +3,6 @@ namespace per module, and the operator running as a process against it. No clust
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -15,14 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.kube import Kube
+from tests.support.local_cluster import cluster as local_cluster
 from tests.support.operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "taskactions.flyte.org.yaml"
 
-_spec = importlib.util.spec_from_file_location("taskaction_e2e_cluster", REPO / "e2e" / "cluster.py")
-local_cluster = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(local_cluster)
 
 
 def _usable(kubeconfig: str, kubectl: str) -> bool:

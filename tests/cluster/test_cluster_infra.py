@@ -11,86 +11,25 @@ the end. Only needs pytest; talks to the cluster with the cached kubectl v1.36.3
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-CLUSTER_PY = REPO / "e2e" / "cluster.py"
+from tests.support.kube import Kube
 
-_spec = importlib.util.spec_from_file_location("taskaction_e2e_cluster", CLUSTER_PY)
-cluster = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cluster)
+from tests.support.local_cluster import cluster
 
 OUTCOME = "sim.taskaction.dev/outcome"
 DELAY = "sim.taskaction.dev/delay"
 EXIT_CODE = "sim.taskaction.dev/exit-code"
 MESSAGE = "sim.taskaction.dev/message"
-TIMEOUT = 30.0  # seconds for any single expected transition
-
-
-class Kube:
-    def __init__(self, kubeconfig: str):
-        self.kubeconfig = kubeconfig
-        self.kubectl_bin = str(cluster.BIN_DIR / "kubectl")
-
-    def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([self.kubectl_bin, "--kubeconfig", self.kubeconfig, *args],
-                              input=input, capture_output=True, text=True, timeout=60)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
-        return proc
-
-    def apply(self, obj: dict) -> dict:
-        return json.loads(self.run("create", "-o", "json", "-f", "-", input=json.dumps(obj)).stdout)
-
-    def get(self, kind: str, name: str, ns: str) -> dict | None:
-        proc = self.run("get", kind, name, "-n", ns, "-o", "json", check=False)
-        if proc.returncode != 0:
-            if "NotFound" in proc.stderr:
-                return None
-            raise AssertionError(f"kubectl get {kind} {name} failed: {proc.stderr.strip()}")
-        return json.loads(proc.stdout)
-
-    def wait(self, kind: str, name: str, ns: str, pred, what: str, timeout: float = TIMEOUT) -> dict | None:
-        """Poll until pred(obj) is true (obj is None once the object is gone)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            obj = self.get(kind, name, ns)
-            if pred(obj):
-                return obj
-            if time.monotonic() > deadline:
-                state = json.dumps(obj.get("status") if obj else None, indent=1)[:3000]
-                pytest.fail(f"{kind} {ns}/{name}: not {what} after {timeout}s; status:\n{state}")
-            time.sleep(0.25)
 
 
 @pytest.fixture(scope="module")
-def kube() -> Kube:
-    """The cluster, brought up (or reused) by e2e/cluster.py up. A cold first run builds the
-    binaries (~25 min), hence the long timeout."""
-    proc = subprocess.run([sys.executable, str(CLUSTER_PY), "up"], capture_output=True, text=True, timeout=3600)
-    if proc.returncode != 0:
-        pytest.fail(f"`e2e/cluster.py up` failed (exit {proc.returncode}):\n{proc.stderr[-6000:]}", pytrace=False)
-    kubeconfig = proc.stdout.strip().splitlines()[-1]
-    assert Path(kubeconfig).is_file(), f"cluster.py up printed {kubeconfig!r}, not a kubeconfig path"
-    return Kube(kubeconfig)
-
-
-@pytest.fixture(scope="module")
-def ns(kube: Kube):
-    name = f"infra-test-{uuid.uuid4().hex[:8]}"
-    kube.run("create", "namespace", name)
-    # pods need the namespace's default ServiceAccount, made asynchronously by kube-controller-manager
-    kube.wait("serviceaccount", "default", name, lambda sa: sa is not None, "created")
-    yield name
-    kube.run("delete", "namespace", name, "--wait=true", "--timeout=90s")
+def ns(namespace: str) -> str:
+    return namespace
 
 
 def pod(kube: Kube, ns: str, name: str, labels=None, annotations=None, **spec) -> dict:
@@ -101,7 +40,7 @@ def pod(kube: Kube, ns: str, name: str, labels=None, annotations=None, **spec) -
         "spec": {"restartPolicy": "Never",
                  "containers": [{"name": "main", "image": "registry.invalid/taskaction/sim:1"}], **spec},
     }
-    return kube.apply(body)
+    return kube.create(body)
 
 
 def phase(p):
@@ -276,7 +215,7 @@ def test_job_pod_completes_and_job_succeeds(kube: Kube, ns: str):
         "spec": {"backoffLimit": 0, "template": {"spec": {
             "restartPolicy": "Never", "containers": [{"name": "main", "image": "registry.invalid/taskaction/sim:1"}]}}},
     }
-    kube.apply(job)
+    kube.create(job)
     done = kube.wait("job", "job", ns, lambda j: any(c["type"] in ("Complete", "Failed") and c["status"] == "True"
                                                       for c in (j or {}).get("status", {}).get("conditions", [])),
                      "finished")
@@ -295,7 +234,7 @@ def test_delete_running_pod(kube: Kube, ns: str):
 
 @pytest.mark.parametrize("cascade", ["background", "foreground"])
 def test_garbage_collection_of_owned_pod(kube: Kube, ns: str, cascade: str):
-    owner = kube.apply({"apiVersion": "v1", "kind": "ConfigMap",
+    owner = kube.create({"apiVersion": "v1", "kind": "ConfigMap",
                         "metadata": {"name": f"owner-{cascade}", "namespace": ns}, "data": {"k": "v"}})
     name = f"owned-{cascade}"
     pod(kube, ns, name, labels={OUTCOME: "running"})
