@@ -12,8 +12,8 @@ class Settings(BaseSettings):
     # Scope and scale.
     namespaces: list[str] = Field(default_factory=list, description="Namespaces to watch; empty means all.")
     max_concurrent_reconciles: int = Field(64, ge=1, description="TaskActions reconciled at once.")
-    api_qps: float = Field(100.0, gt=0, description="Client-side write rate limit to the API server.")
-    api_burst: int = Field(200, ge=1)
+    api_qps: float = Field(300.0, gt=0, description="Client-side write rate limit to the API server.")
+    api_burst: int = Field(600, ge=1)
     max_inflight_requests: int = Field(64, ge=1, description="Concurrent API requests of the operator's client.")
     resync_seconds: float = Field(60.0, gt=0, description="Re-check of an unfinished action even without events.")
 

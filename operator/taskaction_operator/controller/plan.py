@@ -1,5 +1,5 @@
-"""What one reconcile decided to do. The shell (actuator) carries a Plan out, in this order:
-metadata patch, pod deletion, pod creation, status patch, terminal labels, finalizer removal."""
+"""What one reconcile decided to do. Controller.apply carries a Plan out, in this order:
+pod deletion, pod creation, metadata patch, status patch, terminal labels, finalizer removal, events."""
 
 from __future__ import annotations
 

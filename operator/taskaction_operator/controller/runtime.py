@@ -152,9 +152,6 @@ class Controller:
     async def apply(self, body: dict[str, Any], plan: Plan) -> None:
         namespace, name = key_of(body)
         key = (namespace, name)
-        if plan.metadata_patch:
-            patch = {"metadata": {**plan.metadata_patch, "resourceVersion": body["metadata"]["resourceVersion"]}}
-            body = await self._guarded(self.api.patch_taskaction, namespace, name, patch)
         if plan.delete_pod:
             await self.api.delete_pod(namespace, plan.delete_pod)
         if plan.create_pod is not None:
@@ -175,6 +172,11 @@ class Controller:
                         events=plan.events + failure.events,
                         requeue_after=failure.requeue_after,
                     )
+        # After the pod: the finalizer is not needed for cleanup (the pod's ownerReference is), so the pod is not
+        # kept waiting for it. A conflict here is redone from the adopted pod.
+        if plan.metadata_patch:
+            patch = {"metadata": {**plan.metadata_patch, "resourceVersion": body["metadata"]["resourceVersion"]}}
+            body = await self._guarded(self.api.patch_taskaction, namespace, name, patch)
         if plan.status_patch is not None:
             patch = {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}, "status": plan.status_patch}
             body = await self._guarded(self.api.patch_taskaction_status, namespace, name, patch)
