@@ -24,6 +24,10 @@ API_SECONDS = Histogram(
 )
 QUEUE_DEPTH = Gauge("taskaction_queue_depth", "TaskActions waiting to be reconciled.")
 IN_FLIGHT = Gauge("taskaction_reconciles_in_flight", "Reconciles running now.")
+GC_DELETIONS = Counter("taskaction_gc_deletions_total", "Finished TaskActions deleted by the TTL sweep.", ["outcome"])
+GC_SWEEP_SECONDS = Histogram(
+    "taskaction_gc_sweep_duration_seconds", "Duration of one garbage-collection sweep.", ["error"], buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300)
+)
 TASKACTION_BYTES = Histogram(
     "taskaction_object_size_bytes",
     "JSON size of the TaskActions the operator reconciles.",

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     create_container_config_error_grace_seconds: float = 0.0
     pod_pending_timeout_seconds: float = Field(0.0, description="0 disables, as upstream.")
 
+    # Garbage collection of finished actions (flyte.org/completed-time older than the TTL).
+    gc_interval_seconds: float = Field(1800.0, ge=0, description="Sweep interval; 0 disables the collector.")
+    gc_ttl_seconds: float = Field(3600.0, description="Age after completion; <= 0 deletes at the next sweep.")
+    gc_page_size: int = Field(500, ge=1)
+
     # Pods.
     default_cpu: str = "1000m"
     default_memory: str = "1024Mi"

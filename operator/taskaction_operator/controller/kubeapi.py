@@ -80,43 +80,54 @@ class KubeApi:
             return data
         raise AssertionError("unreachable")
 
+    async def _taskaction(self, verb: str, fn: Any, namespace: str, *args: Any, subresource: str = "", **kwargs: Any) -> dict[str, Any]:
+        resource = f"{c.PLURAL}/{subresource}" if subresource else c.PLURAL
+        return await self._call(verb, resource, fn, c.GROUP, c.VERSION, namespace, c.PLURAL, *args, **kwargs)
+
     async def get_taskaction(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return await self._call(
-                "get", c.PLURAL, self.custom.get_namespaced_custom_object, c.GROUP, c.VERSION, namespace, c.PLURAL, name
-            )
+            return await self._taskaction("get", self.custom.get_namespaced_custom_object, namespace, name)
         except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
 
     async def patch_taskaction(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(
-            "patch",
-            c.PLURAL,
-            self.custom.patch_namespaced_custom_object,
-            c.GROUP,
-            c.VERSION,
-            namespace,
-            c.PLURAL,
-            name,
-            patch,
-            _content_type=MERGE_PATCH,
+        return await self._taskaction(
+            "patch", self.custom.patch_namespaced_custom_object, namespace, name, patch, _content_type=MERGE_PATCH
         )
 
     async def patch_taskaction_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(
+        return await self._taskaction(
             "patch",
-            f"{c.PLURAL}/status",
             self.custom.patch_namespaced_custom_object_status,
-            c.GROUP,
-            c.VERSION,
             namespace,
-            c.PLURAL,
             name,
             patch,
+            subresource="status",
             _content_type=MERGE_PATCH,
         )
+
+    async def list_taskactions(self, namespace: str | None, label_selector: str, limit: int, cont: str | None) -> dict[str, Any]:
+        """One page, straight from the API server (not the watch cache: it refuses `continue`)."""
+        kwargs: dict[str, Any] = {"label_selector": label_selector, "limit": limit}
+        if cont:
+            kwargs["_continue"] = cont
+        if namespace is None:
+            return await self._call(
+                "list", c.PLURAL, self.custom.list_cluster_custom_object, c.GROUP, c.VERSION, c.PLURAL, **kwargs
+            )
+        return await self._taskaction("list", self.custom.list_namespaced_custom_object, namespace, **kwargs)
+
+    async def delete_taskaction(self, namespace: str, name: str) -> bool:
+        """True when deleted, False when it was already gone."""
+        try:
+            await self._taskaction("delete", self.custom.delete_namespaced_custom_object, namespace, name)
+            return True
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
 
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

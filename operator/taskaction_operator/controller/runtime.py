@@ -18,7 +18,7 @@ from .. import metrics
 from ..api import constants as c
 from ..pods.naming import pod_name
 from ..settings import Settings
-from . import plugin_state
+from . import gc, plugin_state
 from .decisions import after_create_error, observed_attempts
 from .events import EventRecorder
 from .dispatch import needs_parent, reconcile
@@ -45,7 +45,7 @@ class Controller:
         self.queue = WorkQueue()
         self._errors: dict[Key, int] = defaultdict(int)
         self._waiting_children: dict[Key, set[Key]] = defaultdict(set)
-        self._workers: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     # Watch events --------------------------------------------------------------------------------------------
 
@@ -73,14 +73,27 @@ class Controller:
 
     def start(self) -> None:
         self.events = EventRecorder(self.api)
-        self._workers = [
+        self._tasks = [
             asyncio.create_task(self._worker(), name=f"reconciler-{i}") for i in range(self.settings.max_concurrent_reconciles)
         ]
+        if self.settings.gc_interval_seconds > 0:
+            self._tasks.append(
+                asyncio.create_task(
+                    gc.run_forever(
+                        self.api,
+                        self.settings.namespaces,
+                        self.settings.gc_interval_seconds,
+                        self.settings.gc_ttl_seconds,
+                        self.settings.gc_page_size,
+                    ),
+                    name="garbage-collector",
+                )
+            )
 
     async def stop(self) -> None:
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.events.stop()
 
     async def _worker(self) -> None:
