@@ -55,13 +55,14 @@ def main() -> int:
     kubectl("apply", "-f", str(REPO / "crds" / "taskactions.flyte.org.yaml"))
     kubectl("wait", "--for=condition=Established", "crd/taskactions.flyte.org", "--timeout=60s")
     kubectl("create", "namespace", NAMESPACE, check=False)
-    kubectl("delete", "taskactions", "-n", NAMESPACE, "--all", "--wait=true")
 
     log = Path(tempfile.gettempdir()) / "taskaction-operator-demo.log"
     print(f"==> starting the operator on namespace {NAMESPACE} (log: {log})")
     env = {**os.environ, "TASKACTION_NAMESPACES": json.dumps([NAMESPACE]), "TASKACTION_METRICS_PORT": "0", "TASKACTION_HEALTH_PORT": "0"}
     operator = subprocess.Popen([sys.executable, "-m", "taskaction_operator"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
+        # A previous demo's run goes first; the operator releases its finalizers.
+        kubectl("delete", "taskactions", "-n", NAMESPACE, "--all", "--wait=true", "--timeout=60s")
         print(f"==> kubectl apply -f {EXAMPLE.relative_to(REPO)} -n {NAMESPACE}")
         print(kubectl("apply", "-f", str(EXAMPLE), "-n", NAMESPACE), end="")
         deadline = time.monotonic() + TIMEOUT
@@ -70,12 +71,12 @@ def main() -> int:
             if operator.poll() is not None:
                 print(log.read_text()[-4000:])
                 return f"the operator exited with {operator.returncode}"
-            table = kubectl("get", "taskactions", "-n", NAMESPACE, "-o", "wide")
-            if table != previous:
-                print(f"\n--- kubectl get taskactions -n {NAMESPACE} -o wide  (+{int(TIMEOUT - (deadline - time.monotonic()))}s)")
-                print(table, end="", flush=True)
-                previous = table
             actions = json.loads(kubectl("get", "taskactions", "-n", NAMESPACE, "-o", "json"))["items"]
+            state = json.dumps([(a["metadata"]["name"], a.get("status", {}).get("conditions")) for a in actions])
+            if state != previous:
+                print(f"\n--- kubectl get taskactions -n {NAMESPACE} -o wide  (+{int(TIMEOUT - (deadline - time.monotonic()))}s)")
+                print(kubectl("get", "taskactions", "-n", NAMESPACE, "-o", "wide"), end="", flush=True)
+                previous = state
             if actions and all(terminal(a) for a in actions):
                 break
             time.sleep(1)
