@@ -55,10 +55,6 @@ class TaskActionSpec(_Model):
     interruptible: bool | None = Field(None, description="Whether the pod may run on interruptible nodes.")
     group: str | None = Field(None, max_length=256, description="Group of the action in the run.")
 
-    @property
-    def is_condition(self) -> bool:
-        return self.action_type == "condition"
-
 
 class Condition(_Model):
     """metav1.Condition."""

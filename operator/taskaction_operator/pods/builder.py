@@ -21,8 +21,8 @@ from ..settings import Settings
 from ..storage import paths
 from . import templating
 from .naming import pod_name, retry_index, sanitize_label_value
+from .phase import PRIMARY_CONTAINER_ANNOTATION
 
-PRIMARY_CONTAINER_ANNOTATION = "primary_container_name"
 ORG_NAME = "local"
 # kubectl's copy of the whole applied object (taskTemplate included) would double the pod's size for nothing.
 NOT_COPIED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})

@@ -9,8 +9,6 @@ _ALPHABET = string.ascii_lowercase + string.digits
 # flyteplugins ioutils/precomputed_shardselector.go: every 2-character string over a-z then 0-9.
 SHARD_PREFIXES = [a + b for a in _ALPHABET for b in _ALPHABET]
 
-OUTPUTS_FILE = "outputs.pb"
-ERROR_FILE = "error.pb"
 INPUTS_FILE = "inputs.pb"
 CHECKPOINT_DIR = "_flytecheckpoints"
 

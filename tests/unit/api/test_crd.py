@@ -223,7 +223,6 @@ class TestModels:
             {"metadata": {}, "spec": {"runName": "r", "project": "p", "domain": "d", "actionName": "a0", "org": "demo"}}
         )
         assert "org" not in ta.spec.model_dump(by_alias=True)
-        assert ta.spec.is_condition is False
 
     def test_limits_are_enforced(self) -> None:
         base = {"runName": "r", "project": "p", "domain": "d", "actionName": "a0"}
