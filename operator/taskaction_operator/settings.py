@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     gc_ttl_seconds: float = Field(3600.0, description="Age after completion; <= 0 deletes at the next sweep.")
     gc_page_size: int = Field(500, ge=1)
 
+    # Object storage the operator reads error.pb / outputs.pb from when a pod succeeds.
+    read_outputs: bool = Field(True, description="Check error.pb and outputs.pb of a succeeded pod.")
+    storage_endpoint: str | None = Field(None, description="S3 endpoint URL (SeaweedFS, MinIO...); None means AWS.")
+    storage_region: str | None = None
+    storage_access_key_id: str | None = None
+    storage_secret_access_key: str | None = Field(None, repr=False)
+
     # Pods.
     default_cpu: str = "1000m"
     default_memory: str = "1024Mi"
