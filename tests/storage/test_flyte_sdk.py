@@ -1,0 +1,263 @@
+"""The real Flyte SDK (flyte==2.12.1) end to end through the operator's pod, with a real S3 server.
+
+1. `tests/storage/sdk_tasks/hello.py` is serialized OFFLINE as the SDK does for `flyte run` (reference
+   pods-and-bundles.md §3.5): `build_code_bundle(dryrun=True, copy_bundle_to=...)` makes the content-addressed
+   `fast<md5>.tar.gz`, which is uploaded to SeaweedFS where the control plane's data proxy would put it; the
+   `TaskTemplate` comes from `translate_task_to_wire` with a `CodeBundle` pointing at that upload.
+2. `inputs.pb` (flyteidl2.task.Inputs, encoded by the SDK's own converter) goes under the run's input prefix.
+3. A TaskAction as the actions service writes it (client.manifests) carries the template; `decisions.validate` and
+   `pods.builder.build_pod` give the pod the operator would create.
+4. THE LOCAL SUBPROCESS STANDS IN FOR THE KUBELET: the container's command + args run with the container's env,
+   the way the image (whose PATH has `a0`) would run them. Only what Kubernetes itself would supply is added: the
+   downward-API value of `_F_PN` (the pod name), and what a deployment passes through `default_env_vars`: the
+   storage credentials (FLYTE_AWS_*) and the control-plane endpoint (_U_EP_OVERRIDE, here a loopback port that
+   records whether it is ever contacted: a leaf task must not need it).
+5. The outputs must land under the exact sharded prefix the actions service computes, and `check_outputs` must
+   read them as the operator will.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import flyte
+import pytest
+from flyte._code_bundle import build_code_bundle
+from flyte._internal.runtime.convert import convert_from_native_to_inputs
+from flyte._internal.runtime.task_serde import translate_task_to_wire
+from flyte.models import SerializationContext
+from flyteidl2.core import execution_pb2, tasks_pb2
+from flyteidl2.task import common_pb2
+
+from taskaction_operator.client.manifests import taskaction
+from taskaction_operator.controller.decisions import validate
+from taskaction_operator.pods.builder import build_pod
+from taskaction_operator.settings import Settings
+from taskaction_operator.storage import paths
+from taskaction_operator.storage.outputs import check_outputs
+from tests.storage.sdk_tasks import hello
+from tests.support.seaweedfs import SeaweedFS
+
+SDK_TASKS = Path(hello.__file__).resolve().parent
+NAMESPACE = "flyte"
+PROJECT = "flytesnacks"
+DOMAIN = "development"
+A0 = Path(sys.executable).parent / "a0"
+RUN_TIMEOUT_SECONDS = 120
+
+
+class ConnectionRecorder:
+    """A loopback listener standing for the control plane: counts connections, answers nothing."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
+@pytest.fixture
+def control_plane() -> Iterator[ConnectionRecorder]:
+    recorder = ConnectionRecorder()
+    yield recorder
+    recorder.close()
+
+
+@dataclasses.dataclass
+class Serialized:
+    templates: dict[str, tasks_pb2.TaskTemplate]
+    bundle_uri: str
+    version: str
+
+
+@pytest.fixture(scope="module")
+async def serialized(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Serialized:
+    """hello.py -> code bundle in S3 + one TaskTemplate per task, with no control plane."""
+    out = tmp_path_factory.mktemp("bundle")
+    bundle = await build_code_bundle(from_dir=SDK_TASKS, dryrun=True, copy_bundle_to=out, copy_style="loaded_modules")
+    local = Path(bundle.tgz)
+    # Where the data proxy puts uploads (uploads/<project>/<domain>/<digest>/<filename>); the SDK would then put
+    # the returned s3:// URL in --tgz. Same here, by serializing with a CodeBundle that points at the upload.
+    remote = seaweedfs.url(f"uploads/{PROJECT}/{DOMAIN}/{bundle.computed_version}/{local.name}")
+    seaweedfs.s3fs().put_file(str(local), remote)
+    context = SerializationContext(
+        project=PROJECT,
+        domain=DOMAIN,
+        org="local",
+        version=bundle.computed_version,
+        code_bundle=dataclasses.replace(bundle, tgz=remote),
+        root_dir=SDK_TASKS,
+    )
+    templates = {name: translate_task_to_wire(getattr(hello, name), context).task_template for name in ("double", "explode")}
+    return Serialized(templates, remote, bundle.computed_version)
+
+
+async def upload_inputs(seaweedfs: SeaweedFS, input_prefix: str, **values: Any) -> None:
+    inputs = await convert_from_native_to_inputs(hello.double.native_interface, **values)
+    seaweedfs.s3fs().pipe_file(f"{input_prefix}/{paths.INPUTS_FILE}", inputs.proto_inputs.SerializeToString())
+
+
+def operator_pod(template: tasks_pb2.TaskTemplate, run: str, seaweedfs: SeaweedFS) -> tuple[dict[str, Any], dict[str, Any]]:
+    body = taskaction(template, run=run, namespace=NAMESPACE, project=PROJECT, domain=DOMAIN, storage=f"s3://{seaweedfs.bucket}")
+    body["metadata"]["uid"] = str(uuid.uuid4())
+    ta, decoded = validate(body)
+    return body, build_pod(ta, decoded, 1, Settings())
+
+
+def run_like_kubelet(
+    pod: dict[str, Any], workdir: Path, seaweedfs: SeaweedFS, control_plane: ConnectionRecorder
+) -> subprocess.CompletedProcess[str]:
+    container = pod["spec"]["containers"][0]
+    env: dict[str, str] = {}
+    for var in container["env"]:
+        if "value" in var:
+            env[var["name"]] = var["value"]
+        elif var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name":
+            env[var["name"]] = pod["metadata"]["name"]  # the downward API
+        else:
+            raise AssertionError(f"unexpected env source {var}")
+    env.update(seaweedfs.flyte_env())  # the deployment's storage credentials (default_env_vars)
+    # The deployment's control-plane endpoint (default_env_vars). Without it the SDK would default to
+    # host.docker.internal:8090; set here so nothing can leave the loopback. A leaf task never dials it.
+    env["_U_EP_OVERRIDE"] = control_plane.address
+    # The image's environment: an interpreter with flyte on PATH, a HOME of its own.
+    env["PATH"] = f"{A0.parent}{os.pathsep}/usr/local/bin{os.pathsep}/usr/bin{os.pathsep}/bin"
+    env["HOME"] = str(workdir)
+    argv = list(container.get("command") or []) + list(container["args"])
+    return subprocess.run(
+        argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL
+    )
+
+
+def expected_prefix(body: dict[str, Any]) -> str:
+    spec = body["spec"]
+    return paths.action_output_prefix(NAMESPACE, body["metadata"]["name"], spec["runOutputBase"], spec["actionName"], 1)
+
+
+def test_template_is_the_sdks(serialized: Serialized) -> None:
+    template = serialized.templates["double"]
+    assert template.type == "python"
+    assert template.metadata.runtime.version == flyte.__version__ == "2.12.1"
+    assert template.metadata.code_bundle_uri == serialized.bundle_uri
+    args = list(template.container.args)
+    assert args[0] == "a0" and not template.container.command
+    assert args[args.index("--tgz") + 1] == serialized.bundle_uri
+    assert args[args.index("--version") + 1] == serialized.version
+    assert args[-4:] == ["mod", "hello", "instance", "double"]
+
+
+def test_pod_of_the_sdk_template(serialized: Serialized, seaweedfs: SeaweedFS) -> None:
+    run = f"r{uuid.uuid4().hex[:12]}"
+    body, pod = operator_pod(serialized.templates["double"], run, seaweedfs)
+    assert base64.b64decode(body["spec"]["taskTemplate"]) == serialized.templates["double"].SerializeToString()
+    prefix = expected_prefix(body)
+    base = f"s3://{seaweedfs.bucket}/{PROJECT}/{DOMAIN}/{run}"
+    assert prefix == f"s3://{seaweedfs.bucket}/{paths.shard(NAMESPACE, f'{run}-a0')}/{PROJECT}/{DOMAIN}/{run}/a0/1"
+
+    container = pod["spec"]["containers"][0]
+    args = container["args"]
+    flags = {args[i]: args[i + 1] for i in range(1, args.index("--resolver"), 2)}
+    assert flags["--inputs"] == f"{base}/inputs/inputs.pb"
+    assert flags["--outputs-path"] == prefix
+    assert flags["--raw-data-path"] == prefix
+    assert flags["--checkpoint-path"] == f"{prefix}/_flytecheckpoints"
+    assert flags["--prev-checkpoint"] == '""'
+    # Left for the SDK to fill from ACTION_NAME / RUN_NAME, as the Go executor does.
+    assert flags["--run-name"] == "{{.runName}}" and flags["--name"] == "{{.actionName}}"
+    assert flags["--run-start-time"] == "{{.runStartTime}}"
+    assert flags["--tgz"] == serialized.bundle_uri and flags["--dest"] == "."
+
+    env = {v["name"]: v.get("value") for v in container["env"]}
+    assert env["ACTION_NAME"] == "a0"
+    assert env["RUN_NAME"] == run
+    assert env["_U_RUN_BASE"] == f"{base}/"
+    assert env["_U_ORG_NAME"] == "local"
+    assert env["FLYTE_INTERNAL_EXECUTION_PROJECT"] == PROJECT
+    assert env["FLYTE_INTERNAL_EXECUTION_DOMAIN"] == DOMAIN
+    assert env["FLYTE_INTERNAL_EXECUTION_ID"] == run
+    assert env["FLYTE_ATTEMPT_NUMBER"] == "0"
+    assert env["FLYTE_INTERNAL_TASK_NAME"] == "taskaction_sdk_proof.double"
+    assert env["FLYTE_INTERNAL_TASK_VERSION"] == serialized.version
+    assert container["image"] == "ghcr.io/flyteorg/flyte:py3.11-v2.12.1"
+
+
+async def test_sdk_task_succeeds_through_the_operator_pod(
+    serialized: Serialized, seaweedfs: SeaweedFS, control_plane: ConnectionRecorder, tmp_path: Path
+) -> None:
+    run = f"r{uuid.uuid4().hex[:12]}"
+    body, pod = operator_pod(serialized.templates["double"], run, seaweedfs)
+    await upload_inputs(seaweedfs, paths.input_prefix(body["spec"]["inputUri"]), x=5)
+
+    proc = await asyncio.to_thread(run_like_kubelet, pod, tmp_path, seaweedfs, control_plane)
+    assert proc.returncode == 0, f"a0 exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+
+    prefix = expected_prefix(body)
+    fs = seaweedfs.s3fs()
+    assert not fs.exists(f"{prefix}/error.pb")
+    outputs = common_pb2.Outputs.FromString(fs.cat_file(f"{prefix}/outputs.pb"))
+    assert [(lit.name, lit.value.scalar.primitive.integer) for lit in outputs.literals] == [("o0", 10)]
+
+    settings = seaweedfs.settings()
+    check = await check_outputs(prefix, settings)
+    assert check.storage_error is None and check.error is None
+    assert check.outputs_found is True
+    assert control_plane.connections == 0, "a leaf task contacted the control plane"
+
+
+async def test_sdk_task_exception_is_a_user_error(
+    serialized: Serialized, seaweedfs: SeaweedFS, control_plane: ConnectionRecorder, tmp_path: Path
+) -> None:
+    run = f"r{uuid.uuid4().hex[:12]}"
+    body, pod = operator_pod(serialized.templates["explode"], run, seaweedfs)
+    await upload_inputs(seaweedfs, paths.input_prefix(body["spec"]["inputUri"]), x=5)
+
+    proc = await asyncio.to_thread(run_like_kubelet, pod, tmp_path, seaweedfs, control_plane)
+    # The SDK reports a user exception in error.pb and exits 0: the pod succeeds, the task does not.
+    assert proc.returncode == 0, f"a0 exited {proc.returncode}\nstderr:\n{proc.stderr[-4000:]}"
+
+    prefix = expected_prefix(body)
+    fs = seaweedfs.s3fs()
+    document = execution_pb2.ErrorDocument.FromString(fs.cat_file(f"{prefix}/error.pb"))
+    assert document.error.origin == execution_pb2.ExecutionError.USER
+    assert not fs.exists(f"{prefix}/outputs.pb")
+
+    check = await check_outputs(prefix, seaweedfs.settings())
+    assert check.storage_error is None and check.outputs_found is False
+    assert check.error is not None
+    assert check.error.kind == "USER"
+    assert check.error.code == document.error.code and "ValueError" in check.error.code + check.error.message
+    assert "exploded on 5" in check.error.message
+    assert check.recoverable == (document.error.kind == execution_pb2.ContainerError.RECOVERABLE)
