@@ -15,10 +15,24 @@ from kubernetes_asyncio import client, config
 from .. import metrics
 from ..api import constants as c
 from ..settings import Settings
-from .kubeapi import KubeApi
+from .kubeapi import KubeApi, without_env_lookups
 from .runtime import Controller
 
 logger = logging.getLogger(__name__)
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No change detection: kopf would otherwise deep-copy every object on every watch event to build a diff-base
+    that only create/update handlers use, and this operator has none."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 def _controller(memo: kopf.Memo) -> Controller:
@@ -34,6 +48,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
     settings.posting.level = logging.INFO
+    settings.persistence.diffbase_storage = NoDiffBase()
     # kopf's own finalizer is never added (no delete handlers, no daemons). It must not be named like ours: kopf
     # removes "its" finalizer from objects that do not need it, and would fight the operator over it.
     try:
@@ -42,7 +57,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         await config.load_kube_config()
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = ours.max_inflight_requests
-    api = KubeApi(client.ApiClient(configuration), ours.api_qps, ours.api_burst, ours.max_inflight_requests)
+    api = KubeApi(without_env_lookups(client.ApiClient(configuration)), ours.api_qps, ours.api_burst, ours.max_inflight_requests)
     controller = Controller(api, ours)
     controller.start()
     metrics.register_phase_collector(controller.phase_counts)
