@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(HOME)/.cache/taskaction-operator/bin:$(PATH)
 
-.PHONY: venv demo test test-unit test-cluster bench crd clean
+.PHONY: venv demo test test-unit test-storage test-cluster bench crd clean
 
 include e2e/Makefile.cluster
 
@@ -24,10 +24,14 @@ demo: venv
 
 # Every test tier. The cluster tier runs on the cluster KUBECONFIG names if it answers, otherwise on the local
 # one, brought up by its fixture (e2e/cluster.py up): `make test` fails, never skips, if it cannot start it.
-test: test-unit test-cluster
+test: test-unit test-storage test-cluster
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -q
+
+# A real S3 server (SeaweedFS from PyPI, loopback) and the real Flyte SDK's a0 entrypoint.
+test-storage: venv
+	$(PY) -m pytest tests/storage -q
 
 test-cluster: venv
 	$(PY) -m pytest tests/cluster -q

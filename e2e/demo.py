@@ -58,7 +58,14 @@ def main() -> int:
 
     log = Path(tempfile.gettempdir()) / "taskaction-operator-demo.log"
     print(f"==> starting the operator on namespace {NAMESPACE} (log: {log})")
-    env = {**os.environ, "TASKACTION_NAMESPACES": json.dumps([NAMESPACE]), "TASKACTION_METRICS_PORT": "0", "TASKACTION_HEALTH_PORT": "0"}
+    env = {
+        **os.environ,
+        "TASKACTION_NAMESPACES": json.dumps([NAMESPACE]),
+        "TASKACTION_METRICS_PORT": "0",
+        "TASKACTION_HEALTH_PORT": "0",
+        # The demo's pods are simulated by kwok and write nothing to storage: there is no error.pb to look for.
+        "TASKACTION_READ_OUTPUTS": "false",
+    }
     operator = subprocess.Popen([sys.executable, "-m", "taskaction_operator"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         # A previous demo's run goes first; the operator releases its finalizers.

@@ -16,6 +16,7 @@ import pytest
 from tests.support.kube import Kube
 from tests.support.local_cluster import cluster as local_cluster
 from tests.support.operator_process import OperatorProcess
+from tests.support.seaweedfs import SeaweedFS, seaweedfs_fixture
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "taskactions.flyte.org.yaml"
@@ -54,9 +55,24 @@ def namespace(kube: Kube) -> Iterator[str]:
     kube.run("delete", "namespace", name, "--wait=false")
 
 
+seaweedfs = seaweedfs_fixture(scope="session")
+
+
+@pytest.fixture(scope="session")
+def storage_env(seaweedfs: SeaweedFS) -> dict[str, str]:
+    """The operator reads error.pb / outputs.pb of succeeded pods from a real S3 server, as in production."""
+    return {
+        "TASKACTION_STORAGE_ENDPOINT": seaweedfs.endpoint,
+        "TASKACTION_STORAGE_ACCESS_KEY_ID": seaweedfs.access_key,
+        "TASKACTION_STORAGE_SECRET_ACCESS_KEY": seaweedfs.secret_key,
+    }
+
+
 @pytest.fixture(scope="module")
-def operator(kube: Kube, crd: None, namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(kube.kubeconfig, [namespace], tmp_path_factory.mktemp("operator") / "operator.log")
+def operator(
+    kube: Kube, crd: None, namespace: str, storage_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(kube.kubeconfig, [namespace], tmp_path_factory.mktemp("operator") / "operator.log", storage_env)
     process.start()
     yield process
     # While the operator still runs, so that it releases its finalizers and the namespace can go.

@@ -16,13 +16,15 @@ from tests.support.operator_process import OperatorProcess
 
 
 @pytest.fixture(scope="module")
-def operator(kube: Kube, crd: None, namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def operator(
+    kube: Kube, crd: None, namespace: str, storage_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
     """TTL 0, a sweep every 2 s, pages of 2: five finished actions need three pages."""
     process = OperatorProcess(
         kube.kubeconfig,
         [namespace],
         tmp_path_factory.mktemp("operator-gc") / "operator.log",
-        {"TASKACTION_GC_INTERVAL_SECONDS": "2", "TASKACTION_GC_TTL_SECONDS": "0", "TASKACTION_GC_PAGE_SIZE": "2"},
+        {**storage_env, "TASKACTION_GC_INTERVAL_SECONDS": "2", "TASKACTION_GC_TTL_SECONDS": "0", "TASKACTION_GC_PAGE_SIZE": "2"},
     )
     process.start()
     yield process

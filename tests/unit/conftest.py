@@ -19,4 +19,5 @@ def _no_operator_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings()
+    # Reading outputs from storage after a pod succeeds has its own tests (test_outputs_check.py).
+    return Settings(read_outputs=False)

@@ -17,15 +17,19 @@ from ..api import constants as c
 from ..api.decoding import SpecError, decode_task_template
 from ..api.models import TaskAction
 from ..pods import phase as ph
-from ..pods.builder import build_pod
+from ..pods.builder import build_pod, pod_context
 from ..pods.naming import pod_name
 from ..settings import Settings
+from ..storage.outputs import OutputCheck
 from . import ownership, plugin_state
 from . import status as st
 from .plan import Event, Plan
 
 REQUIRED_TASK_FIELDS = ("runName", "project", "domain", "actionName", "taskType", "taskTemplate", "inputUri", "runOutputBase")
 PARENT_POLL_SECONDS = 5.0
+STORAGE_RETRY_SECONDS = 10.0
+CODE_OUTPUTS_NOT_FOUND = "OutputsNotFound"
+CODE_STORAGE_READ_FAILED = "OutputsReadFailed"
 
 
 def observed_attempts(status: dict[str, Any]) -> int:
@@ -86,9 +90,16 @@ def _phase_events(old: dict[str, Any], new: dict[str, Any], plan: Plan) -> None:
 
 
 def _system_failure(
-    body: dict[str, Any], status: dict[str, Any], plan: Plan, error: ph.ExecError, now: datetime, settings: Settings
+    body: dict[str, Any],
+    status: dict[str, Any],
+    plan: Plan,
+    error: ph.ExecError,
+    now: datetime,
+    settings: Settings,
+    restart: bool = True,
 ) -> Plan:
-    """recordSystemError: count it, start the attempt over, give up past the limit. Attempts are not consumed."""
+    """recordSystemError: count it, give up past the limit; attempts are not consumed. With `restart` the attempt
+    starts over (its pod is gone or going); without, the same pod is looked at again later."""
     failures = int(status.get("systemFailures") or 0) + 1
     status["systemFailures"] = failures
     plan.events.append(Event("Warning", "FailedPluginHandle", f"system error: {error.describe()}"))
@@ -99,8 +110,13 @@ def _system_failure(
         )
         st.map_phase_to_conditions(status, ph.PhaseInfo(ph.Phase.PERMANENT_FAILURE, fatal.message, fatal), now)
         return _finish(body, status, plan, ph.PhaseInfo(ph.Phase.PERMANENT_FAILURE, fatal.message, fatal), now, settings)
-    plugin_state.reset(status)
     status["errorState"] = st.error_state(error)
+    if not restart:
+        status["pluginPhase"] = status.get("pluginPhase") or ph.Phase.RUNNING.value
+        plan.status_patch = st.status_patch(body.get("status") or {}, status)
+        plan.requeue(STORAGE_RETRY_SECONDS)
+        return plan
+    plugin_state.reset(status)
     st.append_phase_history(status, c.REASON_RETRYABLE_FAILURE, error.describe(), now)
     info = ph.queued(f"system failure {failures}/{limit}, restarting attempt: {error.describe()}")
     st.map_phase_to_conditions(status, info, now)
@@ -122,9 +138,15 @@ def abort(body: dict[str, Any], pod: dict[str, Any] | None) -> Plan:
 
 
 def reconcile_task(
-    body: dict[str, Any], pod: dict[str, Any] | None, parent: dict[str, Any] | None, now: datetime, settings: Settings
+    body: dict[str, Any],
+    pod: dict[str, Any] | None,
+    parent: dict[str, Any] | None,
+    now: datetime,
+    settings: Settings,
+    outputs: OutputCheck | None = None,
 ) -> Plan:
-    """`pod` is the pod of the current attempt (`<name>-<attempts-1>`) or None; `parent` the parent TaskAction."""
+    """`pod` is the pod of the current attempt (`<name>-<attempts-1>`) or None; `parent` the parent TaskAction;
+    `outputs` what the succeeded pod left in storage, once the plan asked for it (`check_outputs`)."""
     meta = body["metadata"]
     old_status = body.get("status") or {}
     if meta.get("deletionTimestamp"):
@@ -219,6 +241,15 @@ def reconcile_task(
         plan.delete_pod = expected_pod
         return _system_failure(body, status, plan, info.error, now, settings)  # type: ignore[arg-type]
 
+    if info.phase is ph.Phase.SUCCESS and settings.read_outputs:
+        if outputs is None:
+            plan.check_outputs = pod_context(ta, attempt).output_prefix
+            return plan
+        if outputs.storage_error:
+            error = ph.ExecError(CODE_STORAGE_READ_FAILED, c.KIND_SYSTEM, outputs.storage_error)
+            return _system_failure(body, status, plan, error, now, settings, restart=False)
+        info = outputs_phase(outputs, template)
+
     status["systemFailures"] = 0
     if info.phase is ph.Phase.RETRYABLE_FAILURE:
         error = info.error or ph.ExecError(c.CODE_MAX_RETRIES, c.KIND_USER, f"task failed after {attempt} attempt(s)")
@@ -238,6 +269,18 @@ def reconcile_task(
 
     st.map_phase_to_conditions(status, info, now)
     return _finish(body, status, plan, info, now, settings)
+
+
+def outputs_phase(outputs: OutputCheck, template: tasks_pb2.TaskTemplate) -> ph.PhaseInfo:
+    """A succeeded pod is a succeeded task only without error.pb, and with outputs.pb when outputs are declared."""
+    if outputs.error is not None:
+        if outputs.recoverable:
+            return ph.PhaseInfo(ph.Phase.RETRYABLE_FAILURE, outputs.error.message, outputs.error)
+        return ph.PhaseInfo(ph.Phase.PERMANENT_FAILURE, outputs.error.message, outputs.error)
+    if not outputs.outputs_found and template.interface.outputs.variables:
+        names = ", ".join(sorted(entry.key for entry in template.interface.outputs.variables))
+        return ph.retryable(CODE_OUTPUTS_NOT_FOUND, f"the task declares outputs ({names}) but wrote no outputs.pb")
+    return ph.PhaseInfo(ph.Phase.SUCCESS)
 
 
 # Pod-create errors that are the task's fault (plugin_manager.go launchResource); others are system failures.

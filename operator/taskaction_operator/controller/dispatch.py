@@ -7,6 +7,7 @@ from typing import Any
 
 from ..api import constants as c
 from ..settings import Settings
+from ..storage.outputs import OutputCheck
 from . import ownership
 from . import status as st
 from .condition import reconcile_condition
@@ -24,7 +25,12 @@ def needs_parent(body: dict[str, Any]) -> bool:
 
 
 def reconcile(
-    body: dict[str, Any], pod: dict[str, Any] | None, parent: dict[str, Any] | None, now: datetime, settings: Settings
+    body: dict[str, Any],
+    pod: dict[str, Any] | None,
+    parent: dict[str, Any] | None,
+    now: datetime,
+    settings: Settings,
+    outputs: OutputCheck | None = None,
 ) -> Plan:
     if (body.get("spec") or {}).get("actionType") == c.ACTION_TYPE_CONDITION:
         plan = reconcile_condition(body, now)
@@ -33,4 +39,4 @@ def reconcile(
             if gate.owner_references is not None:
                 plan.metadata_patch = {"ownerReferences": gate.owner_references}
         return plan
-    return reconcile_task(body, pod, parent, now, settings)
+    return reconcile_task(body, pod, parent, now, settings, outputs)

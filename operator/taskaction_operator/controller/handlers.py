@@ -15,6 +15,7 @@ from kubernetes_asyncio import client, config
 from .. import metrics
 from ..api import constants as c
 from ..settings import Settings
+from ..storage.filesystems import close_filesystems
 from .kubeapi import KubeApi, without_env_lookups
 from .runtime import Controller
 
@@ -70,6 +71,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     if controller is not None:
         await controller.stop()
         await controller.api.api_client.close()
+    await close_filesystems()
 
 
 @kopf.on.login()

@@ -25,6 +25,7 @@ class Plan:
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
     waiting_for_parent: str | None = None  # name of the parent TaskAction this one waits for
+    check_outputs: str | None = None  # the pod succeeded: read this output prefix, then decide again
 
     def requeue(self, seconds: float) -> None:
         self.requeue_after = seconds if self.requeue_after is None else min(self.requeue_after, seconds)

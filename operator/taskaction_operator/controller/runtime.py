@@ -18,6 +18,7 @@ from .. import metrics
 from ..api import constants as c
 from ..pods.naming import pod_name
 from ..settings import Settings
+from ..storage.outputs import check_outputs
 from . import gc, plugin_state
 from .decisions import after_create_error, observed_attempts
 from .events import EventRecorder
@@ -150,6 +151,9 @@ class Controller:
                     pod = self.pods.put(pod)
         parent = await self._parent(body) if needs_parent(body) else None
         plan = reconcile(body, pod, parent, utcnow(), self.settings)
+        if plan.check_outputs is not None:
+            outputs = await check_outputs(plan.check_outputs, self.settings)
+            plan = reconcile(body, pod, parent, utcnow(), self.settings, outputs)
         await self.apply(body, plan)
 
     async def _parent(self, body: dict[str, Any]) -> dict[str, Any] | None:

@@ -483,7 +483,7 @@ class TestDeletion:
 
 class TestTerminal:
     def terminal_body(self, labels: dict[str, str] | None = None) -> dict[str, Any]:
-        world = World(started_body(), Settings())
+        world = World(started_body(), Settings(read_outputs=False))
         world.pods["rabc123-a0-0"] = succeeded_pod()
         world.reconcile(NOW - timedelta(hours=1))
         body = world.body

@@ -1,0 +1,44 @@
+"""On pod success the operator reads storage before it calls the action succeeded: error.pb first, at the exact
+sharded prefix the Flyte actions service computes (a Flyte SDK task exits 0 after a user exception)."""
+
+from __future__ import annotations
+
+from flyteidl2.core import execution_pb2
+
+from taskaction_operator.client.manifests import container_template, taskaction
+from taskaction_operator.storage import paths
+from tests.support.kube import Kube, condition, is_true
+from tests.support.seaweedfs import SeaweedFS
+
+SLOW_SUCCESS = ({"sim.taskaction.dev/outcome": "succeed"}, {"sim.taskaction.dev/delay": "3s"})
+
+
+def prefix_of(body: dict) -> str:
+    meta, spec = body["metadata"], body["spec"]
+    return paths.action_output_prefix(meta["namespace"], meta["name"], spec["runOutputBase"], spec["actionName"], 1)
+
+
+def test_error_file_of_a_succeeded_pod_fails_the_action(kube: Kube, operator, namespace: str, seaweedfs: SeaweedFS) -> None:
+    labels, annotations = SLOW_SUCCESS
+    body = taskaction(container_template("busybox", ["true"]), run="run-errpb", namespace=namespace, labels=labels, annotations=annotations)
+    document = execution_pb2.ErrorDocument(
+        error=execution_pb2.ContainerError(
+            code="ValueError", message="exploded on 5", kind=execution_pb2.ContainerError.NON_RECOVERABLE,
+            origin=execution_pb2.ExecutionError.USER,
+        )
+    )
+    seaweedfs.s3fs().pipe(f"{prefix_of(body)}/error.pb", document.SerializeToString())
+    kube.create(body)
+    ta = kube.wait("taskaction", "run-errpb-a0", namespace, lambda o: is_true(o, "Failed"), "Failed")
+    assert kube.get("pod", "run-errpb-a0-0", namespace)["status"]["phase"] == "Succeeded"
+    assert ta["status"]["errorState"] == {"code": "ValueError", "kind": "USER", "message": "exploded on 5"}
+    assert condition(ta, "Failed")["reason"] == "PermanentFailure"
+
+
+def test_outputs_file_of_a_succeeded_pod_makes_it_succeeded(kube: Kube, operator, namespace: str, seaweedfs: SeaweedFS) -> None:
+    labels, annotations = SLOW_SUCCESS
+    body = taskaction(container_template("busybox", ["true"]), run="run-outpb", namespace=namespace, labels=labels, annotations=annotations)
+    seaweedfs.s3fs().pipe(f"{prefix_of(body)}/outputs.pb", b"")
+    kube.create(body)
+    ta = kube.wait("taskaction", "run-outpb-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")
+    assert "errorState" not in ta["status"]
