@@ -268,7 +268,10 @@ def reconcile_task(
         info = ph.PhaseInfo(ph.Phase.PERMANENT_FAILURE, error.message, error)
 
     st.map_phase_to_conditions(status, info, now)
-    return _finish(body, status, plan, info, now, settings)
+    plan = _finish(body, status, plan, info, now, settings)
+    if info.recheck_after is not None:
+        plan.requeue(info.recheck_after)
+    return plan
 
 
 def outputs_phase(outputs: OutputCheck, template: tasks_pb2.TaskTemplate) -> ph.PhaseInfo:

@@ -51,6 +51,7 @@ class PhaseInfo:
     phase: Phase
     reason: str = ""
     error: ExecError | None = None
+    recheck_after: float | None = None  # seconds until time alone may change the verdict (a grace running out)
 
     @property
     def is_system_retryable(self) -> bool:
@@ -164,14 +165,14 @@ def _classify_waiting(
         )
         if elapsed >= grace:
             return permanent(reason, f"Grace period [{go_duration(grace)}] exceeded|{message}")
-        return initializing(described)
+        return PhaseInfo(Phase.INITIALIZING, described, recheck_after=grace - elapsed)
     if waiting_reason == "InvalidImageName":
         return permanent(reason, message)
     if waiting_reason == "ImagePullBackOff":
         if elapsed >= settings.image_pull_backoff_grace_seconds:
             kind = KIND_SYSTEM if "429 Too Many Requests" in message else KIND_USER
             return retryable(reason, f"Grace period [{go_duration(settings.image_pull_backoff_grace_seconds)}] exceeded|{message}", kind)
-        return initializing(described)
+        return PhaseInfo(Phase.INITIALIZING, described, recheck_after=settings.image_pull_backoff_grace_seconds - elapsed)
     return retryable(reason, message, KIND_SYSTEM)
 
 
@@ -204,8 +205,12 @@ def demystify_pending(status: dict[str, Any], now: datetime, settings: Settings)
         else:
             continue
         timeout = settings.pod_pending_timeout_seconds
-        if timeout > 0 and since is not None and (now - since).total_seconds() >= timeout:
-            return retryable("PodPendingTimeout", info.reason, KIND_SYSTEM)
+        if timeout > 0 and since is not None:
+            pending = (now - since).total_seconds()
+            if pending >= timeout:
+                return retryable("PodPendingTimeout", info.reason, KIND_SYSTEM)
+            left = timeout - pending
+            return PhaseInfo(info.phase, info.reason, recheck_after=min(left, info.recheck_after or left))
         return info
     return queued("Scheduling")
 

@@ -374,3 +374,22 @@ def test_phase_strings_are_the_go_enum_names() -> None:
         "PhaseWaitingForCache",
         "PhaseAborted",
     ]
+
+
+class TestRecheck:
+    """A verdict that only time can change says when: the operator looks again then, not at the next resync."""
+
+    def test_image_pull_backoff_within_its_grace_says_when_the_grace_ends(self) -> None:
+        info = demystify(waiting_pod("ImagePullBackOff", "Back-off", since=timedelta(seconds=60)), NOW, Settings())
+        assert (info.phase, info.recheck_after) == (Phase.INITIALIZING, pytest.approx(120.0))
+
+    def test_create_container_error_within_its_grace_says_when_the_grace_ends(self) -> None:
+        info = demystify(waiting_pod("CreateContainerError", "boom", since=timedelta(seconds=30)), NOW, Settings())
+        assert (info.phase, info.recheck_after) == (Phase.INITIALIZING, pytest.approx(150.0))
+
+    def test_pending_timeout_says_when_it_runs_out(self) -> None:
+        info = demystify(waiting_pod("ContainerCreating", "", since=timedelta(seconds=100)), NOW, Settings(pod_pending_timeout_seconds=300))
+        assert (info.phase, info.recheck_after) == (Phase.INITIALIZING, pytest.approx(200.0))
+
+    def test_nothing_to_wait_for_says_nothing(self) -> None:
+        assert demystify(waiting_pod("ContainerCreating", "", since=timedelta(seconds=100)), NOW, Settings()).recheck_after is None

@@ -1,0 +1,70 @@
+"""Failure classes of the Flyte contract on the real control plane: ImagePullBackOff past its grace, a pod deleted
+behind the operator's back, a pod the API server refuses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from taskaction_operator.client.manifests import container_template, taskaction
+from tests.support.kube import Kube, condition, is_true, progressing_reason
+from tests.support.operator_process import OperatorProcess
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube: Kube, crd: None, namespace: str, storage_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """Graces shortened from 3 minutes to 2 seconds so the test does not wait for them."""
+    process = OperatorProcess(
+        kube.kubeconfig,
+        [namespace],
+        tmp_path_factory.mktemp("operator-failures") / "operator.log",
+        {**storage_env, "TASKACTION_IMAGE_PULL_BACKOFF_GRACE_SECONDS": "2"},
+    )
+    process.start()
+    yield process
+    kube.run("delete", "taskactions", "--all", "-n", namespace, "--wait=true", "--timeout=90s", check=False)
+    process.stop()
+
+
+def test_image_pull_backoff_is_initializing_then_a_user_failure(kube: Kube, operator, namespace: str) -> None:
+    kube.create(
+        taskaction(
+            container_template("registry.invalid/nope:1", ["true"]),
+            run="run-pull",
+            namespace=namespace,
+            labels={"sim.taskaction.dev/outcome": "imagepullbackoff"},
+        )
+    )
+    ta = kube.wait("taskaction", "run-pull-a0", namespace, lambda o: is_true(o, "Failed"), "Failed", timeout=60)
+    phases = [h["phase"] for h in ta["status"]["phaseHistory"]]
+    assert "Initializing" in phases, phases
+    error = ta["status"]["errorState"]
+    assert (error["code"], error["kind"]) == ("ContainersNotReady|ImagePullBackOff", "USER")
+    assert error["message"].startswith("Grace period [2s] exceeded|")
+
+
+def test_a_pod_deleted_externally_is_a_system_failure_and_the_attempt_starts_over(kube: Kube, operator, namespace: str) -> None:
+    kube.create(taskaction(container_template("busybox", ["true"]), run="run-lost", namespace=namespace, labels={"sim.taskaction.dev/outcome": "running"}))
+    first = kube.wait("pod", "run-lost-a0-0", namespace, lambda o: o is not None and o["status"].get("phase") == "Running", "Running")
+    kube.delete("pod", "run-lost-a0-0", namespace)
+    second = kube.wait(
+        "pod", "run-lost-a0-0", namespace, lambda o: o is not None and o["metadata"]["uid"] != first["metadata"]["uid"], "re-created"
+    )
+    assert second["metadata"]["labels"]["attempt"] == "1"
+    ta = kube.wait("taskaction", "run-lost-a0", namespace, lambda o: progressing_reason(o) == "Executing", "Executing again")
+    lost = [h["message"] for h in ta["status"]["phaseHistory"] if h["phase"] == "RetryableFailure"]
+    assert lost and ("UnexpectedObjectDeletion" in lost[0] or "ResourceDeletedExternally" in lost[0]), ta["status"]["phaseHistory"]
+    assert ta["status"]["errorState"]["kind"] == "SYSTEM"
+    assert ta["status"]["attempts"] == 1  # system failures do not consume attempts
+    assert ta["status"]["systemFailures"] == 0  # consecutive: reset once the new pod runs
+
+
+def test_a_pod_the_api_server_refuses_is_a_permanent_invalid_resource(kube: Kube, operator, namespace: str) -> None:
+    kube.create(taskaction(container_template("busybox", ["true"], env={"not a valid=name": "x"}), run="run-invalid", namespace=namespace))
+    ta = kube.wait("taskaction", "run-invalid-a0", namespace, lambda o: is_true(o, "Failed"), "Failed")
+    assert condition(ta, "Failed")["reason"] == "PermanentFailure"
+    assert (ta["status"]["errorState"]["code"], ta["status"]["errorState"]["kind"]) == ("InvalidResource", "USER")
+    assert kube.get("pod", "run-invalid-a0-0", namespace) is None
