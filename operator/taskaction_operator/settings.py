@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     storage_secret_access_key: str | None = Field(None, repr=False)
 
     # Pods.
+    default_pod_template_name: str | None = Field(None, description="PodTemplate used as the base of every pod.")
+    pod_template_namespace: str | None = Field(
+        None, description="Where a PodTemplate is looked up when the task's namespace has none (the operator's own)."
+    )
     default_cpu: str = "1000m"
     default_memory: str = "1024Mi"
     gpu_resource_name: str = "nvidia.com/gpu"

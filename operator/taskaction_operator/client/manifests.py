@@ -28,6 +28,7 @@ def container_template(
     env: dict[str, str] | None = None,
     cpu: str | None = None,
     memory: str | None = None,
+    pod_template_name: str = "",
 ) -> tasks_pb2.TaskTemplate:
     requests = []
     if cpu:
@@ -39,7 +40,7 @@ def container_template(
             resource_type=identifier_pb2.TASK, project=project, domain=domain, name=name, version=version
         ),
         type=task_type,
-        metadata=tasks_pb2.TaskMetadata(retries=literals_pb2.RetryStrategy(retries=retries)),
+        metadata=tasks_pb2.TaskMetadata(retries=literals_pb2.RetryStrategy(retries=retries), pod_template_name=pod_template_name),
         container=tasks_pb2.Container(
             image=image,
             command=command or [],

@@ -19,6 +19,7 @@ from ..api.models import TaskAction
 from ..pods import phase as ph
 from ..pods.builder import build_pod, pod_context
 from ..pods.naming import pod_name
+from ..pods.podtemplate import PodTemplateLookup
 from ..settings import Settings
 from ..storage.outputs import OutputCheck
 from . import ownership, plugin_state
@@ -144,9 +145,11 @@ def reconcile_task(
     now: datetime,
     settings: Settings,
     outputs: OutputCheck | None = None,
+    pod_template: PodTemplateLookup | None = None,
 ) -> Plan:
     """`pod` is the pod of the current attempt (`<name>-<attempts-1>`) or None; `parent` the parent TaskAction;
-    `outputs` what the succeeded pod left in storage, once the plan asked for it (`check_outputs`)."""
+    `outputs` what the succeeded pod left in storage, once the plan asked for it (`check_outputs`); `pod_template`
+    the base PodTemplate of a pod to create, once the plan asked for it (`needs_pod_template`)."""
     meta = body["metadata"]
     old_status = body.get("status") or {}
     if meta.get("deletionTimestamp"):
@@ -206,8 +209,15 @@ def reconcile_task(
             plan.requeue(1.0)
             return plan
         if pod is None:
+            template_name = template.metadata.pod_template_name or settings.default_pod_template_name
+            if template_name and (pod_template is None or pod_template.name != template_name):
+                return Plan(needs_pod_template=template_name)
+            if template_name and pod_template.found is None and template.metadata.pod_template_name:
+                info = ph.permanent("BadTaskSpecification", f"PodTemplate '{template_name}' does not exist")
+                st.map_phase_to_conditions(status, info, now)
+                return _finish(body, status, plan, info, now, settings)
             try:
-                plan.create_pod = build_pod(ta, template, attempt, settings)
+                plan.create_pod = build_pod(ta, template, attempt, settings, pod_template.found if pod_template else None)
             except SpecError as exc:
                 return _invalid(body, str(exc), now)
         plugin_state.started(status)

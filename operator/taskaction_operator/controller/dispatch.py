@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ..api import constants as c
+from ..pods.podtemplate import PodTemplateLookup
 from ..settings import Settings
 from ..storage.outputs import OutputCheck
 from . import ownership
@@ -31,6 +32,7 @@ def reconcile(
     now: datetime,
     settings: Settings,
     outputs: OutputCheck | None = None,
+    pod_template: PodTemplateLookup | None = None,
 ) -> Plan:
     if (body.get("spec") or {}).get("actionType") == c.ACTION_TYPE_CONDITION:
         plan = reconcile_condition(body, now)
@@ -39,4 +41,4 @@ def reconcile(
             if gate.owner_references is not None:
                 plan.metadata_patch = {"ownerReferences": gate.owner_references}
         return plan
-    return reconcile_task(body, pod, parent, now, settings, outputs)
+    return reconcile_task(body, pod, parent, now, settings, outputs, pod_template)

@@ -149,6 +149,14 @@ class KubeApi:
                 return None
             raise
 
+    async def get_pod_template(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call("get", "podtemplates", self.core.read_namespaced_pod_template, name, namespace)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     async def create_pod(self, namespace: str, pod: dict[str, Any]) -> dict[str, Any]:
         return await self._call("create", "pods", self.core.create_namespaced_pod, namespace, pod)
 

@@ -17,6 +17,7 @@ from typing import Any
 from .. import metrics
 from ..api import constants as c
 from ..pods.naming import pod_name
+from ..pods.podtemplate import PodTemplateLookup
 from ..settings import Settings
 from ..storage.outputs import check_outputs
 from . import gc, plugin_state
@@ -151,10 +152,22 @@ class Controller:
                     pod = self.pods.put(pod)
         parent = await self._parent(body) if needs_parent(body) else None
         plan = reconcile(body, pod, parent, utcnow(), self.settings)
+        if plan.needs_pod_template is not None:
+            found = await self._pod_template(namespace, plan.needs_pod_template)
+            lookup = PodTemplateLookup(plan.needs_pod_template, found)
+            plan = reconcile(body, pod, parent, utcnow(), self.settings, pod_template=lookup)
         if plan.check_outputs is not None:
             outputs = await check_outputs(plan.check_outputs, self.settings)
             plan = reconcile(body, pod, parent, utcnow(), self.settings, outputs)
         await self.apply(body, plan)
+
+    async def _pod_template(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """Looked up when a pod is made (rare next to watch events): the task's namespace first, then the fallback."""
+        found = await self.api.get_pod_template(namespace, name)
+        fallback = self.settings.pod_template_namespace
+        if found is None and fallback and fallback != namespace:
+            found = await self.api.get_pod_template(fallback, name)
+        return found
 
     async def _parent(self, body: dict[str, Any]) -> dict[str, Any] | None:
         name = parent_name(body["spec"])

@@ -22,6 +22,7 @@ from ..storage import paths
 from . import templating
 from .naming import pod_name, retry_index, sanitize_label_value
 from .phase import PRIMARY_CONTAINER_ANNOTATION
+from .podtemplate import merge_onto_template
 
 ORG_NAME = "local"
 # kubectl's copy of the whole applied object (taskTemplate included) would double the pod's size for nothing.
@@ -228,7 +229,13 @@ def _pod_spec(template: tasks_pb2.TaskTemplate, ctx: PodContext) -> tuple[dict[s
     return {"containers": [_container_from_template(template, ctx.pod_name)]}, ctx.pod_name, {}
 
 
-def build_pod(ta: TaskAction, template: tasks_pb2.TaskTemplate, attempt: int, settings: Settings) -> dict[str, Any]:
+def build_pod(
+    ta: TaskAction,
+    template: tasks_pb2.TaskTemplate,
+    attempt: int,
+    settings: Settings,
+    pod_template: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     ctx = pod_context(ta, attempt)
     spec, primary, k8s_meta = _pod_spec(template, ctx)
     spec = copy.deepcopy(spec)
@@ -284,7 +291,7 @@ def build_pod(ta: TaskAction, template: tasks_pb2.TaskTemplate, attempt: int, se
     if single or template.HasField("k8s_pod") or template.type == "sidecar":
         annotations[PRIMARY_CONTAINER_ANNOTATION] = primary
     pod_labels = {**settings.default_labels, **(k8s_meta.get("labels") or {}), **labels(ta, template, ctx, settings)}
-    return {
+    pod = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
@@ -296,3 +303,4 @@ def build_pod(ta: TaskAction, template: tasks_pb2.TaskTemplate, attempt: int, se
         },
         "spec": spec,
     }
+    return merge_onto_template(pod_template, pod, primary) if pod_template else pod

@@ -15,6 +15,7 @@ from taskaction_operator.api.models import TaskAction
 from taskaction_operator.controller import plugin_state
 from taskaction_operator.controller.decisions import REQUIRED_TASK_FIELDS, after_create_error, reconcile_task
 from taskaction_operator.pods.builder import build_pod
+from taskaction_operator.pods.podtemplate import PodTemplateLookup
 from taskaction_operator.settings import Settings
 from taskaction_operator.storage import paths
 
@@ -559,3 +560,33 @@ def test_reference_example_pod_paths(settings: Settings) -> None:
     template = task_template(args=["a0", "--inputs", "{{.input}}", "--outputs-path", "{{.outputPrefix}}"])
     plan = reconcile_task(taskaction(spec_=spec(template)), None, None, NOW, settings)
     assert arg_after(plan.create_pod, "--outputs-path") == ROOT_OUTPUT_1
+
+
+class TestPodTemplates:
+    """The base PodTemplate: by metadata.pod_template_name or the configured default (pods-and-bundles.md §2.8)."""
+
+    def named(self, name: str) -> dict[str, Any]:
+        template = task_template()
+        template.metadata.pod_template_name = name
+        return taskaction(spec_=spec(template))
+
+    def test_a_named_template_is_asked_for_first(self, settings: Settings) -> None:
+        plan = reconcile_task(self.named("gpu"), None, None, NOW, settings)
+        assert plan.needs_pod_template == "gpu"
+        assert plan.create_pod is None and plan.status_patch is None
+
+    def test_the_pod_is_built_on_the_template(self, settings: Settings) -> None:
+        base = {"template": {"spec": {"tolerations": [{"key": "gpu", "operator": "Exists"}], "containers": []}}}
+        plan = reconcile_task(self.named("gpu"), None, None, NOW, settings, pod_template=PodTemplateLookup("gpu", base))
+        assert plan.create_pod["spec"]["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
+
+    def test_a_named_template_that_does_not_exist_fails_the_action(self, settings: Settings) -> None:
+        plan = reconcile_task(self.named("gpu"), None, None, NOW, settings, pod_template=PodTemplateLookup("gpu", None))
+        assert plan.create_pod is None
+        assert plan.status_patch["errorState"] == {"code": "BadTaskSpecification", "kind": "USER", "message": "PodTemplate 'gpu' does not exist"}
+
+    def test_a_missing_default_template_is_no_template(self) -> None:
+        settings = Settings(read_outputs=False, default_pod_template_name="base")
+        assert reconcile_task(taskaction(), None, None, NOW, settings).needs_pod_template == "base"
+        plan = reconcile_task(taskaction(), None, None, NOW, settings, pod_template=PodTemplateLookup("base", None))
+        assert plan.create_pod is not None
