@@ -6,12 +6,14 @@ settings. Nothing here talks to the API server.
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from flyteidl2.core import tasks_pb2
+from google.protobuf import text_format
 from google.protobuf.json_format import MessageToDict
 
 from ..api import constants as c
@@ -187,6 +189,24 @@ def labels(ta: TaskAction, template: tasks_pb2.TaskTemplate, ctx: PodContext, se
     return {**(ta.metadata.get("labels") or {}), **injected}
 
 
+_BASE32 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "abcdefghijklmnopqrstuvwxyz123456")
+SECRET_ANNOTATION_PREFIX = "flyte.secrets/s"
+
+
+def secret_annotations(template: tasks_pb2.TaskTemplate) -> dict[str, str]:
+    """flyte.secrets/s<i>: each core.Secret in proto text, base32 in Flyte's alphabet without padding, for the
+    secret-injecting webhook (flytek8s secrets.go). Any valid text encoding parses: Go's own is not stable either."""
+    if not template.HasField("security_context"):
+        return {}
+    return {
+        f"{SECRET_ANNOTATION_PREFIX}{i}": base64.b32encode(text_format.MessageToString(secret, as_one_line=True).encode())
+        .decode()
+        .rstrip("=")
+        .translate(_BASE32)
+        for i, secret in enumerate(template.security_context.secrets)
+    }
+
+
 def owner_reference(ctx: PodContext) -> dict[str, Any]:
     return {"apiVersion": c.API_VERSION, "kind": c.KIND, "name": ctx.name, "uid": ctx.uid, "controller": True}
 
@@ -286,6 +306,7 @@ def build_pod(
         **settings.default_annotations,
         **(k8s_meta.get("annotations") or {}),
         **{k: v for k, v in (ta.metadata.get("annotations") or {}).items() if k not in NOT_COPIED_ANNOTATIONS},
+        **secret_annotations(template),
     }
     single = len(spec.get("containers") or []) == 1 and template.type != "raw-container"
     if single or template.HasField("k8s_pod") or template.type == "sidecar":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
-from flyteidl2.core import tasks_pb2
+from flyteidl2.core import security_pb2, tasks_pb2
+from google.protobuf import text_format
 
 from taskaction_operator.api.decoding import SpecError
 from taskaction_operator.api.models import TaskAction
@@ -137,15 +139,15 @@ class TestLabels:
     def test_secrets_request_injection(self) -> None:
         assert make(task_template(secrets=True))["metadata"]["labels"]["inject-flyte-secrets"] == "true"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG (missing feature): pods/builder.py build_pod writes no flyte.secrets/s<i> annotations for "
-        "template secrets (§2.2/§3.2 secretsMap); the pod is labelled inject-flyte-secrets but says nothing to inject",
-    )
     def test_secrets_are_described_in_annotations(self) -> None:
-        annotations = make(task_template(secrets=True))["metadata"]["annotations"]
+        template = task_template(secrets=True)
+        annotations = make(template)["metadata"]["annotations"]
         assert "flyte.secrets/s0" in annotations
         assert set(annotations["flyte.secrets/s0"]) <= set("abcdefghijklmnopqrstuvwxyz123456")
+        # It decodes back to the secret, as the webhook reads it.
+        encoded = annotations["flyte.secrets/s0"].upper().translate(str.maketrans("123456", "234567"))
+        text = base64.b32decode(encoded + "=" * (-len(encoded) % 8)).decode()
+        assert text_format.Parse(text, security_pb2.Secret()) == template.security_context.secrets[0]
 
 
 class TestAnnotations:
