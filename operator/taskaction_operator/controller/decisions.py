@@ -17,10 +17,13 @@ from ..api import constants as c
 from ..api.decoding import SpecError, decode_task_template
 from ..api.models import TaskAction
 from ..pods import phase as ph
-from ..pods.builder import build_pod, pod_context
+from ..pods import templating
+from ..pods.builder import build_pod, command_lines, pod_context
 from ..pods.naming import pod_name
 from ..pods.podtemplate import PodTemplateLookup
 from ..settings import Settings
+from ..storage import paths
+from ..storage.inputs import InputsLookup
 from ..storage.outputs import OutputCheck
 from . import ownership, plugin_state
 from . import status as st
@@ -146,10 +149,12 @@ def reconcile_task(
     settings: Settings,
     outputs: OutputCheck | None = None,
     pod_template: PodTemplateLookup | None = None,
+    inputs: InputsLookup | None = None,
 ) -> Plan:
-    """`pod` is the pod of the current attempt (`<name>-<attempts-1>`) or None; `parent` the parent TaskAction;
-    `outputs` what the succeeded pod left in storage, once the plan asked for it (`check_outputs`); `pod_template`
-    the base PodTemplate of a pod to create, once the plan asked for it (`needs_pod_template`)."""
+    """`pod` is the pod of the current attempt (`<name>-<attempts-1>`) or None; `parent` the parent TaskAction.
+    What the plan may ask the shell to look up first, then to decide again with: `outputs`, what the succeeded pod
+    left in storage (`check_outputs`); `pod_template`, the base of a pod to create (`needs_pod_template`);
+    `inputs`, the literals its `{{.Inputs.x}}` variables stand for (`needs_inputs`)."""
     meta = body["metadata"]
     old_status = body.get("status") or {}
     if meta.get("deletionTimestamp"):
@@ -216,8 +221,27 @@ def reconcile_task(
                 info = ph.permanent("BadTaskSpecification", f"PodTemplate '{template_name}' does not exist")
                 st.map_phase_to_conditions(status, info, now)
                 return _finish(body, status, plan, info, now, settings)
+            names = templating.input_names(command_lines(template))
+            if names and inputs is None:
+                return Plan(needs_inputs=f"{paths.input_prefix(ta.spec.input_uri or '')}/{paths.INPUTS_FILE}")
+            rendered: dict[str, str] = {}
+            if names:
+                if inputs.error:
+                    error = ph.ExecError("InputsReadFailed", c.KIND_SYSTEM, inputs.error)
+                    return _system_failure(body, status, plan, error, now, settings, restart=False)
+                missing = sorted(names - set(inputs.literals or {}))
+                try:
+                    if missing:
+                        raise ValueError(f"requested input is not found [{', '.join(missing)}]")
+                    rendered = {name: templating.render_literal(inputs.literals[name]) for name in names}
+                except ValueError as exc:
+                    info = ph.permanent("BadTaskSpecification", str(exc))
+                    st.map_phase_to_conditions(status, info, now)
+                    return _finish(body, status, plan, info, now, settings)
             try:
-                plan.create_pod = build_pod(ta, template, attempt, settings, pod_template.found if pod_template else None)
+                plan.create_pod = build_pod(
+                    ta, template, attempt, settings, pod_template.found if pod_template else None, rendered or None
+                )
             except SpecError as exc:
                 return _invalid(body, str(exc), now)
         plugin_state.started(status)

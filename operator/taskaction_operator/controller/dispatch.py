@@ -8,6 +8,7 @@ from typing import Any
 from ..api import constants as c
 from ..pods.podtemplate import PodTemplateLookup
 from ..settings import Settings
+from ..storage.inputs import InputsLookup
 from ..storage.outputs import OutputCheck
 from . import ownership
 from . import status as st
@@ -33,6 +34,7 @@ def reconcile(
     settings: Settings,
     outputs: OutputCheck | None = None,
     pod_template: PodTemplateLookup | None = None,
+    inputs: InputsLookup | None = None,
 ) -> Plan:
     if (body.get("spec") or {}).get("actionType") == c.ACTION_TYPE_CONDITION:
         plan = reconcile_condition(body, now)
@@ -41,4 +43,4 @@ def reconcile(
             if gate.owner_references is not None:
                 plan.metadata_patch = {"ownerReferences": gate.owner_references}
         return plan
-    return reconcile_task(body, pod, parent, now, settings, outputs, pod_template)
+    return reconcile_task(body, pod, parent, now, settings, outputs, pod_template, inputs)

@@ -27,6 +27,7 @@ class Plan:
     waiting_for_parent: str | None = None  # name of the parent TaskAction this one waits for
     check_outputs: str | None = None  # the pod succeeded: read this output prefix, then decide again
     needs_pod_template: str | None = None  # a pod is to be made on this PodTemplate: look it up, then decide again
+    needs_inputs: str | None = None  # the command uses {{.Inputs.x}}: read this inputs.pb, then decide again
 
     def requeue(self, seconds: float) -> None:
         self.requeue_after = seconds if self.requeue_after is None else min(self.requeue_after, seconds)

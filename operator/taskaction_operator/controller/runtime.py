@@ -19,6 +19,7 @@ from ..api import constants as c
 from ..pods.naming import pod_name
 from ..pods.podtemplate import PodTemplateLookup
 from ..settings import Settings
+from ..storage.inputs import read_inputs
 from ..storage.outputs import check_outputs
 from . import gc, plugin_state
 from .decisions import after_create_error, observed_attempts
@@ -151,14 +152,21 @@ class Controller:
                 if pod is not None:
                     pod = self.pods.put(pod)
         parent = await self._parent(body) if needs_parent(body) else None
+        # The decision may first need something only I/O can tell (a PodTemplate, inputs.pb, what a succeeded pod
+        # left in storage): look it up and decide again, each at most once.
+        found: dict[str, Any] = {}
         plan = reconcile(body, pod, parent, utcnow(), self.settings)
-        if plan.needs_pod_template is not None:
-            found = await self._pod_template(namespace, plan.needs_pod_template)
-            lookup = PodTemplateLookup(plan.needs_pod_template, found)
-            plan = reconcile(body, pod, parent, utcnow(), self.settings, pod_template=lookup)
-        if plan.check_outputs is not None:
-            outputs = await check_outputs(plan.check_outputs, self.settings)
-            plan = reconcile(body, pod, parent, utcnow(), self.settings, outputs)
+        while True:
+            if plan.needs_pod_template is not None and "pod_template" not in found:
+                template = await self._pod_template(namespace, plan.needs_pod_template)
+                found["pod_template"] = PodTemplateLookup(plan.needs_pod_template, template)
+            elif plan.needs_inputs is not None and "inputs" not in found:
+                found["inputs"] = await read_inputs(plan.needs_inputs, self.settings)
+            elif plan.check_outputs is not None and "outputs" not in found:
+                found["outputs"] = await check_outputs(plan.check_outputs, self.settings)
+            else:
+                break
+            plan = reconcile(body, pod, parent, utcnow(), self.settings, **found)
         await self.apply(body, plan)
 
     async def _pod_template(self, namespace: str, name: str) -> dict[str, Any] | None:

@@ -211,6 +211,14 @@ def owner_reference(ctx: PodContext) -> dict[str, Any]:
     return {"apiVersion": c.API_VERSION, "kind": c.KIND, "name": ctx.name, "uid": ctx.uid, "controller": True}
 
 
+def command_lines(template: tasks_pb2.TaskTemplate) -> list[str]:
+    """Every command and arg of the template's containers: where template variables may stand."""
+    if template.HasField("container"):
+        return list(template.container.command) + list(template.container.args)
+    spec = MessageToDict(template.k8s_pod.pod_spec) if template.HasField("k8s_pod") else {}
+    return [v for ct in spec.get("containers") or [] for v in (ct.get("command") or []) + (ct.get("args") or [])]
+
+
 def _container_from_template(template: tasks_pb2.TaskTemplate, name: str) -> dict[str, Any]:
     container = template.container
     out: dict[str, Any] = {"name": name, "image": container.image}
@@ -255,6 +263,7 @@ def build_pod(
     attempt: int,
     settings: Settings,
     pod_template: dict[str, Any] | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     ctx = pod_context(ta, attempt)
     spec, primary, k8s_meta = _pod_spec(template, ctx)
@@ -272,7 +281,7 @@ def build_pod(
     for container in spec.get("containers") or []:
         for key in ("command", "args"):
             if container.get(key):
-                container[key] = [templating.render(v, values) for v in container[key]]
+                container[key] = [templating.render(v, values, inputs) for v in container[key]]
         container["env"] = list(container.get("env") or []) + decoration
         container.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
         if settings.image_pull_policy:

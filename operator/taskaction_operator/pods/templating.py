@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from flyteidl2.core import literals_pb2
+
 
 @dataclass(frozen=True)
 class TemplateValues:
@@ -38,6 +40,45 @@ _UNIQUE_KEY = _var("PerRetryUniqueKey")
 _TASK_TEMPLATE_PATH = _var("TaskTemplatePath")
 _NAMESPACE = _var("Namespace")
 _INPUT_VAR = re.compile(r"(?i){{\s*[\.$]Inputs\.(?P<name>[^}\s]+)\s*}}")
+
+
+def input_names(values: list[str]) -> set[str]:
+    """The `{{.Inputs.x}}` names the command and args use: their values come from inputs.pb."""
+    return {m.group("name") for value in values for m in _INPUT_VAR.finditer(value)}
+
+
+def render_literal(literal: literals_pb2.Literal) -> str:
+    """A literal as core/template's serializeLiteral writes it into a command line."""
+    if literal.HasField("collection"):
+        return "[" + ",".join(render_literal(item) for item in literal.collection.literals) + "]"
+    if not literal.HasField("scalar"):
+        raise ValueError("only scalars and collections of them can be rendered into a command")
+    scalar = literal.scalar
+    if scalar.HasField("primitive"):
+        primitive = scalar.primitive
+        kind = primitive.WhichOneof("value")
+        if kind == "integer":
+            return str(primitive.integer)
+        if kind == "float_value":
+            # Go strconv.FormatFloat(f, 'f', -1, 64): the shortest exact digits, never an exponent.
+            text = repr(primitive.float_value)
+            if "e" in text:
+                text = f"{primitive.float_value:.17f}".rstrip("0").rstrip(".")
+            return text.removesuffix(".0")
+        if kind == "string_value":
+            return primitive.string_value
+        if kind == "boolean":
+            return "true" if primitive.boolean else "false"
+        if kind == "datetime":
+            return primitive.datetime.ToJsonString()
+        if kind == "duration":
+            return primitive.duration.ToJsonString()
+        raise ValueError("empty primitive")
+    if scalar.HasField("blob"):
+        return scalar.blob.uri
+    if scalar.HasField("schema"):
+        return scalar.schema.uri
+    raise ValueError(f"received unexpected scalar type {scalar.WhichOneof('value')}")
 
 
 def per_retry_unique_key(generated_name: str) -> str:

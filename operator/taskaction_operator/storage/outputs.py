@@ -82,7 +82,7 @@ def _not_found(exc: FileNotFoundError, path: str) -> None:
         raise _NoBucket(f"reading {path}: the bucket does not exist") from exc
 
 
-def _one_line(text: str, secrets: tuple[str, ...]) -> str:
+def one_line(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
     lines = text.strip().splitlines()
@@ -92,7 +92,7 @@ def _one_line(text: str, secrets: tuple[str, ...]) -> str:
 def _reason(action: str, exc: BaseException, secrets: tuple[str, ...]) -> str:
     text = str(exc).strip()
     reason = f"{action}: {type(exc).__name__}" + (f": {text}" if text else "")
-    return _one_line(reason, secrets)
+    return one_line(reason, secrets)
 
 
 async def _check(prefix: str, settings: Settings) -> OutputCheck:
@@ -126,7 +126,7 @@ async def check_outputs(output_prefix: str, settings: Settings, *, timeout: floa
         async with asyncio.timeout(timeout):
             return await _check(output_prefix, settings)
     except (_Undecodable, _NoBucket) as exc:
-        return OutputCheck(storage_error=_one_line(str(exc), secrets))
+        return OutputCheck(storage_error=one_line(str(exc), secrets))
     except TimeoutError:
         return OutputCheck(storage_error=f"reading {output_prefix}: no answer from storage within {timeout:g}s")
     except Exception as exc:

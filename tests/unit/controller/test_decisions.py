@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from flyteidl2.core import literals_pb2
 
 from taskaction_operator.api import constants as c
 from taskaction_operator.api.models import TaskAction
@@ -18,9 +19,11 @@ from taskaction_operator.pods.builder import build_pod
 from taskaction_operator.pods.podtemplate import PodTemplateLookup
 from taskaction_operator.settings import Settings
 from taskaction_operator.storage import paths
+from taskaction_operator.storage.inputs import InputsLookup
 
 from ..builders import (
     CREATED,
+    INPUT_URI,
     NAMESPACE,
     NOW,
     ROOT_NAME,
@@ -590,3 +593,35 @@ class TestPodTemplates:
         assert reconcile_task(taskaction(), None, None, NOW, settings).needs_pod_template == "base"
         plan = reconcile_task(taskaction(), None, None, NOW, settings, pod_template=PodTemplateLookup("base", None))
         assert plan.create_pod is not None
+
+
+class TestInputVariables:
+    """A raw container's {{.Inputs.x}} needs inputs.pb: the plan asks for it before it makes the pod."""
+
+    def body(self) -> dict[str, Any]:
+        return taskaction(spec_=spec(task_template(args=["echo", "{{.Inputs.n}}", "{{.Inputs.name}}"])))
+
+    @staticmethod
+    def literal(**value: object) -> literals_pb2.Literal:
+        return literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(**value)))
+
+    def test_inputs_are_asked_for_at_the_input_prefix(self, settings: Settings) -> None:
+        plan = reconcile_task(self.body(), None, None, NOW, settings)
+        assert plan.needs_inputs == f"{paths.input_prefix(INPUT_URI)}/inputs.pb"
+        assert plan.create_pod is None and plan.status_patch is None
+
+    def test_the_pod_gets_the_rendered_values(self, settings: Settings) -> None:
+        inputs = InputsLookup(literals={"n": self.literal(integer=5), "name": self.literal(string_value="ada")})
+        plan = reconcile_task(self.body(), None, None, NOW, settings, inputs=inputs)
+        assert plan.create_pod["spec"]["containers"][0]["args"] == ["echo", "5", "ada"]
+
+    def test_a_missing_input_is_a_bad_task_specification(self, settings: Settings) -> None:
+        plan = reconcile_task(self.body(), None, None, NOW, settings, inputs=InputsLookup(literals={"n": self.literal(integer=5)}))
+        assert plan.create_pod is None
+        assert plan.status_patch["errorState"] == {"code": "BadTaskSpecification", "kind": "USER", "message": "requested input is not found [name]"}
+
+    def test_unreadable_inputs_are_a_system_failure_that_retries(self, settings: Settings) -> None:
+        plan = reconcile_task(self.body(), None, None, NOW, settings, inputs=InputsLookup(error="connection refused"))
+        assert plan.create_pod is None
+        assert plan.status_patch["systemFailures"] == 1 and plan.status_patch["errorState"]["code"] == "InputsReadFailed"
+        assert plan.requeue_after == 10.0

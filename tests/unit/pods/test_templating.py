@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from flyteidl2.core import literals_pb2
 
 from taskaction_operator.api.models import TaskAction
 from taskaction_operator.pods import templating
 from taskaction_operator.pods.builder import pod_context
-from taskaction_operator.pods.templating import TemplateValues, per_retry_unique_key, render
+from taskaction_operator.pods.templating import TemplateValues, input_names, per_retry_unique_key, render, render_literal
 
 from ..builders import ROOT_OUTPUT_1, spec, taskaction
 
@@ -112,3 +113,45 @@ def test_prev_checkpoint_is_the_previous_attempts_checkpoint() -> None:
     assert ctx.prev_checkpoint == ROOT_OUTPUT_1 + "/_flytecheckpoints"
     assert ctx.pod_name == "rabc123-a0-1"
     assert ctx.input_prefix == "s3://flyte-data/flytesnacks/development/rabc123/a0"
+
+
+class TestInputs:
+    """{{.Inputs.x}} takes the literal from inputs.pb, written as core/template's serializeLiteral writes it."""
+
+    @staticmethod
+    def primitive(**value: object) -> literals_pb2.Literal:
+        return literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(**value)))
+
+    def test_names_used_by_the_command(self) -> None:
+        assert input_names(["--x", "{{.Inputs.x}}", "{{ .inputs.y }}-{{$Inputs.z}}", "{{.input}}"]) == {"x", "y", "z"}
+
+    @pytest.mark.parametrize(
+        ("literal", "text"),
+        [
+            ({"integer": 42}, "42"),
+            ({"integer": -7}, "-7"),
+            ({"float_value": 1.5}, "1.5"),
+            ({"float_value": 2.0}, "2"),
+            ({"float_value": 1e20}, "100000000000000000000"),
+            ({"string_value": "hello world"}, "hello world"),
+            ({"boolean": True}, "true"),
+            ({"boolean": False}, "false"),
+        ],
+    )
+    def test_primitives(self, literal: dict, text: str) -> None:
+        assert render_literal(self.primitive(**literal)) == text
+
+    def test_blob_is_its_uri_and_a_collection_is_bracketed(self) -> None:
+        blob = literals_pb2.Literal(scalar=literals_pb2.Scalar(blob=literals_pb2.Blob(uri="s3://b/k")))
+        collection = literals_pb2.Literal(
+            collection=literals_pb2.LiteralCollection(literals=[self.primitive(integer=1), self.primitive(integer=2)])
+        )
+        assert render_literal(blob) == "s3://b/k"
+        assert render_literal(collection) == "[1,2]"
+
+    def test_a_map_cannot_be_rendered(self) -> None:
+        with pytest.raises(ValueError):
+            render_literal(literals_pb2.Literal(map=literals_pb2.LiteralMap()))
+
+    def test_render_substitutes_inputs_case_insensitively(self) -> None:
+        assert render("--n={{ .Inputs.n }}", VALUES, {"n": "5"}) == "--n=5"

@@ -1,9 +1,11 @@
-"""On pod success the operator reads storage before it calls the action succeeded: error.pb first, at the exact
-sharded prefix the Flyte actions service computes (a Flyte SDK task exits 0 after a user exception)."""
+"""The operator's storage reads on the real control plane against a real S3 server: on pod success error.pb first,
+at the exact sharded prefix the Flyte actions service computes (a Flyte SDK task exits 0 after a user exception);
+before a raw container's pod, inputs.pb for its {{.Inputs.x}} variables."""
 
 from __future__ import annotations
 
-from flyteidl2.core import execution_pb2
+from flyteidl2.core import execution_pb2, literals_pb2
+from flyteidl2.task import common_pb2
 
 from taskaction_operator.client.manifests import container_template, taskaction
 from taskaction_operator.storage import paths
@@ -42,3 +44,15 @@ def test_outputs_file_of_a_succeeded_pod_makes_it_succeeded(kube: Kube, operator
     kube.create(body)
     ta = kube.wait("taskaction", "run-outpb-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")
     assert "errorState" not in ta["status"]
+
+
+def test_input_variables_are_rendered_from_inputs_pb(kube: Kube, operator, namespace: str, seaweedfs: SeaweedFS) -> None:
+    body = taskaction(container_template("busybox", ["echo", "{{.Inputs.n}}", "{{ .Inputs.who }}"]), run="run-inputs", namespace=namespace)
+    primitive = lambda **v: literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(**v)))  # noqa: E731
+    inputs = common_pb2.Inputs(
+        literals=[common_pb2.NamedLiteral(name="n", value=primitive(integer=5)), common_pb2.NamedLiteral(name="who", value=primitive(string_value="ada"))]
+    )
+    seaweedfs.s3fs().pipe(f"{paths.input_prefix(body['spec']['inputUri'])}/inputs.pb", inputs.SerializeToString())
+    kube.create(body)
+    pod = kube.wait("pod", "run-inputs-a0-0", namespace, lambda o: o is not None, "created")
+    assert pod["spec"]["containers"][0]["args"] == ["echo", "5", "ada"]
