@@ -37,7 +37,7 @@ _QUANTITY_SUFFIXES = {
 }
 
 
-def _quantity(value: str) -> float:
+def quantity_value(value: str) -> float:
     """A Kubernetes quantity as a number, for comparing a request with a limit."""
     match = _QUANTITY_NUMBER.match(value.strip())
     if not match:
@@ -141,7 +141,7 @@ def _defaulted(requests: dict[str, str], limits: dict[str, str], settings: Setti
     for name, default in defaults.items():
         requests[name] = requests.get(name) or limits.get(name) or default
         limits[name] = limits.get(name) or requests[name]
-        if _quantity(requests[name]) > _quantity(limits[name]):
+        if quantity_value(requests[name]) > quantity_value(limits[name]):
             requests[name] = limits[name]
     for name in list(limits):
         requests.setdefault(name, limits[name])
