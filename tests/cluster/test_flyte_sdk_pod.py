@@ -60,4 +60,4 @@ def test_the_operator_creates_the_sdk_task_pod(kube: Kube, operator, namespace: 
     # The API server writes quantities in canonical form (1000m -> 1, 1024Mi -> 1Gi): compare their values.
     values = lambda resources: {k: {n: quantity_value(q) for n, q in v.items()} for k, v in resources.items()}  # noqa: E731
     assert values(container["resources"]) == values(want["resources"])
-    assert pod["metadata"]["labels"]["task-name"] == want["metadata"]["labels"]["task-name"]
+    assert pod["metadata"]["labels"]["task-name"] == expected["metadata"]["labels"]["task-name"]
