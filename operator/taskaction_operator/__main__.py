@@ -8,9 +8,15 @@ import sys
 
 import kopf
 import prometheus_client
+from kubernetes_asyncio import client, config
 
+from . import health
 from .controller import handlers  # noqa: F401  (registers the kopf handlers)
+from .controller.kubeapi import KubeApi, without_env_lookups
+from .controller.leader import LeaderElector
 from .settings import Settings
+
+logger = logging.getLogger("taskaction_operator")
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -24,16 +30,73 @@ def _configure_logging(settings: Settings) -> None:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-async def run(settings: Settings) -> None:
+async def _api(settings: Settings) -> KubeApi:
+    """The one client of the process: leader election and the controller share its connection pool."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        await config.load_kube_config()
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = settings.max_inflight_requests
+    return KubeApi(
+        without_env_lookups(client.ApiClient(configuration)), settings.api_qps, settings.api_burst, settings.max_inflight_requests
+    )
+
+
+async def run(settings: Settings) -> int:
     if settings.metrics_port:
         prometheus_client.start_http_server(settings.metrics_port, addr=settings.bind_address)
-    await kopf.operator(
-        standalone=True,
-        clusterwide=not settings.namespaces,
-        namespaces=settings.namespaces or None,
-        memo=kopf.Memo(settings=settings),
-        liveness_endpoint=f"http://{settings.bind_address}:{settings.health_port}/healthz" if settings.health_port else None,
+    api = await _api(settings)
+    elector = (
+        LeaderElector(
+            api,
+            settings.leader_election_namespace,
+            settings.leader_election_lease,
+            settings.leader_election_identity,
+            settings.lease_duration_seconds,
+            settings.lease_renew_deadline_seconds,
+            settings.lease_retry_seconds,
+        )
+        if settings.leader_election
+        else None
     )
+    ready_flag = asyncio.Event()
+    probes = (
+        await health.start(settings.bind_address, settings.health_port, lambda: ready_flag.is_set() and (elector is None or elector.is_leader))
+        if settings.health_port
+        else None
+    )
+    try:
+        if elector is not None:
+            await elector.acquire()
+        stop_flag = asyncio.Event()
+        operator = asyncio.create_task(
+            kopf.operator(
+                standalone=True,
+                clusterwide=not settings.namespaces,
+                namespaces=settings.namespaces or None,
+                memo=kopf.Memo(settings=settings, api=api),
+                ready_flag=ready_flag,
+                stop_flag=stop_flag,
+            )
+        )
+        if elector is None:
+            await operator
+            return 0
+        leading = asyncio.create_task(elector.keep_leading())
+        done, _ = await asyncio.wait({operator, leading}, return_when=asyncio.FIRST_COMPLETED)
+        if leading in done:
+            # Lost the Lease: stop at once; the process is restarted and queues up as a standby.
+            stop_flag.set()
+            await operator
+            return 1
+        leading.cancel()
+        await elector.release()
+        return 0
+    finally:
+        if probes is not None:
+            await probes.cleanup()
+        await api.api_client.close()
 
 
 def main() -> None:
@@ -41,7 +104,7 @@ def main() -> None:
     _configure_logging(settings)
     # kopf logs every handled watch event at INFO: at thousands of actions that is noise, not information.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    asyncio.run(run(settings))
+    sys.exit(asyncio.run(run(settings)))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import socket
+
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TASKACTION_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TASKACTION_", extra="ignore", populate_by_name=True)
 
     # Scope and scale.
     namespaces: list[str] = Field(default_factory=list, description="Namespaces to watch; empty means all.")
@@ -57,6 +59,15 @@ class Settings(BaseSettings):
     interruptible_node_selector: dict[str, str] = Field(default_factory=dict)
     default_node_selector: dict[str, str] = Field(default_factory=dict)
     default_tolerations: list[dict] = Field(default_factory=list)
+
+    # High availability: one replica leads (a coordination.k8s.io Lease), the others wait to take over.
+    leader_election: bool = Field(False, description="Run only while holding the Lease (set for several replicas).")
+    leader_election_namespace: str = Field("default", validation_alias=AliasChoices("TASKACTION_LEADER_ELECTION_NAMESPACE", "POD_NAMESPACE"))
+    leader_election_lease: str = "taskaction-operator"
+    leader_election_identity: str = Field(default_factory=socket.gethostname, validation_alias=AliasChoices("TASKACTION_LEADER_ELECTION_IDENTITY", "POD_NAME"))
+    lease_duration_seconds: float = Field(15.0, gt=0, description="A Lease not renewed for this long is taken over.")
+    lease_renew_deadline_seconds: float = Field(10.0, gt=0)
+    lease_retry_seconds: float = Field(2.0, gt=0)
 
     # Process.
     bind_address: str = Field("127.0.0.1", description="Address of the metrics and health endpoints (0.0.0.0 in a pod).")

@@ -10,13 +10,12 @@ import logging
 from typing import Any
 
 import kopf
-from kubernetes_asyncio import client, config
 
 from .. import metrics
 from ..api import constants as c
 from ..settings import Settings
 from ..storage.filesystems import close_filesystems
-from .kubeapi import KubeApi, without_env_lookups
+from .kubeapi import KubeApi
 from .runtime import Controller
 
 logger = logging.getLogger(__name__)
@@ -52,13 +51,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.diffbase_storage = NoDiffBase()
     # kopf's own finalizer is never added (no delete handlers, no daemons). It must not be named like ours: kopf
     # removes "its" finalizer from objects that do not need it, and would fight the operator over it.
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        await config.load_kube_config()
-    configuration = client.Configuration.get_default_copy()
-    configuration.connection_pool_maxsize = ours.max_inflight_requests
-    api = KubeApi(without_env_lookups(client.ApiClient(configuration)), ours.api_qps, ours.api_burst, ours.max_inflight_requests)
+    api: KubeApi = memo["api"]
     controller = Controller(api, ours)
     controller.start()
     metrics.register_phase_collector(controller.phase_counts)
@@ -70,7 +63,6 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     controller = memo.get("controller")
     if controller is not None:
         await controller.stop()
-        await controller.api.api_client.close()
     await close_filesystems()
 
 

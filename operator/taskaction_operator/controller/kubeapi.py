@@ -66,6 +66,7 @@ class KubeApi:
         self.api_client = api_client
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self.coordination = client.CoordinationV1Api(api_client)
         self.bucket = TokenBucket(qps, burst)
         self.inflight = asyncio.Semaphore(max_inflight)
 
@@ -169,3 +170,17 @@ class KubeApi:
 
     async def create_event(self, namespace: str, event: dict[str, Any]) -> None:
         await self._call("create", "events", self.core.create_namespaced_event, namespace, event)
+
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call("get", "leases", self.coordination.read_namespaced_lease, name, namespace)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def create_lease(self, namespace: str, lease: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("create", "leases", self.coordination.create_namespaced_lease, namespace, lease)
+
+    async def replace_lease(self, namespace: str, name: str, lease: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("update", "leases", self.coordination.replace_namespaced_lease, name, namespace, lease)

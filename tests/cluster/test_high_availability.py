@@ -1,0 +1,105 @@
+"""Two operator processes, one Lease: kill -9 the leader in the middle of a burst of 200 actions. The standby takes
+over within the lease duration, every action finishes, and no attempt ever gets a second pod."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+
+import pytest
+
+from taskaction_operator.client.manifests import container_template, taskaction
+from tests.support.kube import Kube, is_true
+from tests.support.operator_process import OperatorProcess
+
+COUNT = 200
+LEASE = "ha-test"
+LEASE_SECONDS = 15
+
+
+def holder(kube: Kube, namespace: str) -> str | None:
+    lease = kube.get("lease", LEASE, namespace)
+    return ((lease or {}).get("spec") or {}).get("holderIdentity")
+
+
+@pytest.fixture
+def replicas(kube: Kube, crd: None, namespace: str, storage_env: dict[str, str], tmp_path) -> Iterator[dict[str, OperatorProcess]]:
+    processes = {
+        name: OperatorProcess(
+            kube.kubeconfig,
+            [namespace],
+            tmp_path / f"{name}.log",
+            {
+                **storage_env,
+                "TASKACTION_LEADER_ELECTION": "true",
+                "TASKACTION_LEADER_ELECTION_NAMESPACE": namespace,
+                "TASKACTION_LEADER_ELECTION_LEASE": LEASE,
+                "TASKACTION_LEADER_ELECTION_IDENTITY": name,
+                "TASKACTION_LEASE_DURATION_SECONDS": str(LEASE_SECONDS),
+            },
+        )
+        for name in ("replica-a", "replica-b")
+    }
+    yield processes
+    survivor = next((p for p in processes.values() if p.proc is not None and p.proc.poll() is None), None)
+    kube.run("delete", "taskactions", "--all", "-n", namespace, "--wait=true", "--timeout=120s", check=survivor is None)
+    for process in processes.values():
+        process.stop()
+
+
+def test_standby_takes_over_and_nothing_is_lost_or_doubled(kube: Kube, namespace: str, replicas: dict[str, OperatorProcess]) -> None:
+    a, b = replicas["replica-a"], replicas["replica-b"]
+    a.start()
+    kube.wait("lease", LEASE, namespace, lambda o: holder(kube, namespace) == "replica-a", "held by replica-a")
+    b.start()
+    template = container_template("busybox", ["true"])
+    burst = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            taskaction(
+                template,
+                run=f"ha-{i}",
+                namespace=namespace,
+                labels={"sim.taskaction.dev/outcome": "succeed", "ha": "yes"},
+                annotations={"sim.taskaction.dev/delay": "3s"},
+            )
+            for i in range(COUNT)
+        ],
+    }
+    kube.run("create", "-f", "-", input=json.dumps(burst), timeout=120)
+    uids: dict[str, set[str]] = defaultdict(set)
+
+    def observe_pods() -> None:
+        for pod in kube.list("pods", namespace, "ha=yes"):
+            uids[pod["metadata"]["name"]].add(pod["metadata"]["uid"])
+
+    time.sleep(2)
+    observe_pods()
+    a.kill9()
+    killed = time.monotonic()
+    while holder(kube, namespace) != "replica-b":
+        assert time.monotonic() - killed < LEASE_SECONDS + 5, "the standby did not take the Lease over"
+        observe_pods()
+        time.sleep(0.5)
+    takeover = time.monotonic() - killed
+    assert takeover <= LEASE_SECONDS + 2, takeover
+
+    deadline = time.monotonic() + 240
+    while True:
+        observe_pods()
+        actions = kube.list("taskactions", namespace, "ha=yes")
+        done = [x for x in actions if is_true(x, "Succeeded")]
+        if len(done) == COUNT:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"{len(done)}/{COUNT} succeeded; replica-b log:\n{b.log()}")
+        time.sleep(1)
+    observe_pods()
+    assert sorted(uids) == sorted(f"ha-{i}-a0-0" for i in range(COUNT))
+    doubled = {name: ids for name, ids in uids.items() if len(ids) > 1}
+    assert not doubled, f"attempts with a second pod: {doubled}"
+    assert all(x["status"]["attempts"] == 1 for x in actions)
+    print(f"takeover after the leader's kill -9: {takeover:.1f}s")

@@ -1,0 +1,234 @@
+"""The chart on its own: lint, render, validate offline (kubernetes-validate) and against the real API server
+(`kubectl apply --dry-run=server`), the values schema, and the rendered env against the operator's Settings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from taskaction_operator.settings import Settings
+from tests.e2e.helm import CHART, REPO, Helm, find, one
+from tests.support.kube import Kube
+
+# The kube-apiserver of the local cluster; kubernetes-validate ships schemas up to 1.37.
+K8S_VERSION = "1.36.0"
+
+EVERYTHING = [
+    "--set", "serviceMonitor.enabled=true",
+    "--set", "podDisruptionBudget.enabled=true",
+    "--set", "networkPolicy.enabled=true",
+    "--set-json", 'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]',
+    "--set-json", 'networkPolicy.egress=[{"ports":[{"port":443,"protocol":"TCP"},{"port":53,"protocol":"UDP"}]}]',
+    "--set", "storage.endpoint=http://seaweedfs.storage:8333",
+    "--set", "storage.region=us-east-1",
+    "--set", "storage.existingSecret=taskaction-s3",
+    "--set", "podTemplates.defaultName=flyte-template",
+    "--set-json", 'defaultEnvVars={"FLYTE_AWS_ENDPOINT":"http://seaweedfs.storage:8333","_U_USE_ACTIONS":"1"}',
+    "--set-json", 'nodeSelector={"kubernetes.io/os":"linux"}',
+    "--set-json", 'tolerations=[{"key":"dedicated","operator":"Equal","value":"flyte","effect":"NoSchedule"}]',
+    "--set-json", 'affinity={"nodeAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":1,"preference":{"matchExpressions":[{"key":"kubernetes.io/os","operator":"In","values":["linux"]}]}}]}}',
+    "--set-json", 'extraEnv=[{"name":"TASKACTION_DEFAULT_CPU","value":"500m"}]',
+    "--set", "logFormat=json",
+    "--set", "gc.ttlSeconds=86400",
+]
+
+
+def test_chart_crd_is_the_repository_crd() -> None:
+    ours = (REPO / "crds" / "taskactions.flyte.org.yaml").read_bytes()
+    chart = (CHART / "crds" / "taskactions.flyte.org.yaml").read_bytes()
+    assert chart == ours, (
+        "charts/taskaction-operator/crds/taskactions.flyte.org.yaml differs from crds/taskactions.flyte.org.yaml; "
+        "run: cp crds/taskactions.flyte.org.yaml charts/taskaction-operator/crds/"
+    )
+
+
+def test_chart_app_version_is_the_package_version() -> None:
+    import tomllib
+
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"] == "0.1.0"
+
+
+def test_lint_strict(helm: Helm) -> None:
+    proc = helm.run("lint", "--strict", str(CHART))
+    assert "0 chart(s) failed" in proc.stdout, proc.stdout
+    proc = helm.run("lint", "--strict", str(CHART), "--set", "watchNamespaces={a,b}", *EVERYTHING)
+    assert "0 chart(s) failed" in proc.stdout, proc.stdout
+
+
+def _validate_offline(docs: list[dict[str, Any]]) -> list[str]:
+    """Every built-in kind against the Kubernetes OpenAPI schema, strict (unknown fields are errors)."""
+    checked = []
+    for doc in docs:
+        if doc["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # not a built-in kind; checked in test_optional_objects
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            raise AssertionError(f"{doc['kind']}/{doc['metadata']['name']}: {e.message} at {list(e.path)}") from e
+        checked.append(f"{doc['kind']}/{doc['metadata']['name']}")
+    return checked
+
+
+@pytest.mark.parametrize("variant", ["default", "namespaced", "everything"])
+def test_rendered_manifests_validate_offline_and_on_the_api_server(
+    variant: str, helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str]
+) -> None:
+    release_ns = new_namespace("e2e-tpl")
+    args: list[str] = []
+    if variant == "namespaced":
+        args = ["--set", f"watchNamespaces={{{new_namespace('e2e-w1')},{new_namespace('e2e-w2')}}}"]
+    elif variant == "everything":
+        args = EVERYTHING
+    text = helm.template(*args, release="tpl", namespace=release_ns)
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    checked = _validate_offline(docs)
+    assert "Deployment/tpl-taskaction-operator" in checked and "CustomResourceDefinition/taskactions.flyte.org" in checked
+
+    builtin = "\n---\n".join(yaml.safe_dump(d) for d in docs if not d["apiVersion"].startswith("monitoring.coreos.com/"))
+    proc = kube.run("apply", "--dry-run=server", "-f", "-", input=builtin, check=False)
+    assert proc.returncode == 0, f"kubectl apply --dry-run=server rejected the {variant} render:\n{proc.stderr}"
+    assert proc.stdout.count("(server dry run)") == len(checked), proc.stdout
+
+
+def test_rbac_is_cluster_wide_by_default_and_namespaced_with_watch_namespaces(helm: Helm) -> None:
+    docs = helm.docs(release="r", namespace="ops")
+    assert [d["metadata"]["name"] for d in find(docs, "ClusterRole")] == ["r-taskaction-operator", "r-taskaction-operator-scanning"]
+    assert [d["metadata"]["name"] for d in find(docs, "ClusterRoleBinding")] == ["r-taskaction-operator", "r-taskaction-operator-scanning"]
+    assert [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in find(docs, "Role")] == [("ops", "r-taskaction-operator-leader-election")]
+    scanning = one(docs, "ClusterRole", "r-taskaction-operator-scanning")["rules"]
+    assert scanning == [{"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]}]
+    binding = one(docs, "ClusterRoleBinding", "r-taskaction-operator")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "r-taskaction-operator", "namespace": "ops"}]
+
+    docs = helm.docs("--set", "watchNamespaces={a,b}", release="r", namespace="ops")
+    assert [d["metadata"]["name"] for d in find(docs, "ClusterRole")] == ["r-taskaction-operator-scanning"]
+    roles = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in find(docs, "Role")}
+    assert roles == {
+        ("a", "r-taskaction-operator"),
+        ("b", "r-taskaction-operator"),
+        ("ops", "r-taskaction-operator-podtemplates"),  # the PodTemplate fallback namespace, not watched
+        ("ops", "r-taskaction-operator-leader-election"),
+    }
+    scanning = one(docs, "ClusterRole", "r-taskaction-operator-scanning")["rules"]
+    assert {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]} in scanning
+    # The namespaced rules are the cluster-wide ones.
+    cluster_rules = one(helm.docs(release="r", namespace="ops"), "ClusterRole", "r-taskaction-operator")["rules"]
+    assert one([d for d in docs if d["metadata"].get("namespace") == "a"], "Role")["rules"] == cluster_rules
+
+    docs = helm.docs("--set", "rbac.create=false", "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=mine")
+    assert not [d for d in docs if d["apiVersion"].startswith("rbac.") or d["kind"] == "ServiceAccount"]
+    assert one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "mine"
+
+
+def _env(deployment: dict[str, Any]) -> dict[str, Any]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every TASKACTION_* variable the chart sets is a Settings field (a typo would be silently ignored), and the
+    values parse into the settings the values asked for."""
+    env = _env(one(helm.docs(*EVERYTHING, "--set", "watchNamespaces={team-a,team-b}", "--set", "api.burst=1000000"), "Deployment"))
+    fields = {f"TASKACTION_{name.upper()}" for name in Settings.model_fields}
+    pending = set() if "log_level" in Settings.model_fields else {"TASKACTION_LOG_LEVEL"}  # see the chart README
+    assert {k for k in env if k.startswith("TASKACTION_")} - fields == pending
+
+    secret = {k: v for k, v in env.items() if isinstance(v, dict)}
+    assert secret == {
+        "TASKACTION_STORAGE_ACCESS_KEY_ID": {"secretKeyRef": {"name": "taskaction-s3", "key": "access-key-id"}},
+        "TASKACTION_STORAGE_SECRET_ACCESS_KEY": {"secretKeyRef": {"name": "taskaction-s3", "key": "secret-access-key"}},
+    }
+    for name in list(Settings.model_fields):
+        monkeypatch.delenv(f"TASKACTION_{name.upper()}", raising=False)
+    for key, value in env.items():
+        if isinstance(value, str):
+            monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.namespaces == ["team-a", "team-b"]
+    assert (settings.bind_address, settings.metrics_port, settings.health_port) == ("0.0.0.0", 8080, 8081)
+    assert (settings.log_format, settings.max_concurrent_reconciles, settings.api_qps, settings.api_burst) == ("json", 64, 300, 1000000)
+    assert (settings.gc_interval_seconds, settings.gc_ttl_seconds, settings.read_outputs) == (1800, 86400, True)
+    assert (settings.storage_endpoint, settings.storage_region) == ("http://seaweedfs.storage:8333", "us-east-1")
+    assert settings.default_env_vars == {"FLYTE_AWS_ENDPOINT": "http://seaweedfs.storage:8333", "_U_USE_ACTIONS": "1"}
+    assert (settings.default_pod_template_name, settings.pod_template_namespace) == ("flyte-template", "taskaction-system")
+    assert settings.default_cpu == "500m"  # from extraEnv
+
+    defaults = _env(one(helm.docs(), "Deployment"))
+    assert defaults["TASKACTION_NAMESPACES"] == "[]" and defaults["TASKACTION_DEFAULT_ENV_VARS"] == "{}"
+    assert "TASKACTION_STORAGE_ACCESS_KEY_ID" not in defaults and "TASKACTION_STORAGE_ENDPOINT" not in defaults
+
+
+def test_deployment_defaults(helm: Helm) -> None:
+    docs = helm.docs()
+    deployment = one(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert deployment["spec"]["replicas"] == 1
+    assert container["image"] == "taskaction-operator:0.1.0"
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 8080, "health": 8081}
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = container["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["volumes"][0]["emptyDir"]
+    service = one(docs, "Service")
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert not find(docs, "ServiceMonitor") and not find(docs, "PodDisruptionBudget") and not find(docs, "NetworkPolicy")
+    assert one(helm.docs("--set", "image.tag=dev", "--set", "replicas=2"), "Deployment")["spec"]["replicas"] == 2
+
+
+def test_optional_objects(helm: Helm) -> None:
+    docs = helm.docs(*EVERYTHING)
+    service = one(docs, "Service")
+    monitor = one(docs, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    pdb = one(docs, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1 and "maxUnavailable" not in pdb["spec"]
+    pdb = one(helm.docs("--set", "podDisruptionBudget.enabled=true", "--set", "podDisruptionBudget.maxUnavailable=1"), "PodDisruptionBudget")
+    assert pdb["spec"] == {"maxUnavailable": 1, "selector": pdb["spec"]["selector"]}
+    policy = one(docs, "NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["spec"]["ingress"][0]["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert one(helm.docs("--set", "networkPolicy.enabled=true"), "NetworkPolicy")["spec"]["policyTypes"] == ["Ingress"]
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "why"),
+    [
+        (["--set", "logFormat=xml"], "/logFormat", "value must be one of 'text', 'json'"),
+        (["--set", "maxConcurrentReconciles=0"], "/maxConcurrentReconciles", "minimum: got 0, want 1"),
+        (["--set", "replicas=two"], "/replicas", "got string, want integer"),
+        (["--set", "image.repository=null"], "/image", "missing property 'repository'"),
+        (["--set", "gc.intervalSeconds=-5"], "/gc/intervalSeconds", "minimum: got -5, want 0"),
+        (["--set", "watchNamespaces={Team_A}"], "/watchNamespaces/0", "does not match pattern"),
+        (["--set", "readOutputs=maybe"], "/readOutputs", "got string, want boolean"),
+        (["--set", "metrics.port=70000"], "/metrics/port", "maximum: got 70,000, want 65,535"),
+        (["--set", "gcc.ttlSeconds=1"], "", "additional properties 'gcc' not allowed"),
+    ],
+)
+def test_schema_rejects_bad_values(helm: Helm, args: list[str], field: str, why: str) -> None:
+    proc = helm.run("template", "ta", str(CHART), *args, check=False)
+    assert proc.returncode != 0, f"helm accepted {args}"
+    assert "values don't meet the specifications of the schema" in proc.stderr, proc.stderr
+    assert f"at '{field}'" in proc.stderr and why in proc.stderr, proc.stderr
+
+
+def test_schema_is_draft_07_and_accepts_the_defaults() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values) <= set(schema["properties"]), set(values) - set(schema["properties"])
