@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 import kopf
 import prometheus_client
 from kubernetes_asyncio import client, config
 
-from . import health
+from . import health, logs
 from .controller import handlers  # noqa: F401  (registers the kopf handlers)
 from .controller.kubeapi import KubeApi, without_env_lookups
 from .controller.leader import LeaderElector
 from .settings import Settings
-
-logger = logging.getLogger("taskaction_operator")
-
-
-def _configure_logging(settings: Settings) -> None:
-    if settings.log_format == "json":
-        logging.basicConfig(
-            level=logging.INFO,
-            stream=sys.stderr,
-            format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":%(message)r}',
-        )
-    else:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
 
 async def _api(settings: Settings) -> KubeApi:
     """The one client of the process: leader election and the controller share its connection pool."""
@@ -101,9 +86,7 @@ async def run(settings: Settings) -> int:
 
 def main() -> None:
     settings = Settings()
-    _configure_logging(settings)
-    # kopf logs every handled watch event at INFO: at thousands of actions that is noise, not information.
-    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    logs.configure(settings.log_format)
     sys.exit(asyncio.run(run(settings)))
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import metrics
+from ..logs import current_object
 from ..api import constants as c
 from ..pods.naming import pod_name
 from ..pods.podtemplate import PodTemplateLookup
@@ -102,6 +103,7 @@ class Controller:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
+            current_object.set(key)
             metrics.QUEUE_DEPTH.set(len(self.queue))
             metrics.IN_FLIGHT.inc()
             started = time.monotonic()
@@ -116,7 +118,7 @@ class Controller:
                 self._retry_later(key, exc)
             except Exception as exc:  # a bug must not stop the worker; the action is retried with backoff
                 outcome = "error"
-                logger.exception("reconcile of %s/%s failed", *key)
+                logger.exception("reconcile failed")
                 self._retry_later(key, exc)
             finally:
                 metrics.IN_FLIGHT.dec()
@@ -129,9 +131,9 @@ class Controller:
         self._errors[key] = failures + 1
         delay = 0.0 if isinstance(exc, ApiError) and exc.status == 409 and failures < 3 else ERROR_BACKOFF[min(failures, len(ERROR_BACKOFF) - 1)]
         if isinstance(exc, ApiError) and exc.status == 409:
-            logger.info("reconcile of %s/%s raced a newer version (%s); redoing", key[0], key[1], exc.message)
+            logger.info("raced a newer version (%s); redoing", exc.message)
         else:
-            logger.warning("reconcile of %s/%s: %s; retrying in %.1fs", key[0], key[1], exc, delay)
+            logger.warning("%s; retrying in %.1fs", exc, delay)
         self.queue.add_after(key, delay)
 
     # One reconcile -------------------------------------------------------------------------------------------

@@ -1,0 +1,114 @@
+"""What the operator shows about itself while it works: Prometheus metrics that move, health and readiness
+endpoints, JSON log lines naming the TaskAction."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from taskaction_operator.client.manifests import container_template, taskaction
+from tests.support.kube import Kube, is_true
+from tests.support.operator_process import OperatorProcess
+
+COUNT = 5
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ports() -> dict[str, int]:
+    return {"metrics": free_port(), "health": free_port()}
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube: Kube, crd: None, namespace: str, storage_env: dict[str, str], ports: dict[str, int], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(
+        kube.kubeconfig,
+        [namespace],
+        tmp_path_factory.mktemp("operator-obs") / "operator.log",
+        {
+            **storage_env,
+            "TASKACTION_METRICS_PORT": str(ports["metrics"]),
+            "TASKACTION_HEALTH_PORT": str(ports["health"]),
+            "TASKACTION_LOG_FORMAT": "json",
+        },
+    )
+    process.start()
+    yield process
+    kube.run("delete", "taskactions", "--all", "-n", namespace, "--wait=true", "--timeout=90s", check=False)
+    process.stop()
+
+
+def scrape(port: int) -> dict[tuple[str, tuple], float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except urllib.error.URLError:  # not listening yet
+        return 0, {}
+
+
+def test_metrics_move_during_a_run(kube: Kube, operator, namespace: str, ports: dict[str, int]) -> None:
+    deadline = time.monotonic() + 20
+    while get(f"http://127.0.0.1:{ports['health']}/readyz")[0] != 200:
+        assert time.monotonic() < deadline, "never ready"
+        time.sleep(0.2)
+    before = scrape(ports["metrics"])
+    template = container_template("busybox", ["true"])
+    for i in range(COUNT):
+        kube.create(taskaction(template, run=f"obs-{i}", namespace=namespace, labels={"sim.taskaction.dev/outcome": "succeed"}))
+    for i in range(COUNT):
+        kube.wait("taskaction", f"obs-{i}-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")
+    after = scrape(ports["metrics"])
+    grew = lambda name, **labels: value(after, name, **labels) - value(before, name, **labels)  # noqa: E731
+    assert grew("taskaction_pod_creations_total", outcome="created") == COUNT
+    assert grew("taskaction_reconciles_total", outcome="ok") >= 3 * COUNT  # create, running, succeeded at least
+    assert grew("taskaction_reconcile_duration_seconds_count", outcome="ok") >= 3 * COUNT
+    assert grew("taskaction_api_requests_total", verb="create", resource="pods", status="201") == COUNT
+    assert grew("taskaction_api_request_duration_seconds_count", verb="patch", resource="taskactions/status") >= 3 * COUNT
+    assert value(after, "taskaction_active", phase="PhaseSuccess") >= COUNT
+    assert value(after, "taskaction_object_size_bytes_count") > 0
+    assert ("taskaction_queue_depth", ()) in after and ("taskaction_reconciles_in_flight", ()) in after
+
+
+def test_health_and_readiness(operator, ports: dict[str, int]) -> None:
+    assert get(f"http://127.0.0.1:{ports['health']}/healthz") == (200, {"alive": True})
+    assert get(f"http://127.0.0.1:{ports['health']}/readyz") == (200, {"ready": True})
+
+
+def test_json_log_lines_name_the_taskaction(kube: Kube, operator: OperatorProcess, namespace: str) -> None:
+    bad = taskaction(container_template("busybox", ["true"], env={"not a valid=name": "x"}), run="obs-bad", namespace=namespace)
+    kube.create(bad)
+    kube.wait("taskaction", "obs-bad-a0", namespace, lambda o: is_true(o, "Failed"), "Failed")
+    lines = [json.loads(line) for line in operator.log_path.read_text().splitlines() if line.startswith("{")]
+    assert lines, "no JSON log lines"
+    about = [line for line in lines if line.get("name") == "obs-bad-a0"]
+    assert about and all(line["namespace"] == namespace for line in about)
+    assert any("could not be created" in line["message"] for line in about)

@@ -1,0 +1,213 @@
+"""RBAC proved, not assumed: the real operator runs with a token of the chart's ServiceAccount through a full
+life (success, a user retry, an abort, garbage collection) and its log holds no 403 / Forbidden; `kubectl auth
+can-i` shows what the account can do and, as much, what it cannot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from taskaction_operator.client.manifests import container_template, taskaction
+from tests.e2e.helm import CHART, Helm
+from tests.e2e.watch import WatchRecorder
+from tests.support.kube import Kube, condition, is_true, progressing_reason
+from tests.support.operator_process import OperatorProcess
+
+OUTCOME = "sim.taskaction.dev/outcome"
+
+
+def sa_kubeconfig(kube: Kube, namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig that authenticates as the ServiceAccount (a TokenRequest token), not as the admin."""
+    token = kube.run("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
+    admin = json.loads(kube.run("config", "view", "--minify", "--raw", "-o", "json").stdout)
+    cluster = admin["clusters"][0]["cluster"]
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "e2e", "cluster": cluster}],
+                "users": [{"name": account, "user": {"token": token}}],
+                "contexts": [{"name": account, "context": {"cluster": "e2e", "user": account, "namespace": namespace}}],
+                "current-context": account,
+            }
+        )
+    )
+    return path
+
+
+def can_i(kube: Kube, subject: str, verb: str, resource: str, namespace: str | None = None, subresource: str | None = None) -> bool:
+    args = ["auth", "can-i", verb, resource, f"--as={subject}"]
+    args += ["-n", namespace] if namespace else []
+    args += [f"--subresource={subresource}"] if subresource else []
+    proc = kube.run(*args, check=False)
+    assert proc.stdout.strip() in ("yes", "no"), proc.stdout + proc.stderr
+    return proc.stdout.strip() == "yes"
+
+
+@pytest.fixture
+def installed(helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str]) -> Iterator[dict[str, str]]:
+    """The chart installed watching one namespace (Role mode, as the locally run operator gets TASKACTION_NAMESPACES)."""
+    op_ns = new_namespace("e2e-op")
+    work_ns = new_namespace("e2e-work")
+    release = f"rb-{op_ns.rsplit('-', 1)[1]}"
+    helm.run("install", release, str(CHART), "--namespace", op_ns, "--set", f"watchNamespaces={{{work_ns}}}", "--wait", "--timeout", "120s", timeout=180)
+    account = f"{release}-taskaction-operator"
+    yield {"op_ns": op_ns, "work_ns": work_ns, "release": release, "account": account, "subject": f"system:serviceaccount:{op_ns}:{account}"}
+    helm.run("uninstall", release, "--namespace", op_ns, "--timeout", "60s", check=False)
+
+
+def _ta(namespace: str, run: str, outcome: str, retries: int = 0) -> dict[str, Any]:
+    template = container_template("busybox", ["true"], retries=retries)
+    return taskaction(template, run=run, namespace=namespace, labels={OUTCOME: outcome})
+
+
+def _reached(pred: Callable[[dict[str, Any]], bool]) -> Callable[[list[tuple[str, dict[str, Any]]]], bool]:
+    return lambda history: any(pred(obj) for _, obj in history)
+
+
+def _deleted(history: list[tuple[str, dict[str, Any]]]) -> bool:
+    return any(t == "DELETED" for t, _ in history)
+
+
+def test_operator_runs_a_full_life_with_the_charts_service_account(
+    installed: dict[str, str], kube: Kube, tmp_path: Path
+) -> None:
+    work_ns = installed["work_ns"]
+    config = sa_kubeconfig(kube, installed["op_ns"], installed["account"], tmp_path / "sa.kubeconfig")
+    whoami = Kube(str(config), kube.kubectl_bin).run("auth", "whoami", "-o", "json").stdout
+    assert json.loads(whoami)["status"]["userInfo"]["username"] == installed["subject"]
+
+    watch = WatchRecorder(kube, "taskactions", work_ns)
+    operator = OperatorProcess(
+        str(config),
+        [work_ns],
+        tmp_path / "operator.log",
+        {
+            "TASKACTION_READ_OUTPUTS": "false",
+            "TASKACTION_GC_INTERVAL_SECONDS": "2",
+            "TASKACTION_GC_TTL_SECONDS": "0",
+            "TASKACTION_POD_TEMPLATE_NAMESPACE": installed["op_ns"],  # as the chart sets it
+        },
+    )
+    operator.start()
+    try:
+        kube.create(_ta(work_ns, "ok", "succeed"))
+        kube.create(_ta(work_ns, "retry", "fail", retries=1))
+        kube.create(_ta(work_ns, "long", "running"))
+
+        # Abort: the running action is deleted; the operator deletes its pod and releases its finalizer.
+        kube.wait("taskaction", "long-a0", work_ns, lambda o: progressing_reason(o) == "Executing", "Executing", timeout=60)
+        kube.wait("pod", "long-a0-0", work_ns, lambda o: o is not None and o["status"].get("phase") == "Running", "Running")
+        kube.delete("taskaction", "long-a0", work_ns)
+        kube.wait("taskaction", "long-a0", work_ns, lambda o: o is None, "deleted (aborted)", timeout=60)
+        kube.wait("pod", "long-a0-0", work_ns, lambda o: o is None, "deleted with the abort", timeout=60)
+
+        # Terminal states, then the garbage collector (TTL 0, every 2 s) deletes them: nobody else does here.
+        watch.wait("ok-a0", _reached(lambda o: is_true(o, "Succeeded")), "Succeeded")
+        watch.wait("retry-a0", _reached(lambda o: is_true(o, "Failed")), "Failed", timeout=90)
+        watch.wait("ok-a0", _deleted, "garbage-collected")
+        watch.wait("retry-a0", _deleted, "garbage-collected")
+        for name in ("ok-a0-0", "retry-a0-1"):
+            kube.wait("pod", name, work_ns, lambda o: o is None, "gone with its action", timeout=60)
+    finally:
+        kube.run("delete", "taskactions", "--all", "-n", work_ns, "--wait=true", "--timeout=60s", check=False)
+        operator.stop()
+        watch.stop()
+
+    failed = next(o for _, o in watch.history("retry-a0") if is_true(o, "Failed"))
+    assert failed["status"]["attempts"] == 2 and condition(failed, "Failed")["reason"] == "PermanentFailure"
+    retried = [h for h in failed["status"]["phaseHistory"] if h["phase"] == "RetryableFailure"]
+    assert retried and retried[0]["message"].startswith("attempt 1: [Error]"), failed["status"]["phaseHistory"]
+    done = next(o for _, o in watch.history("ok-a0") if is_true(o, "Succeeded"))
+    assert done["metadata"]["labels"].get("flyte.org/termination-status") == "terminated" or done["status"]["pluginPhase"] == "PhaseSuccess"
+    # The operator's Events were posted with this account (events create).
+    events = json.loads(kube.run("get", "events", "-n", work_ns, "-o", "json").stdout)["items"]
+    assert {e["involvedObject"]["name"] for e in events if e.get("reportingComponent") == "taskaction-operator"} >= {"ok-a0", "retry-a0"}
+
+    log = (tmp_path / "operator.log").read_text(errors="replace")
+    denied = [line for line in log.splitlines() if "403" in line or "Forbidden" in line or "forbidden" in line or "Not enough permissions" in line]
+    assert not denied, "the chart's RBAC refused the operator something:\n" + "\n".join(denied[:20])
+
+
+def test_auth_can_i_namespaced(installed: dict[str, str], kube: Kube, new_namespace: Callable[..., str]) -> None:
+    sa, op_ns, work_ns = installed["subject"], installed["op_ns"], installed["work_ns"]
+    other = new_namespace("e2e-other")
+    allowed = [
+        ("create", "pods", work_ns, None),
+        ("delete", "pods", work_ns, None),
+        ("watch", "pods", work_ns, None),
+        ("patch", "taskactions.flyte.org", work_ns, "status"),
+        ("patch", "taskactions.flyte.org", work_ns, None),
+        ("delete", "taskactions.flyte.org", work_ns, None),
+        ("update", "taskactions.flyte.org", work_ns, "finalizers"),
+        ("create", "events", work_ns, None),
+        ("get", "podtemplates", work_ns, None),
+        ("get", "podtemplates", op_ns, None),  # the fallback namespace
+        ("create", "leases.coordination.k8s.io", op_ns, None),
+        ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, None),
+        ("list", "namespaces", None, None),
+    ]
+    denied = [
+        ("get", "secrets", work_ns, None),
+        ("get", "secrets", op_ns, None),
+        ("list", "secrets", None, None),
+        ("create", "deployments.apps", work_ns, None),
+        ("delete", "nodes", None, None),
+        ("create", "customresourcedefinitions.apiextensions.k8s.io", None, None),
+        ("delete", "customresourcedefinitions.apiextensions.k8s.io", None, None),
+        ("get", "customresourcedefinitions.apiextensions.k8s.io", None, None),
+        ("create", "taskactions.flyte.org", work_ns, None),
+        ("update", "taskactions.flyte.org", work_ns, None),
+        ("update", "pods", work_ns, None),
+        ("create", "pods", other, None),  # Role mode: nothing outside the watched namespaces
+        ("list", "taskactions.flyte.org", other, None),
+        ("list", "taskactions.flyte.org", None, None),
+        ("create", "pods", op_ns, None),
+        ("create", "leases.coordination.k8s.io", work_ns, None),
+        ("create", "events.events.k8s.io", work_ns, None),
+        ("patch", "events", work_ns, None),
+        ("create", "serviceaccounts/token", op_ns, None),
+        ("delete", "namespaces", None, None),
+        ("list", "workflows.argoproj.io", work_ns, None),
+    ]
+    wrong = [f"can{'not' if want else ''} {v} {r}{'/' + s if s else ''} in {n or 'the cluster'}"
+             for want, rules in ((True, allowed), (False, denied)) for v, r, n, s in rules if can_i(kube, sa, v, r, n, s) != want]
+    assert not wrong, wrong
+
+
+def test_auth_can_i_cluster_wide(helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str]) -> None:
+    ns = new_namespace("e2e-cw")
+    release = f"cw-{ns.rsplit('-', 1)[1]}"
+    helm.run("install", release, str(CHART), "--namespace", ns, timeout=120)
+    try:
+        sa = f"system:serviceaccount:{ns}:{release}-taskaction-operator"
+        anywhere = new_namespace("e2e-any")
+        for verb, resource, namespace, sub in [
+            ("list", "taskactions.flyte.org", None, None),
+            ("watch", "pods", None, None),
+            ("create", "pods", anywhere, None),
+            ("patch", "taskactions.flyte.org", anywhere, "status"),
+            ("delete", "taskactions.flyte.org", anywhere, None),
+            ("create", "events", anywhere, None),
+            ("list", "podtemplates", None, None),
+            ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, None),
+        ]:
+            assert can_i(kube, sa, verb, resource, namespace, sub), f"cannot {verb} {resource} {sub or ''} in {namespace or 'the cluster'}"
+        for verb, resource, namespace, sub in [
+            ("get", "secrets", anywhere, None),
+            ("create", "deployments.apps", anywhere, None),
+            ("delete", "nodes", None, None),
+            ("create", "customresourcedefinitions.apiextensions.k8s.io", None, None),
+            ("list", "namespaces", None, None),  # kopf lists namespaces only when it serves a list of them
+            ("create", "leases.coordination.k8s.io", anywhere, None),
+            ("create", "taskactions.flyte.org", anywhere, None),
+        ]:
+            assert not can_i(kube, sa, verb, resource, namespace, sub), f"can {verb} {resource} {sub or ''} in {namespace or 'the cluster'}"
+    finally:
+        helm.run("uninstall", release, "--namespace", ns, check=False)

@@ -1,0 +1,60 @@
+"""Record every watch event of a kind in a namespace (`kubectl get -w --output-watch-events -o json`), so a test
+sees states that exist only briefly, e.g. a finished TaskAction the garbage collector deletes within seconds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.support.kube import Kube
+
+
+class WatchRecorder:
+    def __init__(self, kube: Kube, kind: str, namespace: str):
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            [kube.kubectl_bin, "--kubeconfig", kube.kubeconfig, "get", kind, "-n", namespace, "--watch", "--output-watch-events", "-o", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        buf: list[str] = []
+        for line in self.proc.stdout:
+            buf.append(line)
+            if line.rstrip("\n") == "}":  # kubectl prints each event as indented JSON closed by a "}" line
+                event = json.loads("".join(buf))
+                buf = []
+                with self._lock:
+                    self.events.append((event["type"], event["object"]))
+
+    def history(self, name: str) -> list[tuple[str, dict[str, Any]]]:
+        with self._lock:
+            return [(t, o) for t, o in self.events if o.get("metadata", {}).get("name") == name]
+
+    def wait(self, name: str, pred: Callable[[list[tuple[str, dict[str, Any]]]], bool], what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not pred(self.history(name)):
+            if time.monotonic() > deadline:
+                seen = [(t, ((o.get("status") or {}).get("conditions"))) for t, o in self.history(name)][-5:]
+                pytest.fail(f"{name}: not {what} after {timeout}s; last watch events: {json.dumps(seen)[:3000]}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
