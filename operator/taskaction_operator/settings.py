@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     storage_access_key_id: str | None = None
     storage_secret_access_key: str | None = Field(None, repr=False)
 
+    # Code bundles of templates whose container does not fetch its own (no --tgz): an init container does.
+    bootstrap_image: str = Field("taskaction-runtime:0.1.0", description="Image with taskaction-bootstrap (Dockerfile target runtime).")
+    bootstrap_cache_host_path: str | None = Field(None, description="hostPath shared by the pods of a node as the bundle cache.")
+
+    # Storage as task pods see it: endpoint and region as env, credentials from a Secret by reference.
+    pod_storage_endpoint: str | None = None
+    pod_storage_region: str | None = None
+    pod_storage_secret: str | None = Field(None, description="Secret with keys access-key-id and secret-access-key.")
+
     # Pods.
     default_pod_template_name: str | None = Field(None, description="PodTemplate used as the base of every pod.")
     pod_template_namespace: str | None = Field(

@@ -98,6 +98,61 @@ def _env(name: str, value: str) -> dict[str, Any]:
     return {"name": name, "value": value}
 
 
+CODE_VOLUME = "taskaction-code"
+CODE_DIR = "/var/run/taskaction/code"
+BUNDLE_CACHE_VOLUME = "taskaction-bundle-cache"
+BUNDLE_CACHE_DIR = "/var/cache/taskaction/bundles"
+BOOTSTRAP_CONTAINER = "taskaction-bootstrap"
+SECRET_KEYS = {"ACCESS_KEY_ID": "access-key-id", "SECRET_ACCESS_KEY": "secret-access-key"}
+
+
+def storage_env(settings: Settings) -> list[dict[str, Any]]:
+    """What a task pod needs to reach the store: FLYTE_AWS_* for the Flyte SDK, AWS_* for everything else."""
+    env: list[dict[str, Any]] = []
+    for prefix in ("FLYTE_AWS_", "AWS_"):
+        if settings.pod_storage_endpoint:
+            env.append(_env(prefix + ("ENDPOINT" if prefix == "FLYTE_AWS_" else "ENDPOINT_URL"), settings.pod_storage_endpoint))
+        if settings.pod_storage_region:
+            env.append(_env(prefix + "REGION", settings.pod_storage_region))
+        if settings.pod_storage_secret:
+            env += [
+                {"name": prefix + var, "valueFrom": {"secretKeyRef": {"name": settings.pod_storage_secret, "key": key}}}
+                for var, key in SECRET_KEYS.items()
+            ]
+    return env
+
+
+def fetches_its_own_bundle(args: list[str]) -> bool:
+    """Flyte SDK images download the bundle themselves (`a0 ... --tgz <uri> --dest .`)."""
+    return "--tgz" in args
+
+
+def add_bundle_bootstrap(spec: dict[str, Any], primary: str, bundle_uri: str, settings: Settings) -> None:
+    """An init container fetches and unpacks the bundle into an emptyDir; the task runs from there."""
+    mounts = [{"name": CODE_VOLUME, "mountPath": CODE_DIR}]
+    args = ["--bundle", bundle_uri, "--dest", CODE_DIR]
+    volumes = [{"name": CODE_VOLUME, "emptyDir": {}}]
+    if settings.bootstrap_cache_host_path:
+        volumes.append({"name": BUNDLE_CACHE_VOLUME, "hostPath": {"path": settings.bootstrap_cache_host_path, "type": "DirectoryOrCreate"}})
+        mounts.append({"name": BUNDLE_CACHE_VOLUME, "mountPath": BUNDLE_CACHE_DIR})
+        args += ["--cache-dir", BUNDLE_CACHE_DIR]
+    init = {
+        "name": BOOTSTRAP_CONTAINER,
+        "image": settings.bootstrap_image,
+        "args": args,
+        "env": storage_env(settings),
+        "volumeMounts": mounts,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+    }
+    spec["initContainers"] = [init] + list(spec.get("initContainers") or [])
+    spec["volumes"] = list(spec.get("volumes") or []) + volumes
+    for container in spec.get("containers") or []:
+        if container.get("name") == primary:
+            container["volumeMounts"] = list(container.get("volumeMounts") or []) + [{"name": CODE_VOLUME, "mountPath": CODE_DIR}]
+            container.setdefault("workingDir", CODE_DIR)
+
+
 def flyte_env(ta: TaskAction, template: tasks_pb2.TaskTemplate, ctx: PodContext, settings: Settings) -> list[dict[str, Any]]:
     """The env the executor appends after the container's own, in its order (DecorateEnvVars)."""
     spec = ta.spec
@@ -277,7 +332,7 @@ def build_pod(
         per_retry_unique_key=templating.per_retry_unique_key(ctx.pod_name),
         namespace=ctx.namespace,
     )
-    decoration = flyte_env(ta, template, ctx, settings)
+    decoration = flyte_env(ta, template, ctx, settings) + storage_env(settings)
     for container in spec.get("containers") or []:
         for key in ("command", "args"):
             if container.get(key):
@@ -292,6 +347,9 @@ def build_pod(
                 if template.HasField("container")
                 else _own_resources(container.get("resources"), settings)
             )
+    bundle_uri = template.metadata.code_bundle_uri
+    if bundle_uri and not fetches_its_own_bundle(command_lines(template)):
+        add_bundle_bootstrap(spec, primary, bundle_uri, settings)
     spec.setdefault("restartPolicy", "Never")
     spec["enableServiceLinks"] = False
     service_account = (
