@@ -24,7 +24,7 @@ demo: venv
 
 # Every test tier. The cluster tier runs on the cluster KUBECONFIG names if it answers, otherwise on the local
 # one, brought up by its fixture (e2e/cluster.py up): `make test` fails, never skips, if it cannot start it.
-test: test-unit test-storage test-cluster
+test: test-unit test-storage test-cluster test-e2e
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -q
@@ -35,6 +35,11 @@ test-storage: venv
 
 test-cluster: venv
 	$(PY) -m pytest tests/cluster -q
+
+# The Helm chart: lint, schema, render validated offline and by the API server, install under restricted Pod
+# Security, and the real operator run with the chart's ServiceAccount token (helm built by e2e/install-helm.sh).
+test-e2e: venv
+	$(PY) -m pytest tests/e2e -q
 
 bench: venv
 	$(PY) e2e/bench/bench.py

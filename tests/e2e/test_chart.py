@@ -35,6 +35,12 @@ EVERYTHING = [
     "--set-json", 'extraEnv=[{"name":"TASKACTION_DEFAULT_CPU","value":"500m"}]',
     "--set", "logFormat=json",
     "--set", "gc.ttlSeconds=86400",
+    "--set", "replicas=2",
+    "--set", "leaderElection.enabled=true",
+    "--set", "podStorage.endpoint=http://seaweedfs.storage:8333",
+    "--set", "podStorage.secret=task-s3",
+    "--set", "bootstrap.image=registry.example.com/taskaction-runtime:0.1.0",
+    "--set", "bootstrap.cacheHostPath=/var/cache/taskaction-bundles",
 ]
 
 
@@ -140,8 +146,10 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     pending = set() if "log_level" in Settings.model_fields else {"TASKACTION_LOG_LEVEL"}  # see the chart README
     assert {k for k in env if k.startswith("TASKACTION_")} - fields == pending
 
-    secret = {k: v for k, v in env.items() if isinstance(v, dict)}
-    assert secret == {
+    refs = {k: v for k, v in env.items() if isinstance(v, dict)}
+    assert refs == {
+        "POD_NAME": {"fieldRef": {"fieldPath": "metadata.name"}},
+        "POD_NAMESPACE": {"fieldRef": {"fieldPath": "metadata.namespace"}},
         "TASKACTION_STORAGE_ACCESS_KEY_ID": {"secretKeyRef": {"name": "taskaction-s3", "key": "access-key-id"}},
         "TASKACTION_STORAGE_SECRET_ACCESS_KEY": {"secretKeyRef": {"name": "taskaction-s3", "key": "secret-access-key"}},
     }
@@ -150,6 +158,8 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     for key, value in env.items():
         if isinstance(value, str):
             monkeypatch.setenv(key, value)
+    monkeypatch.setenv("POD_NAME", "ta-taskaction-operator-7d9f-x2x4q")  # what the downward API gives
+    monkeypatch.setenv("POD_NAMESPACE", "taskaction-system")
     settings = Settings()
     assert settings.namespaces == ["team-a", "team-b"]
     assert (settings.bind_address, settings.metrics_port, settings.health_port) == ("0.0.0.0", 8080, 8081)
@@ -158,11 +168,17 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     assert (settings.storage_endpoint, settings.storage_region) == ("http://seaweedfs.storage:8333", "us-east-1")
     assert settings.default_env_vars == {"FLYTE_AWS_ENDPOINT": "http://seaweedfs.storage:8333", "_U_USE_ACTIONS": "1"}
     assert (settings.default_pod_template_name, settings.pod_template_namespace) == ("flyte-template", "taskaction-system")
+    assert (settings.pod_storage_endpoint, settings.pod_storage_region, settings.pod_storage_secret) == ("http://seaweedfs.storage:8333", None, "task-s3")
+    assert (settings.bootstrap_image, settings.bootstrap_cache_host_path) == ("registry.example.com/taskaction-runtime:0.1.0", "/var/cache/taskaction-bundles")
+    assert settings.leader_election is True and settings.leader_election_lease == "taskaction-operator"
+    assert (settings.leader_election_namespace, settings.leader_election_identity) == ("taskaction-system", "ta-taskaction-operator-7d9f-x2x4q")
     assert settings.default_cpu == "500m"  # from extraEnv
 
     defaults = _env(one(helm.docs(), "Deployment"))
     assert defaults["TASKACTION_NAMESPACES"] == "[]" and defaults["TASKACTION_DEFAULT_ENV_VARS"] == "{}"
-    assert "TASKACTION_STORAGE_ACCESS_KEY_ID" not in defaults and "TASKACTION_STORAGE_ENDPOINT" not in defaults
+    assert defaults["TASKACTION_LEADER_ELECTION"] == "false"
+    for unset in ("TASKACTION_STORAGE_ACCESS_KEY_ID", "TASKACTION_STORAGE_ENDPOINT", "TASKACTION_POD_STORAGE_SECRET", "TASKACTION_BOOTSTRAP_IMAGE"):
+        assert unset not in defaults
 
 
 def test_deployment_defaults(helm: Helm) -> None:
@@ -173,8 +189,12 @@ def test_deployment_defaults(helm: Helm) -> None:
     assert deployment["spec"]["replicas"] == 1
     assert container["image"] == "taskaction-operator:0.1.0"
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 8080, "health": 8081}
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    # With leader election a standby is never /readyz: readiness falls back to /healthz so rollouts proceed.
+    ha = one(helm.docs("--set", "replicas=2", "--set", "leaderElection.enabled=true"), "Deployment")
+    assert ha["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/healthz"
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 65532
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     sc = container["securityContext"]
@@ -186,7 +206,7 @@ def test_deployment_defaults(helm: Helm) -> None:
     assert service["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}]
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert not find(docs, "ServiceMonitor") and not find(docs, "PodDisruptionBudget") and not find(docs, "NetworkPolicy")
-    assert one(helm.docs("--set", "image.tag=dev", "--set", "replicas=2"), "Deployment")["spec"]["replicas"] == 2
+    assert one(helm.docs("--set", "image.tag=dev"), "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"] == "taskaction-operator:dev"
 
 
 def test_optional_objects(helm: Helm) -> None:
@@ -218,6 +238,8 @@ def test_optional_objects(helm: Helm) -> None:
         (["--set", "readOutputs=maybe"], "/readOutputs", "got string, want boolean"),
         (["--set", "metrics.port=70000"], "/metrics/port", "maximum: got 70,000, want 65,535"),
         (["--set", "gcc.ttlSeconds=1"], "", "additional properties 'gcc' not allowed"),
+        (["--set", "replicas=3"], "/leaderElection/enabled", "value must be true"),
+        (["--set", "livenessProbe.path=/readyz"], "/livenessProbe", "additional properties 'path' not allowed"),
     ],
 )
 def test_schema_rejects_bad_values(helm: Helm, args: list[str], field: str, why: str) -> None:

@@ -24,7 +24,10 @@ def test_install_is_available_under_restricted_pod_security_and_uninstalls(
     proc = kube.run("create", "--dry-run=server", "-f", "-", input=json.dumps(bad), check=False)
     assert proc.returncode != 0 and "violates PodSecurity \"restricted:latest\"" in proc.stderr, proc.stderr
 
-    for release, extra in (("cw", []), ("nsd", ["--set", f"watchNamespaces={{{watched}}}", "--set", "podDisruptionBudget.enabled=true"])):
+    # ClusterRoles are cluster-scoped: release names unique per run, so concurrent runs never collide.
+    suffix = ns.rsplit("-", 1)[1]
+    cw, nsd = f"cw-{suffix}", f"nsd-{suffix}"
+    for release, extra in ((cw, []), (nsd, ["--set", f"watchNamespaces={{{watched}}}", "--set", "podDisruptionBudget.enabled=true"])):
         proc = helm.run("install", release, str(CHART), "--namespace", ns, "--wait", "--timeout", "120s", *extra, timeout=180)
         assert "STATUS: deployed" in proc.stdout, proc.stdout
         name = f"{release}-taskaction-operator"
@@ -44,31 +47,30 @@ def test_install_is_available_under_restricted_pod_security_and_uninstalls(
         assert sc["runAsUser"] == 65532
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["TASKACTION_BIND_ADDRESS"] == "0.0.0.0"
-        assert env["TASKACTION_NAMESPACES"] == json.dumps([watched] if release == "nsd" else [])
+        assert env["TASKACTION_NAMESPACES"] == json.dumps([watched] if release == nsd else [])
         # Nothing was refused on the way: the ReplicaSet created its pod at the first try.
         warnings = kube.run("get", "events", "-n", ns, "--field-selector", "type=Warning", "-o", "json").stdout
         assert "FailedCreate" not in warnings, warnings
 
         service = kube.get("service", f"{name}-metrics", ns)
         assert service["spec"]["ports"][0]["targetPort"] == "metrics"
-        if release == "nsd":
+        if release == nsd:
             assert kube.get("role", name, watched) is not None and kube.get("rolebinding", name, watched) is not None
             assert kube.get("poddisruptionbudget", name, ns) is not None
         else:
             assert kube.run("get", "clusterrole", name, check=False).returncode == 0
 
     releases = json.loads(helm.run("list", "--namespace", ns, "-o", "json").stdout)
-    assert sorted(r["name"] for r in releases) == ["cw", "nsd"] and {r["status"] for r in releases} == {"deployed"}
+    assert sorted(r["name"] for r in releases) == [cw, nsd] and {r["status"] for r in releases} == {"deployed"}
 
-    for release in ("cw", "nsd"):
+    for release in (cw, nsd):
         helm.run("uninstall", release, "--namespace", ns, "--wait", "--timeout", "120s", timeout=180)
     for kind in ("deployment", "serviceaccount", "service", "role", "rolebinding", "poddisruptionbudget"):
         left = kube.run("get", kind, "-n", ns, "-l", "app.kubernetes.io/managed-by=Helm", "-o", "name").stdout.strip()
         assert left == "", f"{kind} left behind by helm uninstall: {left}"
-    assert kube.get("role", "nsd-taskaction-operator", watched) is None
+    assert kube.get("role", f"{nsd}-taskaction-operator", watched) is None
     for kind in ("clusterrole", "clusterrolebinding"):
-        for name in ("cw-taskaction-operator", "cw-taskaction-operator-scanning", "nsd-taskaction-operator-scanning"):
+        for name in (f"{cw}-taskaction-operator", f"{cw}-taskaction-operator-scanning", f"{nsd}-taskaction-operator-scanning"):
             assert kube.run("get", kind, name, check=False).returncode != 0, f"{kind} {name} left behind"
     # helm never deletes CRDs: the TaskActions of the cluster survive an uninstall.
     assert kube.run("get", "crd", "taskactions.flyte.org", check=False).returncode == 0
-    kube.wait("deployment", "cw-taskaction-operator", ns, lambda o: o is None, "gone")

@@ -50,15 +50,35 @@ def can_i(kube: Kube, subject: str, verb: str, resource: str, namespace: str | N
     return proc.stdout.strip() == "yes"
 
 
+BASE_TEMPLATE = "e2e-base"
+
+
 @pytest.fixture
-def installed(helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str]) -> Iterator[dict[str, str]]:
-    """The chart installed watching one namespace (Role mode, as the locally run operator gets TASKACTION_NAMESPACES)."""
+def installed(helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str]) -> Iterator[dict[str, Any]]:
+    """The chart installed watching one namespace (Role mode, as the locally run operator gets TASKACTION_NAMESPACES),
+    with leader election and a default PodTemplate, which lives in the release namespace (the fallback)."""
     op_ns = new_namespace("e2e-op")
     work_ns = new_namespace("e2e-work")
     release = f"rb-{op_ns.rsplit('-', 1)[1]}"
-    helm.run("install", release, str(CHART), "--namespace", op_ns, "--set", f"watchNamespaces={{{work_ns}}}", "--wait", "--timeout", "120s", timeout=180)
+    helm.run(
+        "install", release, str(CHART), "--namespace", op_ns, "--wait", "--timeout", "120s",
+        "--set", f"watchNamespaces={{{work_ns}}}",
+        "--set", "leaderElection.enabled=true",
+        "--set", f"podTemplates.defaultName={BASE_TEMPLATE}",
+        timeout=180,
+    )  # fmt: skip
     account = f"{release}-taskaction-operator"
-    yield {"op_ns": op_ns, "work_ns": work_ns, "release": release, "account": account, "subject": f"system:serviceaccount:{op_ns}:{account}"}
+    manifest = [d for d in yaml.safe_load_all(helm.run("get", "manifest", release, "--namespace", op_ns).stdout) if d]
+    (deployment,) = [d for d in manifest if d["kind"] == "Deployment"]
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    yield {
+        "op_ns": op_ns,
+        "work_ns": work_ns,
+        "release": release,
+        "account": account,
+        "subject": f"system:serviceaccount:{op_ns}:{account}",
+        "env": {e["name"]: e["value"] for e in env if "value" in e},
+    }
     helm.run("uninstall", release, "--namespace", op_ns, "--timeout", "60s", check=False)
 
 
@@ -76,25 +96,37 @@ def _deleted(history: list[tuple[str, dict[str, Any]]]) -> bool:
 
 
 def test_operator_runs_a_full_life_with_the_charts_service_account(
-    installed: dict[str, str], kube: Kube, tmp_path: Path
+    installed: dict[str, Any], kube: Kube, tmp_path: Path
 ) -> None:
     work_ns = installed["work_ns"]
     config = sa_kubeconfig(kube, installed["op_ns"], installed["account"], tmp_path / "sa.kubeconfig")
     whoami = Kube(str(config), kube.kubectl_bin).run("auth", "whoami", "-o", "json").stdout
     assert json.loads(whoami)["status"]["userInfo"]["username"] == installed["subject"]
 
+    op_ns = installed["op_ns"]
+    kube.create({
+        "apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": BASE_TEMPLATE, "namespace": op_ns},
+        "template": {"metadata": {"labels": {"e2e.taskaction.dev/base": "yes"}},
+                     "spec": {"containers": [{"name": "default", "image": "unused"}]}},
+    })  # fmt: skip
+
+    # The operator's environment as the chart renders it, but local: loopback ports off, the pod's downward API
+    # values by hand, and the brief's fast garbage collection.
+    env = {
+        **installed["env"],
+        "TASKACTION_METRICS_PORT": "0",
+        "TASKACTION_HEALTH_PORT": "0",
+        "TASKACTION_BIND_ADDRESS": "127.0.0.1",
+        "POD_NAME": "e2e-local-operator",
+        "POD_NAMESPACE": op_ns,
+        "TASKACTION_READ_OUTPUTS": "false",
+        "TASKACTION_GC_INTERVAL_SECONDS": "2",
+        "TASKACTION_GC_TTL_SECONDS": "0",
+    }
+    assert json.loads(env["TASKACTION_NAMESPACES"]) == [work_ns] and env["TASKACTION_LEADER_ELECTION"] == "true"
+    assert env["TASKACTION_POD_TEMPLATE_NAMESPACE"] == op_ns
     watch = WatchRecorder(kube, "taskactions", work_ns)
-    operator = OperatorProcess(
-        str(config),
-        [work_ns],
-        tmp_path / "operator.log",
-        {
-            "TASKACTION_READ_OUTPUTS": "false",
-            "TASKACTION_GC_INTERVAL_SECONDS": "2",
-            "TASKACTION_GC_TTL_SECONDS": "0",
-            "TASKACTION_POD_TEMPLATE_NAMESPACE": installed["op_ns"],  # as the chart sets it
-        },
-    )
+    operator = OperatorProcess(str(config), [work_ns], tmp_path / "operator.log", env)
     operator.start()
     try:
         kube.create(_ta(work_ns, "ok", "succeed"))
@@ -103,7 +135,11 @@ def test_operator_runs_a_full_life_with_the_charts_service_account(
 
         # Abort: the running action is deleted; the operator deletes its pod and releases its finalizer.
         kube.wait("taskaction", "long-a0", work_ns, lambda o: progressing_reason(o) == "Executing", "Executing", timeout=60)
-        kube.wait("pod", "long-a0-0", work_ns, lambda o: o is not None and o["status"].get("phase") == "Running", "Running")
+        pod = kube.wait("pod", "long-a0-0", work_ns, lambda o: o is not None and o["status"].get("phase") == "Running", "Running")
+        # Merged onto the default PodTemplate: not in the task's namespace, found in the fallback one.
+        assert pod["metadata"]["labels"].get("e2e.taskaction.dev/base") == "yes", pod["metadata"]["labels"]
+        lease = kube.get("lease", "taskaction-operator", op_ns)
+        assert lease is not None and lease["spec"]["holderIdentity"] == "e2e-local-operator"
         kube.delete("taskaction", "long-a0", work_ns)
         kube.wait("taskaction", "long-a0", work_ns, lambda o: o is None, "deleted (aborted)", timeout=60)
         kube.wait("pod", "long-a0-0", work_ns, lambda o: o is None, "deleted with the abort", timeout=60)
@@ -130,12 +166,16 @@ def test_operator_runs_a_full_life_with_the_charts_service_account(
     events = json.loads(kube.run("get", "events", "-n", work_ns, "-o", "json").stdout)["items"]
     assert {e["involvedObject"]["name"] for e in events if e.get("reportingComponent") == "taskaction-operator"} >= {"ok-a0", "retry-a0"}
 
+    # Released on shutdown (update), for a standby to take over at once.
+    assert not (kube.get("lease", "taskaction-operator", op_ns) or {}).get("spec", {}).get("holderIdentity")
+
     log = (tmp_path / "operator.log").read_text(errors="replace")
+    assert "leading as e2e-local-operator" in log
     denied = [line for line in log.splitlines() if "403" in line or "Forbidden" in line or "forbidden" in line or "Not enough permissions" in line]
     assert not denied, "the chart's RBAC refused the operator something:\n" + "\n".join(denied[:20])
 
 
-def test_auth_can_i_namespaced(installed: dict[str, str], kube: Kube, new_namespace: Callable[..., str]) -> None:
+def test_auth_can_i_namespaced(installed: dict[str, Any], kube: Kube, new_namespace: Callable[..., str]) -> None:
     sa, op_ns, work_ns = installed["subject"], installed["op_ns"], installed["work_ns"]
     other = new_namespace("e2e-other")
     allowed = [
@@ -150,6 +190,7 @@ def test_auth_can_i_namespaced(installed: dict[str, str], kube: Kube, new_namesp
         ("get", "podtemplates", work_ns, None),
         ("get", "podtemplates", op_ns, None),  # the fallback namespace
         ("create", "leases.coordination.k8s.io", op_ns, None),
+        ("update", "leases.coordination.k8s.io", op_ns, None),
         ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, None),
         ("list", "namespaces", None, None),
     ]
@@ -171,6 +212,10 @@ def test_auth_can_i_namespaced(installed: dict[str, str], kube: Kube, new_namesp
         ("create", "pods", op_ns, None),
         ("create", "leases.coordination.k8s.io", work_ns, None),
         ("create", "events.events.k8s.io", work_ns, None),
+        ("list", "podtemplates", work_ns, None),
+        ("get", "podtemplates", other, None),
+        ("get", "taskactions.flyte.org", work_ns, "status"),
+        ("delete", "leases.coordination.k8s.io", op_ns, None),
         ("patch", "events", work_ns, None),
         ("create", "serviceaccounts/token", op_ns, None),
         ("delete", "namespaces", None, None),
@@ -195,8 +240,9 @@ def test_auth_can_i_cluster_wide(helm: Helm, kube: Kube, crd: None, new_namespac
             ("patch", "taskactions.flyte.org", anywhere, "status"),
             ("delete", "taskactions.flyte.org", anywhere, None),
             ("create", "events", anywhere, None),
-            ("list", "podtemplates", None, None),
+            ("get", "podtemplates", anywhere, None),
             ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, None),
+            ("update", "leases.coordination.k8s.io", ns, None),
         ]:
             assert can_i(kube, sa, verb, resource, namespace, sub), f"cannot {verb} {resource} {sub or ''} in {namespace or 'the cluster'}"
         for verb, resource, namespace, sub in [
@@ -207,6 +253,8 @@ def test_auth_can_i_cluster_wide(helm: Helm, kube: Kube, crd: None, new_namespac
             ("list", "namespaces", None, None),  # kopf lists namespaces only when it serves a list of them
             ("create", "leases.coordination.k8s.io", anywhere, None),
             ("create", "taskactions.flyte.org", anywhere, None),
+            ("list", "podtemplates", None, None),
+            ("get", "secrets", ns, None),
         ]:
             assert not can_i(kube, sa, verb, resource, namespace, sub), f"can {verb} {resource} {sub or ''} in {namespace or 'the cluster'}"
     finally:

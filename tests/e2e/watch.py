@@ -30,14 +30,16 @@ class WatchRecorder:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        buf: list[str] = []
-        for line in self.proc.stdout:
-            buf.append(line)
-            if line.rstrip("\n") == "}":  # kubectl prints each event as indented JSON closed by a "}" line
-                event = json.loads("".join(buf))
-                buf = []
-                with self._lock:
-                    self.events.append((event["type"], event["object"]))
+        buf = ""
+        for line in self.proc.stdout:  # one JSON event per line (kubectl 1.36); indented JSON would span lines
+            buf += line
+            try:
+                event = json.loads(buf)
+            except json.JSONDecodeError:
+                continue
+            buf = ""
+            with self._lock:
+                self.events.append((event["type"], event["object"]))
 
     def history(self, name: str) -> list[tuple[str, dict[str, Any]]]:
         with self._lock:

@@ -57,10 +57,10 @@ Each rule is proved by tests/e2e/test_rbac.py, which runs the real operator with
 - apiGroups: ["flyte.org"]
   resources: ["taskactions"]
   verbs: ["get", "list", "watch", "patch", "delete"]
-# Every phase is written into status.
+# Every phase is written into status (merge patch; status is never read through the subresource).
 - apiGroups: ["flyte.org"]
   resources: ["taskactions/status"]
-  verbs: ["get", "patch"]
+  verbs: ["patch"]
 # Pods and child TaskActions carry ownerReferences with blockOwnerDeletion to their TaskAction: with the
 # OwnerReferencesPermissionEnforcement admission plugin that requires update on the owner's finalizers.
 - apiGroups: ["flyte.org"]
@@ -71,10 +71,10 @@ Each rule is proved by tests/e2e/test_rbac.py, which runs the real operator with
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch", "create", "delete"]
-# PodTemplates a task's pod is merged onto.
+# The PodTemplate a task's pod is merged onto, read by name when a pod is made (never listed).
 - apiGroups: [""]
   resources: ["podtemplates"]
-  verbs: ["get", "list"]
+  verbs: ["get"]
 # An Event per phase (the operator) and handler messages (kopf); both POST core/v1 events, neither patches them.
 - apiGroups: [""]
   resources: ["events"]
