@@ -1,0 +1,323 @@
+"""taskaction-bootstrap: fetch a code bundle, verify it, unpack it safely into DEST, then exec the task's command.
+
+    taskaction-bootstrap --bundle URI --dest DIR [--sha256 HEX | --md5 HEX] [--cache-dir DIR] [--max-bytes N]
+                         [--max-members N] [-- CMD ARGS...]
+
+DEST ends up complete or untouched: the tree is unpacked and verified in a staging directory on DEST's filesystem,
+then renamed into place (DEST absent), or moved in entry by entry when DEST is an existing empty directory (an
+emptyDir mount point cannot be replaced). DEST then holds `.taskaction-bundle` (the cache key), so that running the
+bootstrap again for the same bundle (a restarted init container) is a no-op; a non-empty DEST without that marker is
+refused. See docs/bundles.md for the failure contract (errors.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cache import BundleCache, CacheUnavailable
+from .digests import Expected, expected_digest, sdk_tree_md5, uri_cache_key
+from .errors import (
+    BUNDLE_BOOTSTRAP_FAILED,
+    BUNDLE_CHECKSUM_MISMATCH,
+    BUNDLE_COMMAND_NOT_FOUND,
+    BUNDLE_INVALID_ARGUMENTS,
+    BundleFailure,
+)
+from .fetch import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, Download, RemoteObject, RetryPolicy, display_uri
+from .unpack import Limits, Unpacked, unpack_stream
+
+logger = logging.getLogger("taskaction-bootstrap")
+
+MARKER = ".taskaction-bundle"
+STAGING_PREFIX = ".taskaction-staging-"
+
+
+@dataclass
+class Options:
+    bundle: str
+    dest: Path
+    sha256: str | None = None
+    md5: str | None = None
+    cache_dir: Path | None = None
+    limits: Limits = field(default_factory=Limits)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    concurrency: int = DEFAULT_CONCURRENCY
+    lock_timeout: float = 600.0
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    key: str
+    source: str  # "download", "cache", "already-there"
+    files: int = 0
+    content_bytes: int = 0
+    compressed_bytes: int = 0
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+
+
+# DEST
+
+
+def _local(action: str, exc: OSError) -> BundleFailure:
+    return BundleFailure(BUNDLE_BOOTSTRAP_FAILED, f"{action}: {exc.strerror or exc}")
+
+
+def dest_marker(dest: Path) -> str | None:
+    try:
+        return (dest / MARKER).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def check_dest(dest: Path) -> bool:
+    """True when DEST is absent or an empty directory; False when it already holds a bundle (any marker)."""
+    if not dest.exists() and not dest.is_symlink():
+        return True
+    if not dest.is_dir() or dest.is_symlink():
+        raise BundleFailure(BUNDLE_INVALID_ARGUMENTS, f"--dest {dest} exists and is not a directory")
+    try:
+        entries = [e for e in os.listdir(dest) if not e.startswith(STAGING_PREFIX)]
+    except OSError as exc:
+        raise _local(f"reading --dest {dest}", exc) from exc
+    if not entries:
+        return True
+    if MARKER in entries:
+        return False
+    raise BundleFailure(BUNDLE_INVALID_ARGUMENTS, f"--dest {dest} is not empty")
+
+
+class Staging:
+    """Where the tree is built before it is put in place, on DEST's filesystem."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.into_existing = dest.is_dir()
+        try:
+            if self.into_existing:
+                for stale in dest.glob(f"{STAGING_PREFIX}*"):  # a killed bootstrap's leftovers
+                    shutil.rmtree(stale, ignore_errors=True)
+                parent = dest
+            else:
+                parent = dest.parent
+                parent.mkdir(parents=True, exist_ok=True)
+            self.path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
+            os.chmod(self.path, 0o755)
+        except OSError as exc:
+            raise _local(f"creating a staging directory for --dest {dest}", exc) from exc
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def commit(self, key: str) -> None:
+        try:
+            (self.path / MARKER).write_text(key + "\n")
+            if not self.into_existing:
+                os.rename(self.path, self.dest)
+                return
+            for name in os.listdir(self.path):
+                os.rename(self.path / name, self.dest / name)
+            os.rmdir(self.path)
+        except OSError as exc:
+            if self.into_existing:  # leave DEST as it was: empty
+                for name in os.listdir(self.dest):
+                    if not name.startswith(STAGING_PREFIX):
+                        target = self.dest / name
+                        if target.is_dir() and not target.is_symlink():
+                            shutil.rmtree(target, ignore_errors=True)
+                        else:
+                            target.unlink(missing_ok=True)
+            self.discard()
+            raise _local(f"moving the bundle into --dest {self.dest}", exc) from exc
+
+
+# The work
+
+
+def _verify(expected: Expected | None, hasher: object, unpacked: Unpacked, tree: Path) -> None:
+    if expected is None:
+        return
+    if expected.of_archive:
+        actual = hasher.hexdigest()  # type: ignore[attr-defined]
+        if actual != expected.hexdigest:
+            raise BundleFailure(
+                BUNDLE_CHECKSUM_MISMATCH,
+                f"the bundle's {expected.algorithm} is {actual}, expected {expected.hexdigest}",
+            )
+        return
+    actual = sdk_tree_md5(tree, exclude=frozenset({MARKER}))
+    if actual != expected.hexdigest:
+        raise BundleFailure(
+            BUNDLE_CHECKSUM_MISMATCH,
+            f"the bundle's files digest to md5 {actual}, its name says {expected.hexdigest} (Flyte SDK fast<md5>.tar.gz)",
+        )
+
+
+def fetch_into(download: Download, obj: RemoteObject, target: Path, expected: Expected | None, options: Options) -> Unpacked:
+    """Download + unpack into the empty directory `target`, then verify."""
+    hasher = expected.hasher() if expected is not None else None
+    unpacked = Unpacked()
+    try:
+        unpack_stream(download.chunks(obj), target, options.limits, hasher, unpacked)
+    except BundleFailure as failure:
+        # An archive that is not what was expected is a mismatch first, whatever else is wrong with it.
+        if hasher is not None and unpacked.hashed_all and expected is not None:
+            _verify(expected, hasher, unpacked, target)
+        raise failure
+    _verify(expected, hasher, unpacked, target)
+    return unpacked
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    try:
+        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    except (OSError, shutil.Error) as exc:
+        raise BundleFailure(BUNDLE_BOOTSTRAP_FAILED, f"copying from the cache into {target}: {exc}") from exc
+
+
+def run(options: Options) -> Outcome:
+    started = time.monotonic()
+    dest = options.dest.absolute()
+    expected = expected_digest(options.bundle, options.sha256, options.md5)
+    fresh = check_dest(dest)
+
+    cache: BundleCache | None = None
+    if options.cache_dir is not None:
+        try:
+            cache = BundleCache(options.cache_dir.absolute(), options.lock_timeout)
+        except CacheUnavailable as exc:
+            logger.warning("cache unusable, going on without it: %s", exc)
+
+    with Download(
+        options.bundle, policy=options.retry, chunk_size=options.chunk_size, concurrency=options.concurrency
+    ) as download:
+        obj: RemoteObject | None = None
+        if expected is not None:
+            key = expected.cache_key
+        else:
+            obj = download.stat()
+            key = uri_cache_key(options.bundle, obj.version)
+
+        if not fresh:
+            if dest_marker(dest) == key:
+                logger.info("%s already holds %s", dest, key)
+                return Outcome(key, "already-there", seconds=time.monotonic() - started)
+            raise BundleFailure(BUNDLE_INVALID_ARGUMENTS, f"--dest {dest} already holds another bundle")
+
+        outcome = Outcome(key, "download")
+        staging = Staging(dest)
+        try:
+            entry = None
+            if cache is not None:
+                entry = cache.entry(key)
+                if entry is not None:
+                    outcome.source = "cache"
+                else:
+                    entry = _fill_cache(cache, key, download, obj, expected, options, outcome)
+            if entry is not None:
+                _copy_tree(entry, staging.path)
+            else:
+                obj = obj or download.stat()
+                _account(outcome, fetch_into(download, obj, staging.path, expected, options))
+            staging.commit(key)
+        except BaseException:
+            staging.discard()
+            raise
+        outcome.requests = download.stats.requests
+        outcome.retries = download.stats.retries
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _account(outcome: Outcome, unpacked: Unpacked) -> None:
+    outcome.files = unpacked.files
+    outcome.content_bytes = unpacked.content_bytes
+    outcome.compressed_bytes = unpacked.compressed_bytes
+
+
+def _fill_cache(
+    cache: BundleCache,
+    key: str,
+    download: Download,
+    obj: RemoteObject | None,
+    expected: Expected | None,
+    options: Options,
+    outcome: Outcome,
+) -> Path | None:
+    """The cache entry for key, downloaded now unless another process did it while we waited for the lock.
+    None when the cache cannot be used (then the caller downloads straight into DEST)."""
+    try:
+        with cache.locked(key) as have_lock:
+            if not have_lock:
+                return None
+            entry = cache.entry(key)
+            if entry is not None:
+                outcome.source = "cache"
+                return entry
+            staging = cache.staging(key)
+            try:
+                obj = obj or download.stat()
+                _account(outcome, fetch_into(download, obj, staging, expected, options))
+                return cache.commit(staging, key)
+            except BundleFailure as failure:
+                shutil.rmtree(staging, ignore_errors=True)
+                if failure.error is not BUNDLE_BOOTSTRAP_FAILED:
+                    raise
+                logger.warning("cache unusable, going on without it: %s", failure.message)
+                return None
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+    except OSError as exc:
+        logger.warning("cache unusable, going on without it: %s", exc.strerror or exc)
+        return None
+
+
+# The command after `--`
+
+
+def exec_command(command: list[str], dest: Path) -> None:
+    """chdir DEST and exec the command (PATH lookup as execvp does); never returns."""
+    program = command[0]
+    try:
+        os.chdir(dest)
+    except OSError as exc:
+        raise BundleFailure(BUNDLE_BOOTSTRAP_FAILED, f"cd {dest}: {exc.strerror or exc}") from exc
+    if "/" in program:
+        if not os.path.isfile(program):
+            raise BundleFailure(BUNDLE_COMMAND_NOT_FOUND, f"{program}: no such file (in {dest})")
+        if not os.access(program, os.X_OK):
+            raise BundleFailure(BUNDLE_COMMAND_NOT_FOUND, f"{program}: not executable")
+    elif shutil.which(program) is None:
+        raise BundleFailure(BUNDLE_COMMAND_NOT_FOUND, f"{program}: command not found in PATH")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvp(program, command)
+    except OSError as exc:
+        raise BundleFailure(BUNDLE_COMMAND_NOT_FOUND, f"{program}: {exc.strerror or exc}") from exc
+
+
+def describe(outcome: Outcome, options: Options) -> str:
+    where = display_uri(options.bundle)
+    if outcome.source == "already-there":
+        return f"{where}: {options.dest} already holds it"
+    if outcome.source == "cache":
+        return f"{where}: from the cache ({outcome.key}) into {options.dest} in {outcome.seconds:.2f}s"
+    rate = outcome.compressed_bytes / 1e6 / outcome.seconds if outcome.seconds else 0.0
+    return (
+        f"{where}: {outcome.compressed_bytes} bytes in {outcome.requests} requests ({outcome.retries} retried), "
+        f"{outcome.files} files ({outcome.content_bytes} bytes) into {options.dest} in {outcome.seconds:.2f}s "
+        f"({rate:.1f} MB/s)"
+    )
+

@@ -1,0 +1,391 @@
+"""Reading a bundle from object storage through fsspec: ranged reads in order, a few in flight, each retried.
+
+The filesystem is the operator's (storage.filesystems.filesystem_for): s3:// through s3fs with the endpoint and
+credentials of the environment (AWS_* / FLYTE_AWS_*; never from arguments), file://, and whatever async fsspec
+implementation is installed for other schemes (gs://, https://...). It runs on a private event loop in a
+background thread; the caller iterates plain `bytes` chunks in order (`Download.chunks`).
+
+Errors are classified once (`classify`): not found, access denied, transient (retried with exponential backoff,
+bounded in tries and in total time), or permanent (failed at once). Messages never carry a secret: URIs are shown
+without user info or query string, and the secret keys of the environment are scrubbed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import errno
+import logging
+import os
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..settings import Settings
+from ..storage.filesystems import close_filesystems, filesystem_for, scheme_of, secrets_of
+from ..storage.outputs import one_line
+from .errors import (
+    BUNDLE_ACCESS_DENIED,
+    BUNDLE_DOWNLOAD_FAILED,
+    BUNDLE_INVALID_ARGUMENTS,
+    BUNDLE_NOT_FOUND,
+    BundleError,
+    BundleFailure,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+DEFAULT_CONCURRENCY = 4
+REQUEST_TIMEOUT_SECONDS = 60.0
+# Other environment values that are secrets, whichever pair s3_options picked.
+SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "FLYTE_AWS_SECRET_ACCESS_KEY")
+
+_TRANSIENT_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.ETIMEDOUT,
+        errno.EPIPE,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.EAGAIN,
+        errno.EBUSY,  # s3fs: 503 / SlowDown / ServiceUnavailable
+        getattr(errno, "EREMOTEIO", errno.EIO),  # s3fs: 500 InternalError
+    }
+)
+# Exception class names (anywhere in the MRO or the cause chain) of network trouble in aiohttp, botocore, urllib3,
+# http.client and fsspec, matched by name so that none of them has to be importable.
+_TRANSIENT_NAMES = frozenset(
+    {
+        "ClientConnectionError",
+        "ClientOSError",
+        "ClientPayloadError",
+        "ServerDisconnectedError",
+        "ServerTimeoutError",
+        "ConnectionTimeoutError",
+        "SocketTimeoutError",
+        "EndpointConnectionError",
+        "ConnectionClosedError",
+        "ReadTimeoutError",
+        "ConnectTimeoutError",
+        "ResponseStreamingError",
+        "IncompleteReadError",
+        "IncompleteRead",
+        "ProtocolError",
+        "HTTPClientError",
+        "FSTimeoutError",
+    }
+)
+_DENIED_NAMES = frozenset({"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"})
+_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequests",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+    }
+)
+_DENIED_CODES = frozenset(
+    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "AccountProblem"}
+)
+
+
+def display_uri(uri: str) -> str:
+    """The URI without user info, query or fragment (presigned URLs carry their signature in the query)."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return "<unparseable uri>"
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def storage_settings() -> Settings:
+    """Settings with the defaults only: credentials and endpoint then come from the environment alone (AWS_*,
+    FLYTE_AWS_*), never from TASKACTION_* (a task pod does not carry the operator's settings)."""
+    return Settings.model_construct()
+
+
+def secrets() -> tuple[str, ...]:
+    env = os.environ
+    extra = tuple(env[name] for name in SECRET_ENV if len(env.get(name) or "") >= 4)
+    return tuple(dict.fromkeys(secrets_of(storage_settings()) + extra))
+
+
+def scrub(text: str) -> str:
+    return one_line(text, secrets())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: `tries` attempts per request, never retrying past `deadline` seconds after
+    the download started (defaults: 5 tries, 0.5/1/2/4 s apart, at most 50 s of retrying in all)."""
+
+    tries: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    deadline: float = 50.0
+
+    def delay(self, attempt: int) -> float:
+        """Sleep before attempt `attempt + 1` (attempt counts from 1)."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class Classified:
+    error: BundleError
+    transient: bool
+    message: str
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _response_code(exc: BaseException) -> tuple[str | None, int | None]:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = (response.get("Error") or {}).get("Code")
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        return code, status
+    status = getattr(exc, "status", None)  # aiohttp.ClientResponseError
+    return None, status if isinstance(status, int) else None
+
+
+def classify(exc: BaseException, uri: str) -> Classified:
+    """Storage exception -> contract error, transient or not, and a one-line message without secrets."""
+    if isinstance(exc, BundleFailure):
+        return Classified(exc.error, False, exc.message)
+    where = display_uri(uri)
+    text = str(exc).strip()
+    detail = f"{type(exc).__name__}" + (f": {text}" if text else "")
+    for link in _chain(exc):
+        names = {cls.__name__ for cls in type(link).__mro__}
+        code, status = _response_code(link)
+        if names & _DENIED_NAMES or code in _DENIED_CODES or status in (401, 403):
+            return Classified(BUNDLE_ACCESS_DENIED, False, scrub(f"reading {where}: access denied ({detail})"))
+        if code in ("NoSuchKey", "NoSuchBucket") or status == 404:
+            return Classified(BUNDLE_NOT_FOUND, False, scrub(f"{where} does not exist ({detail})"))
+        if (
+            names & _TRANSIENT_NAMES
+            or code in _TRANSIENT_CODES
+            or (status is not None and (status >= 500 or status in (408, 429)))
+        ):
+            return Classified(BUNDLE_DOWNLOAD_FAILED, True, scrub(f"reading {where}: {detail}"))
+    if isinstance(exc, FileNotFoundError):
+        return Classified(BUNDLE_NOT_FOUND, False, scrub(f"{where} does not exist"))
+    if isinstance(exc, PermissionError):
+        return Classified(BUNDLE_ACCESS_DENIED, False, scrub(f"reading {where}: access denied ({detail})"))
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return Classified(BUNDLE_DOWNLOAD_FAILED, True, scrub(f"reading {where}: {detail}"))
+    if isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS:
+        return Classified(BUNDLE_DOWNLOAD_FAILED, True, scrub(f"reading {where}: {detail}"))
+    return Classified(BUNDLE_DOWNLOAD_FAILED, False, scrub(f"reading {where}: {detail}"))
+
+
+@dataclass
+class RemoteObject:
+    uri: str
+    size: int | None
+    etag: str | None = None
+    mtime: str | None = None
+    info: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def version(self) -> str | None:
+        """What identifies this content of the object: the ETag, else size and modification time."""
+        if self.etag:
+            return f"etag:{self.etag}"
+        if self.mtime is not None and self.size is not None:
+            return f"size:{self.size}:mtime:{self.mtime}"
+        return None
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    retries: int = 0
+    bytes: int = 0
+
+
+class Download:
+    """One bundle object: `stat()` it, then iterate `chunks()` (in order, `concurrency` ranged reads in flight).
+
+    Use as a context manager: the event loop thread and the storage clients are closed on exit."""
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        policy: RetryPolicy | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+        on_request: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.uri = uri
+        self.policy = policy or RetryPolicy()
+        self.chunk_size = max(64 * 1024, chunk_size)
+        self.concurrency = max(1, concurrency)
+        self.request_timeout = request_timeout
+        self.on_request = on_request
+        self.stats = Stats()
+        self._started = time.monotonic()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="bundle-download", daemon=True)
+        self._thread.start()
+        self._fs: Any = None
+
+    # The event loop thread.
+
+    def __enter__(self) -> Download:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._loop.is_running():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(close_filesystems(), self._loop).result(timeout=10)
+        except Exception as exc:  # closing: nothing left to report it to
+            logger.debug("closing the storage client: %s", type(exc).__name__)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if not self._loop.is_running():
+            self._loop.close()
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    async def _filesystem(self) -> Any:
+        if self._fs is None:
+            try:
+                fs = filesystem_for(self.uri, storage_settings())
+            except ValueError as exc:  # no filesystem for the scheme
+                raise BundleFailure(BUNDLE_INVALID_ARGUMENTS, scrub(f"--bundle {display_uri(self.uri)}: {exc}")) from exc
+            if hasattr(fs, "retries"):
+                fs.retries = 1  # s3fs's own retry loop: ours is the one with a budget
+            self._fs = fs
+        return self._fs
+
+    async def _with_retries(self, what: str, call: Callable[[], Any]) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            self.stats.requests += 1
+            try:
+                async with asyncio.timeout(self.request_timeout):
+                    return await call()
+            except BundleFailure:
+                raise
+            except Exception as exc:
+                if isinstance(exc, TimeoutError) and not str(exc):
+                    exc = TimeoutError(f"no answer within {self.request_timeout:g}s")
+                verdict = classify(exc, self.uri)
+                elapsed = time.monotonic() - self._started
+                delay = self.policy.delay(attempt)
+                if not verdict.transient:
+                    raise BundleFailure(verdict.error, verdict.message) from exc
+                if attempt >= self.policy.tries or elapsed + delay > self.policy.deadline:
+                    raise BundleFailure(
+                        verdict.error, f"{verdict.message} (gave up after {attempt} tries in {elapsed:.1f}s)"
+                    ) from exc
+                self.stats.retries += 1
+                logger.warning("%s failed (try %d of %d), again in %.1fs: %s", what, attempt, self.policy.tries, delay, verdict.message)
+                await asyncio.sleep(delay)
+
+    # The caller's side.
+
+    def stat(self) -> RemoteObject:
+        async def _stat() -> RemoteObject:
+            fs = await self._filesystem()
+            info = await self._with_retries("stat", lambda: fs._info(self.uri))
+            if info.get("type") == "directory":
+                raise BundleFailure(BUNDLE_NOT_FOUND, f"{display_uri(self.uri)} is a directory, not a bundle")
+            size = info.get("size")
+            etag = info.get("ETag") or info.get("etag")
+            mtime = info.get("mtime") or info.get("LastModified") or info.get("Last-Modified")
+            return RemoteObject(
+                self.uri,
+                int(size) if size is not None else None,
+                str(etag).strip('"') if etag else None,
+                str(mtime) if mtime is not None else None,
+                info,
+            )
+
+        return self._run(_stat())
+
+    async def _read(self, start: int, end: int, size: int) -> bytes:
+        fs = await self._filesystem()
+        if self.on_request is not None:
+            self.on_request(start, end)
+        data = await self._with_retries(f"reading bytes {start}-{end}", lambda: fs._cat_file(self.uri, start=start, end=end))
+        if len(data) != end - start:
+            if len(data) == size:  # a server that ignores Range answers with the whole object
+                data = data[start:end]
+            else:
+                raise BundleFailure(
+                    BUNDLE_DOWNLOAD_FAILED,
+                    f"reading {display_uri(self.uri)}: got {len(data)} bytes for range {start}-{end} of {size}",
+                )
+        return data
+
+    async def _read_all(self) -> bytes:
+        fs = await self._filesystem()
+        if self.on_request is not None:
+            self.on_request(0, -1)
+        return await self._with_retries("reading", lambda: fs._cat_file(self.uri))
+
+    def chunks(self, obj: RemoteObject) -> Iterator[bytes]:
+        """The object's bytes in order. Unknown size: one whole read."""
+        if obj.size is None:
+            data = self._run(self._read_all())
+            self.stats.bytes += len(data)
+            for start in range(0, len(data), self.chunk_size):
+                yield data[start : start + self.chunk_size]
+            return
+        size = obj.size
+        ranges = iter([(s, min(size, s + self.chunk_size)) for s in range(0, size, self.chunk_size)])
+        window: deque[concurrent.futures.Future[bytes]] = deque()
+
+        def submit() -> None:
+            nxt = next(ranges, None)
+            if nxt is not None:
+                window.append(asyncio.run_coroutine_threadsafe(self._read(nxt[0], nxt[1], size), self._loop))
+
+        for _ in range(self.concurrency):
+            submit()
+        try:
+            while window:
+                data = window.popleft().result()
+                submit()
+                self.stats.bytes += len(data)
+                yield data
+        finally:
+            for future in window:
+                future.cancel()
