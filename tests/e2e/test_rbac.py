@@ -132,6 +132,8 @@ def test_operator_runs_a_full_life_with_the_charts_service_account(
         kube.create(_ta(work_ns, "ok", "succeed"))
         kube.create(_ta(work_ns, "retry", "fail", retries=1))
         kube.create(_ta(work_ns, "long", "running"))
+        # A child whose parent is in no cache: the operator GETs the parent (404) and waits for it.
+        kube.create(taskaction(container_template("busybox", ["true"]), run="orphan", action="c1", parent="a0", namespace=work_ns))
 
         # Abort: the running action is deleted; the operator deletes its pod and releases its finalizer.
         kube.wait("taskaction", "long-a0", work_ns, lambda o: progressing_reason(o) == "Executing", "Executing", timeout=60)
@@ -140,10 +142,16 @@ def test_operator_runs_a_full_life_with_the_charts_service_account(
         assert pod["metadata"]["labels"].get("e2e.taskaction.dev/base") == "yes", pod["metadata"]["labels"]
         lease = kube.get("lease", "taskaction-operator", op_ns)
         assert lease is not None and lease["spec"]["holderIdentity"] == "e2e-local-operator"
+        # Its pod deleted behind the operator's back: a system failure, confirmed by a live GET, and a new pod.
+        kube.delete("pod", "long-a0-0", work_ns)
+        kube.wait("pod", "long-a0-0", work_ns,
+                  lambda o: o is not None and o["metadata"]["uid"] != pod["metadata"]["uid"] and o["status"].get("phase") == "Running", "re-created")  # fmt: skip
         kube.delete("taskaction", "long-a0", work_ns)
         kube.wait("taskaction", "long-a0", work_ns, lambda o: o is None, "deleted (aborted)", timeout=60)
         kube.wait("pod", "long-a0-0", work_ns, lambda o: o is None, "deleted with the abort", timeout=60)
 
+        kube.wait("taskaction", "orphan-c1", work_ns,
+                  lambda o: "waiting for parent TaskAction" in ((condition(o, "Progressing") or {}).get("message") or ""), "waiting")  # fmt: skip
         # Terminal states, then the garbage collector (TTL 0, every 2 s) deletes them: nobody else does here.
         watch.wait("ok-a0", _reached(lambda o: is_true(o, "Succeeded")), "Succeeded")
         watch.wait("retry-a0", _reached(lambda o: is_true(o, "Failed")), "Failed", timeout=90)
