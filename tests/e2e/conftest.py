@@ -74,6 +74,16 @@ def new_namespace(kube: Kube) -> Iterator[Callable[..., str]]:
         kube.run("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
+@pytest.fixture
+def releases(helm: Helm) -> Iterator[list[tuple[str, str]]]:
+    """(release, namespace) pairs a test installs: uninstalled afterwards whatever happened, so that no cluster-scoped
+    ClusterRole or binding outlives a failed test (namespace deletion only takes the namespaced objects)."""
+    installed: list[tuple[str, str]] = []
+    yield installed
+    for release, namespace in installed:
+        helm.run("uninstall", release, "--namespace", namespace, "--ignore-not-found", "--timeout", "60s", check=False)
+
+
 _skipped: list[str] = []
 
 

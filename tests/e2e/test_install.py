@@ -14,7 +14,7 @@ RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.
 
 
 def test_install_is_available_under_restricted_pod_security_and_uninstalls(
-    helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str]
+    helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str], releases: list[tuple[str, str]]
 ) -> None:
     ns = new_namespace("e2e-install", **RESTRICTED)
     watched = new_namespace("e2e-watched")
@@ -28,6 +28,7 @@ def test_install_is_available_under_restricted_pod_security_and_uninstalls(
     suffix = ns.rsplit("-", 1)[1]
     cw, nsd = f"cw-{suffix}", f"nsd-{suffix}"
     for release, extra in ((cw, []), (nsd, ["--set", f"watchNamespaces={{{watched}}}", "--set", "podDisruptionBudget.enabled=true"])):
+        releases.append((release, ns))
         proc = helm.run("install", release, str(CHART), "--namespace", ns, "--wait", "--timeout", "120s", *extra, timeout=180)
         assert "STATUS: deployed" in proc.stdout, proc.stdout
         name = f"{release}-taskaction-operator"

@@ -5,7 +5,7 @@ can-i` shows what the account can do and, as much, what it cannot."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +54,15 @@ BASE_TEMPLATE = "e2e-base"
 
 
 @pytest.fixture
-def installed(helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str]) -> Iterator[dict[str, Any]]:
+def installed(
+    helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str], releases: list[tuple[str, str]]
+) -> dict[str, Any]:
     """The chart installed watching one namespace (Role mode, as the locally run operator gets TASKACTION_NAMESPACES),
     with leader election and a default PodTemplate, which lives in the release namespace (the fallback)."""
     op_ns = new_namespace("e2e-op")
     work_ns = new_namespace("e2e-work")
     release = f"rb-{op_ns.rsplit('-', 1)[1]}"
+    releases.append((release, op_ns))
     helm.run(
         "install", release, str(CHART), "--namespace", op_ns, "--wait", "--timeout", "120s",
         "--set", f"watchNamespaces={{{work_ns}}}",
@@ -71,7 +74,7 @@ def installed(helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., st
     manifest = [d for d in yaml.safe_load_all(helm.run("get", "manifest", release, "--namespace", op_ns).stdout) if d]
     (deployment,) = [d for d in manifest if d["kind"] == "Deployment"]
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    yield {
+    return {
         "op_ns": op_ns,
         "work_ns": work_ns,
         "release": release,
@@ -79,7 +82,6 @@ def installed(helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., st
         "subject": f"system:serviceaccount:{op_ns}:{account}",
         "env": {e["name"]: e["value"] for e in env if "value" in e},
     }
-    helm.run("uninstall", release, "--namespace", op_ns, "--timeout", "60s", check=False)
 
 
 def _ta(namespace: str, run: str, outcome: str, retries: int = 0) -> dict[str, Any]:
@@ -234,36 +236,36 @@ def test_auth_can_i_namespaced(installed: dict[str, Any], kube: Kube, new_namesp
     assert not wrong, wrong
 
 
-def test_auth_can_i_cluster_wide(helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str]) -> None:
+def test_auth_can_i_cluster_wide(
+    helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str], releases: list[tuple[str, str]]
+) -> None:
     ns = new_namespace("e2e-cw")
     release = f"cw-{ns.rsplit('-', 1)[1]}"
+    releases.append((release, ns))
     helm.run("install", release, str(CHART), "--namespace", ns, timeout=120)
-    try:
-        sa = f"system:serviceaccount:{ns}:{release}-taskaction-operator"
-        anywhere = new_namespace("e2e-any")
-        for verb, resource, namespace, sub in [
-            ("list", "taskactions.flyte.org", None, None),
-            ("watch", "pods", None, None),
-            ("create", "pods", anywhere, None),
-            ("patch", "taskactions.flyte.org", anywhere, "status"),
-            ("delete", "taskactions.flyte.org", anywhere, None),
-            ("create", "events", anywhere, None),
-            ("get", "podtemplates", anywhere, None),
-            ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, None),
-            ("update", "leases.coordination.k8s.io", ns, None),
-        ]:
-            assert can_i(kube, sa, verb, resource, namespace, sub), f"cannot {verb} {resource} {sub or ''} in {namespace or 'the cluster'}"
-        for verb, resource, namespace, sub in [
-            ("get", "secrets", anywhere, None),
-            ("create", "deployments.apps", anywhere, None),
-            ("delete", "nodes", None, None),
-            ("create", "customresourcedefinitions.apiextensions.k8s.io", None, None),
-            ("list", "namespaces", None, None),  # kopf lists namespaces only when it serves a list of them
-            ("create", "leases.coordination.k8s.io", anywhere, None),
-            ("create", "taskactions.flyte.org", anywhere, None),
-            ("list", "podtemplates", None, None),
-            ("get", "secrets", ns, None),
-        ]:
-            assert not can_i(kube, sa, verb, resource, namespace, sub), f"can {verb} {resource} {sub or ''} in {namespace or 'the cluster'}"
-    finally:
-        helm.run("uninstall", release, "--namespace", ns, check=False)
+    sa = f"system:serviceaccount:{ns}:{release}-taskaction-operator"
+    anywhere = new_namespace("e2e-any")
+    for verb, resource, namespace, sub in [
+        ("list", "taskactions.flyte.org", None, None),
+        ("watch", "pods", None, None),
+        ("create", "pods", anywhere, None),
+        ("patch", "taskactions.flyte.org", anywhere, "status"),
+        ("delete", "taskactions.flyte.org", anywhere, None),
+        ("create", "events", anywhere, None),
+        ("get", "podtemplates", anywhere, None),
+        ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, None),
+        ("update", "leases.coordination.k8s.io", ns, None),
+    ]:
+        assert can_i(kube, sa, verb, resource, namespace, sub), f"cannot {verb} {resource} {sub or ''} in {namespace or 'the cluster'}"
+    for verb, resource, namespace, sub in [
+        ("get", "secrets", anywhere, None),
+        ("create", "deployments.apps", anywhere, None),
+        ("delete", "nodes", None, None),
+        ("create", "customresourcedefinitions.apiextensions.k8s.io", None, None),
+        ("list", "namespaces", None, None),  # kopf lists namespaces only when it serves a list of them
+        ("create", "leases.coordination.k8s.io", anywhere, None),
+        ("create", "taskactions.flyte.org", anywhere, None),
+        ("list", "podtemplates", None, None),
+        ("get", "secrets", ns, None),
+    ]:
+        assert not can_i(kube, sa, verb, resource, namespace, sub), f"can {verb} {resource} {sub or ''} in {namespace or 'the cluster'}"
