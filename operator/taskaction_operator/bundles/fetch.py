@@ -135,13 +135,14 @@ def scrub(text: str) -> str:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter: `tries` attempts per request, never retrying past `deadline` seconds after
-    the download started (defaults: 5 tries, 0.5/1/2/4 s apart, at most 50 s of retrying in all)."""
+    """Exponential backoff with jitter: `tries` attempts per request, 0.5/1/2/4 s apart (at most, jittered down to
+    half), all within `deadline` seconds of the request's first failure. Worst case, a store that accepts
+    connections and never answers: one read timeout (20 s, storage.filesystems) + 35 s = 55 s."""
 
     tries: int = 5
     base_delay: float = 0.5
     max_delay: float = 8.0
-    deadline: float = 50.0
+    deadline: float = 35.0
 
     def delay(self, attempt: int) -> float:
         """Sleep before attempt `attempt + 1` (attempt counts from 1)."""
@@ -294,26 +295,35 @@ class Download:
         return self._fs
 
     async def _with_retries(self, what: str, call: Callable[[], Any]) -> Any:
+        """`call` until it succeeds, fails for good, or the retry budget is spent: `tries` attempts, and no more
+        than `deadline` seconds from the first failure (retries are cut short to fit in it)."""
         attempt = 0
+        started = time.monotonic()
+        first_failure: float | None = None
         while True:
             attempt += 1
             self.stats.requests += 1
+            timeout = self.request_timeout
+            if first_failure is not None:
+                timeout = min(timeout, max(0.5, first_failure + self.policy.deadline - time.monotonic()))
             try:
-                async with asyncio.timeout(self.request_timeout):
+                async with asyncio.timeout(timeout):
                     return await call()
             except BundleFailure:
                 raise
             except Exception as exc:
                 if isinstance(exc, TimeoutError) and not str(exc):
-                    exc = TimeoutError(f"no answer within {self.request_timeout:g}s")
+                    exc = TimeoutError(f"no answer within {timeout:g}s")
                 verdict = classify(exc, self.uri)
-                elapsed = time.monotonic() - self._started
+                now = time.monotonic()
+                if first_failure is None:
+                    first_failure = now
                 delay = self.policy.delay(attempt)
                 if not verdict.transient:
                     raise BundleFailure(verdict.error, verdict.message) from exc
-                if attempt >= self.policy.tries or elapsed + delay > self.policy.deadline:
+                if attempt >= self.policy.tries or now - first_failure + delay >= self.policy.deadline:
                     raise BundleFailure(
-                        verdict.error, f"{verdict.message} (gave up after {attempt} tries in {elapsed:.1f}s)"
+                        verdict.error, f"{verdict.message} (gave up after {attempt} tries in {now - started:.1f}s)"
                     ) from exc
                 self.stats.retries += 1
                 logger.warning("%s failed (try %d of %d), again in %.1fs: %s", what, attempt, self.policy.tries, delay, verdict.message)

@@ -14,7 +14,10 @@ Refused (BundleUnsafe), never skipped, before anything of the member is written:
 - more than `max_members` members, more than `max_bytes` of file contents (declared sizes, summed before writing),
   an inflated stream larger than the contents plus the tar headers could be (a bomb hidden outside members);
 - data that is not a tar (or a gzip-compressed tar), truncated or corrupt archives.
-On top of these, tarfile's `data` filter is applied to every member (the floor: modes, ownership, special files).
+On top of these, tarfile's `data` filter is applied to every member where Python has it (3.11.4+; the floor: its
+refusals and its modes); without it (Debian bookworm's 3.11.2), the same modes are computed here (`floor_mode`).
+Members are written by this module, never by tarfile.extract: files with O_EXCL|O_NOFOLLOW at their resolved path,
+no ownership (never chown), mtimes kept.
 """
 
 from __future__ import annotations
@@ -303,9 +306,10 @@ class Tree:
         return path in self.links or path in self.files or path in self.dirs
 
 
-def check_member(member: tarfile.TarInfo, tree: Tree) -> tuple[str, ...] | None:
-    """The member's resolved path if it may be extracted, None for the destination's own `.` entry; raises
-    BundleUnsafe otherwise. Records the member in `tree`."""
+def check_member(member: tarfile.TarInfo, tree: Tree) -> tuple[tuple[str, ...], tuple[str, ...] | None] | None:
+    """(the member's resolved path, a hard link's resolved target) if it may be extracted, None for the
+    destination's own `.` entry; raises BundleUnsafe otherwise. Records the member in `tree`. Resolved paths go
+    through no symbolic link: every component is a directory we created."""
     name = member.name
     if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
         kind = {
@@ -320,6 +324,10 @@ def check_member(member: tarfile.TarInfo, tree: Tree) -> tuple[str, ...] | None:
             return None
         raise unsafe(f"member {name!r} has an empty name")
     parent = tree.resolve(parts[:-1], f"member {name!r}")
+    for i in range(1, len(parent) + 1):  # the parents are (or become) directories
+        if parent[:i] in tree.files:
+            raise unsafe(f"member {name!r} is below the file {'/'.join(parent[:i])!r}")
+        tree.dirs.add(parent[:i])
     path = parent + (parts[-1],)
     if path in tree.links:
         raise unsafe(f"member {name!r} would be written through the symbolic link extracted before it")
@@ -341,11 +349,12 @@ def check_member(member: tarfile.TarInfo, tree: Tree) -> tuple[str, ...] | None:
         if target not in tree.files:
             raise unsafe(f"hard link {name!r} points to {member.linkname!r}, not a file extracted before it")
         tree.files.add(path)
+        return path, target
     elif member.isdir():
         tree.dirs.add(path)
     else:
         tree.files.add(path)
-    return path
+    return path, None
 
 
 def check_links_final(tree: Tree) -> None:
@@ -367,11 +376,67 @@ class _BoundedTarInfo(tarfile.TarInfo):
         return super()._proc_member(tarfile_)  # type: ignore[misc]
 
 
-def _data_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+_DATA_FILTER = getattr(tarfile, "data_filter", None)  # Python >= 3.11.4 (Debian bookworm's 3.11.2 has none)
+
+
+def floor_mode(member: tarfile.TarInfo) -> int | None:
+    """The modes tarfile's `data` filter allows: no setuid/setgid/sticky, no group/other write; files readable
+    and writable by their owner, executable by nobody unless by their owner; directories and links: defaults."""
+    if member.isdir() or member.issym():
+        return None
+    mode = member.mode & 0o755
+    if not mode & 0o100:
+        mode &= ~0o111
+    return mode | 0o600
+
+
+def data_filter(member: tarfile.TarInfo, dest: str) -> int | None:
+    """tarfile's `data` filter as the floor, where Python has it: its refusals are ours, and so are its modes.
+    Without it, `check_member` (a superset of its checks) and `floor_mode` hold alone."""
+    if _DATA_FILTER is None:
+        return floor_mode(member)
     try:
-        return tarfile.data_filter(member, dest)
-    except tarfile.FilterError as exc:
+        filtered = _DATA_FILTER(member, dest)
+    except tarfile.FilterError as exc:  # type: ignore[attr-defined]
         raise unsafe(f"member {member.name!r} refused by the data filter: {exc}") from exc
+    return None if member.isdir() or member.issym() else filtered.mode
+
+
+def write_member(
+    archive: tarfile.TarFile, member: tarfile.TarInfo, root: str, path: tuple[str, ...], link_target: tuple[str, ...] | None, mode: int | None
+) -> None:
+    """Create the member at its resolved path. Never through a link: files with O_EXCL|O_NOFOLLOW, links with
+    link()/symlink() (which fail on an existing name); parents are plain directories."""
+    target = os.path.join(root, *path)
+    parent = os.path.dirname(target)
+    if member.isdir():
+        os.makedirs(target, mode=0o755, exist_ok=True)
+        return
+    os.makedirs(parent, mode=0o755, exist_ok=True)
+    if member.issym():
+        os.symlink(member.linkname, target)
+    elif member.islnk():
+        assert link_target is not None
+        os.link(os.path.join(root, *link_target), target, follow_symlinks=False)
+    else:
+        source = archive.extractfile(member)
+        assert source is not None
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb", buffering=0) as out:
+            left = member.size
+            while left > 0:
+                block = source.read(min(TAR_BUFFER, left))
+                if not block:
+                    raise unsafe(f"truncated archive in member {member.name!r}")
+                out.write(block)
+                left -= len(block)
+            if mode is not None:
+                os.fchmod(out.fileno(), mode)
+    if member.mtime is not None and not member.isdir():
+        try:
+            os.utime(target, (member.mtime, member.mtime), follow_symlinks=False)
+        except (OSError, OverflowError, ValueError):
+            pass  # a timestamp is not worth failing for
 
 
 def _extract_error(member: tarfile.TarInfo, exc: OSError) -> BundleFailure:
@@ -411,26 +476,25 @@ def unpack_stream(chunks: Iterator[bytes], dest: Path, limits: Limits, hasher: A
                 result.members += 1
                 if result.members > limits.max_members:
                     raise unsafe(f"more than {limits.max_members} members")
-                path = check_member(member, tree)
-                if path is None:
+                checked = check_member(member, tree)
+                if checked is None:
                     continue
+                path, link_target = checked
                 if member.isreg():
                     total += member.size
                     if total > limits.max_bytes:
                         raise unsafe(
                             f"contents exceed {limits.max_bytes} bytes (member {member.name!r} of {member.size} bytes)"
                         )
-                filtered = _data_filter(member, root)
+                mode = data_filter(member, root)
                 try:
-                    archive.extract(filtered, root, set_attrs=True, filter=lambda m, _p: m)
+                    write_member(archive, member, root, path, link_target, mode)
                 except BundleFailure:
                     raise
                 except tarfile.ReadError as exc:
                     raise unsafe(f"truncated archive in member {member.name!r} ({exc})") from exc
                 except OSError as exc:
                     raise _extract_error(member, exc) from exc
-                except tarfile.ExtractError as exc:
-                    raise unsafe(f"cannot extract member {member.name!r}: {exc}") from exc
                 if member.isreg():
                     result.files += 1
                     result.content_bytes = total
