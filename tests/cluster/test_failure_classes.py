@@ -59,7 +59,7 @@ def test_a_pod_deleted_externally_is_a_system_failure_and_the_attempt_starts_ove
     assert lost and ("UnexpectedObjectDeletion" in lost[0] or "ResourceDeletedExternally" in lost[0]), ta["status"]["phaseHistory"]
     assert ta["status"]["errorState"]["kind"] == "SYSTEM"
     assert ta["status"]["attempts"] == 1  # system failures do not consume attempts
-    assert ta["status"]["systemFailures"] == 0  # consecutive: reset once the new pod runs
+    assert ta["status"]["systemFailures"] == 1  # counted per attempt: not reset by the new pod running
 
 
 def test_a_pod_the_api_server_refuses_is_a_permanent_invalid_resource(kube: Kube, operator, namespace: str) -> None:
@@ -68,3 +68,30 @@ def test_a_pod_the_api_server_refuses_is_a_permanent_invalid_resource(kube: Kube
     assert condition(ta, "Failed")["reason"] == "PermanentFailure"
     assert (ta["status"]["errorState"]["code"], ta["status"]["errorState"]["kind"]) == ("InvalidResource", "USER")
     assert kube.get("pod", "run-invalid-a0-0", namespace) is None
+
+
+def test_a_bundle_checksum_mismatch_is_a_named_user_failure(kube: Kube, operator, namespace: str) -> None:
+    message = "BundleChecksumMismatch: sha256 of s3://flyte-data/b.tar.gz is 12ab, expected 34cd"
+    annotations = {"sim.taskaction.dev/exit-code": "11", "sim.taskaction.dev/message": message}
+    kube.create(
+        taskaction(container_template("busybox", ["true"]), run="run-sum", namespace=namespace, labels={"sim.taskaction.dev/outcome": "fail"}, annotations=annotations)
+    )
+    ta = kube.wait("taskaction", "run-sum-a0", namespace, lambda o: is_true(o, "Failed"), "Failed")
+    assert ta["status"]["errorState"] == {
+        "code": "BundleChecksumMismatch",
+        "kind": "USER",
+        "message": "sha256 of s3://flyte-data/b.tar.gz is 12ab, expected 34cd",
+    }
+    assert ta["status"]["attempts"] == 1
+
+
+def test_a_bundle_download_failure_is_a_system_failure_retried_to_the_limit(kube: Kube, operator, namespace: str) -> None:
+    annotations = {"sim.taskaction.dev/exit-code": "20", "sim.taskaction.dev/message": "BundleDownloadFailed: connection reset (5 tries)"}
+    kube.create(
+        taskaction(container_template("busybox", ["true"]), run="run-dl", namespace=namespace, labels={"sim.taskaction.dev/outcome": "fail"}, annotations=annotations)
+    )
+    ta = kube.wait("taskaction", "run-dl-a0", namespace, lambda o: is_true(o, "Failed"), "Failed", timeout=90)
+    assert ta["status"]["errorState"]["code"] == "MaxSystemFailuresExceeded"
+    assert "BundleDownloadFailed" in ta["status"]["errorState"]["message"]
+    system_retries = [h for h in ta["status"]["phaseHistory"] if h["phase"] == "RetryableFailure"]
+    assert len(system_retries) == 3 and ta["status"]["attempts"] == 1

@@ -284,7 +284,8 @@ def reconcile_task(
             return _system_failure(body, status, plan, error, now, settings, restart=False)
         info = outputs_phase(outputs, template)
 
-    status["systemFailures"] = 0
+    # System failures count per attempt (never reset by a pod that runs again): a pod the platform keeps killing
+    # still ends, at MaxSystemFailuresExceeded. A new attempt starts the count over.
     if info.phase is ph.Phase.RETRYABLE_FAILURE:
         error = info.error or ph.ExecError(c.CODE_MAX_RETRIES, c.KIND_USER, f"task failed after {attempt} attempt(s)")
         if attempt < max_attempts(template):
@@ -293,6 +294,7 @@ def reconcile_task(
             status["errorState"] = st.error_state(error)
             st.append_phase_history(status, c.REASON_RETRYABLE_FAILURE, f"attempt {attempt}: {error.describe()}", now)
             status["attempts"] = attempt + 1
+            status["systemFailures"] = 0
             plugin_state.reset(status)
             info = ph.queued("restarting task")
             st.map_phase_to_conditions(status, info, now)

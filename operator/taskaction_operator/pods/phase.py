@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ..api.constants import KIND_SYSTEM, KIND_USER
+from ..bundles.errors import parse_termination_message
 from ..settings import Settings
 
 PRIMARY_CONTAINER_ANNOTATION = "primary_container_name"
@@ -119,7 +120,25 @@ def demystify_success(status: dict[str, Any]) -> PhaseInfo:
     return PhaseInfo(Phase.SUCCESS)
 
 
+def bundle_failure(status: dict[str, Any]) -> PhaseInfo | None:
+    """A container that taskaction-bootstrap ended (the init container, or a runtime-image entrypoint) says why in
+    its termination message; the failure is named after it (bundles/errors.py, docs/bundles.md)."""
+    for cs in list(status.get("initContainerStatuses") or []) + list(status.get("containerStatuses") or []):
+        terminated = _terminated(cs) or {}
+        parsed = parse_termination_message(terminated.get("message"))
+        if parsed is None or parsed[0].exit_code != terminated.get("exitCode"):
+            continue
+        error, message = parsed
+        if error.retryable:
+            return retryable(error.code, message, error.kind)
+        return permanent(error.code, message, error.kind)
+    return None
+
+
 def demystify_failure(status: dict[str, Any], primary: str | None) -> PhaseInfo:
+    bundle = bundle_failure(status)
+    if bundle is not None:
+        return bundle
     code = status.get("reason") or "UnknownError"
     message = status.get("message") or "Pod failed. No message received from kubernetes."
     is_system = code in SYSTEM_POD_REASONS

@@ -356,9 +356,15 @@ class TestSystemFailures:
         assert plan.status_patch["errorState"]["code"] == "MaxSystemFailuresExceeded"
         assert plan.terminal_labels is not None
 
-    def test_counter_counts_consecutive_failures_only(self, settings: Settings) -> None:
+    def test_a_pod_running_again_does_not_reset_the_count(self, settings: Settings) -> None:
+        """Per attempt, not consecutive (upstream): a pod the platform keeps killing must still end."""
         plan = reconcile_task(started_body(status=started_status(system_failures=2)), running_pod(), None, NOW, settings)
-        assert plan.status_patch["systemFailures"] == 0
+        assert "systemFailures" not in (plan.status_patch or {})
+
+    def test_a_new_attempt_starts_the_count_over(self, settings: Settings) -> None:
+        body = started_body(task_template(retries=1), status=started_status(system_failures=2))
+        plan = reconcile_task(body, failed_pod(), None, NOW, settings)
+        assert (plan.status_patch["attempts"], plan.status_patch["systemFailures"]) == (2, 0)
 
     def test_pod_missing_while_started_is_resource_deleted_externally(self, settings: Settings) -> None:
         world = World(started_body(), settings)

@@ -393,3 +393,37 @@ class TestRecheck:
 
     def test_nothing_to_wait_for_says_nothing(self) -> None:
         assert demystify(waiting_pod("ContainerCreating", "", since=timedelta(seconds=100)), NOW, Settings()).recheck_after is None
+
+
+class TestBundleFailures:
+    """taskaction-bootstrap's termination messages name the failure (bundles/errors.py)."""
+
+    @staticmethod
+    def failed(exit_code: int, message: str, init: bool = True) -> dict[str, Any]:
+        statuses = [container_status("taskaction-bootstrap", terminated(exit_code, "Error", message))]
+        if init:
+            return pod(P, phase="Failed", init_container_statuses=statuses, container_statuses=[container_status(P, waiting("PodInitializing"))])
+        return pod(P, phase="Failed", container_statuses=[container_status(P, terminated(exit_code, "Error", message))])
+
+    @pytest.mark.parametrize(
+        ("exit_code", "message", "phase", "kind"),
+        [
+            (10, "BundleNotFound: s3://b/k does not exist", Phase.PERMANENT_FAILURE, USER),
+            (11, "BundleChecksumMismatch: sha256 abc != def", Phase.PERMANENT_FAILURE, USER),
+            (12, "BundleUnsafe: ../etc/passwd escapes the destination", Phase.PERMANENT_FAILURE, USER),
+            (13, "BundleAccessDenied: 403 Forbidden", Phase.PERMANENT_FAILURE, SYSTEM),
+            (20, "BundleDownloadFailed: connection reset after 5 tries", Phase.RETRYABLE_FAILURE, SYSTEM),
+        ],
+    )
+    def test_init_container_failure_is_named(self, exit_code: int, message: str, phase: Phase, kind: str) -> None:
+        info = demystify(self.failed(exit_code, message), NOW, Settings())
+        code, text = message.split(": ", 1)
+        assert (info.phase, info.error.code, info.error.kind, info.error.message) == (phase, code, kind, text)
+
+    def test_runtime_image_entrypoint_failure_is_named_too(self) -> None:
+        info = demystify(self.failed(11, "BundleChecksumMismatch: x", init=False), NOW, Settings())
+        assert info.error.code == "BundleChecksumMismatch"
+
+    def test_a_message_that_does_not_match_its_exit_code_is_not_ours(self) -> None:
+        info = demystify(self.failed(1, "BundleNotFound: user code printed this"), NOW, Settings())
+        assert info.error.code != "BundleNotFound"
