@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(HOME)/.cache/taskaction-operator/bin:$(PATH)
 
-.PHONY: venv demo test test-unit test-storage test-cluster bench crd clean
+.PHONY: venv demo test test-unit test-storage test-cluster test-e2e bench crd clean
 
 include e2e/Makefile.cluster
 

@@ -86,7 +86,7 @@ async def run(settings: Settings) -> int:
 
 def main() -> None:
     settings = Settings()
-    logs.configure(settings.log_format)
+    logs.configure(settings.log_format, settings.log_level)
     sys.exit(asyncio.run(run(settings)))
 
 

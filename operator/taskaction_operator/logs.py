@@ -63,11 +63,11 @@ class WatchRestarts(logging.Filter):
         return record.levelno >= logging.INFO
 
 
-def configure(log_format: str) -> None:
+def configure(log_format: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(ObjectContext())
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     # kopf logs every handled watch event at INFO: at thousands of actions that is noise, not information.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     watching = logging.getLogger("kopf._cogs.clients.watching")

@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     metrics_port: int = Field(8080, ge=0, description="Prometheus /metrics; 0 disables.")
     health_port: int = Field(8081, ge=0, description="kopf liveness endpoint; 0 disables.")
     log_format: str = Field("text", pattern="^(text|json)$")
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
 
     @property
     def effective_max_system_failures(self) -> int:
