@@ -143,8 +143,7 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     values parse into the settings the values asked for."""
     env = _env(one(helm.docs(*EVERYTHING, "--set", "watchNamespaces={team-a,team-b}", "--set", "api.burst=1000000"), "Deployment"))
     fields = {f"TASKACTION_{name.upper()}" for name in Settings.model_fields}
-    pending = set() if "log_level" in Settings.model_fields else {"TASKACTION_LOG_LEVEL"}  # see the chart README
-    assert {k for k in env if k.startswith("TASKACTION_")} - fields == pending
+    assert {k for k in env if k.startswith("TASKACTION_")} - fields == set()
 
     refs = {k: v for k, v in env.items() if isinstance(v, dict)}
     assert refs == {
