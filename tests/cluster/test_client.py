@@ -82,3 +82,98 @@ async def test_a_run_with_two_children_has_the_actions_service_owner_references(
         if time.monotonic() > deadline:
             pytest.fail("the aborted run's TaskActions or pods are still there")
         time.sleep(0.5)
+
+
+async def test_tree_and_watch_commands_show_every_action_and_end_with_success(api: ClientApi, kube: Kube, operator, namespace: str) -> None:
+    proc = cli(kube, "submit", "-n", namespace, "--image", "busybox", "--run", "clirun", "--label", "sim.taskaction.dev/outcome=succeed",
+               "--annotation", "sim.taskaction.dev/delay=4s", "--", "echo", "hi")
+    assert proc.returncode == 0, proc.stderr
+    assert "taskaction/clirun-a0 created" in proc.stdout
+    await runs.create_child(api, TEMPLATE, run="clirun", action="first", namespace=namespace)
+    proc = cli(kube, "submit", "-n", namespace, "--image", "busybox", "--run", "clirun", "--action", "second", "--parent", "first", "--", "true")
+    assert proc.returncode == 0, proc.stderr
+
+    watch = cli(kube, "watch", "clirun", "-n", namespace)
+    assert watch.returncode == 0, watch.stdout + watch.stderr
+    for action in ("a0", "first", "second"):
+        assert action in watch.stdout
+    blocks = watch.stdout.strip().split("\n\n")
+    assert blocks[-1].splitlines()[0] == f"run clirun ({namespace}): SUCCEEDED"
+    assert blocks[0].splitlines()[0] != blocks[-1].splitlines()[0]  # a snapshot first, then live updates to the end
+
+    for name in ("clirun-first", "clirun-second"):
+        kube.wait("taskaction", name, namespace, lambda o: is_true(o, "Succeeded"), "Succeeded", timeout=60)
+    tree = cli(kube, "tree", "clirun", "-n", namespace)
+    assert tree.returncode == 0, tree.stderr
+    lines = tree.stdout.splitlines()
+    assert lines[0] == f"run clirun ({namespace}): SUCCEEDED"
+    assert [line.split()[0:2] for line in lines[1:]] == [["a0", "SUCCEEDED"], ["first", "SUCCEEDED"], ["second", "SUCCEEDED"]]
+    assert lines[2].startswith("    first") and lines[3].startswith("      second")
+    data = json.loads(cli(kube, "tree", "clirun", "-n", namespace, "-o", "json").stdout)
+    assert [(a["action"], a["parent"], a["phase"]) for a in data["actions"]] == [
+        ("a0", None, "SUCCEEDED"), ("first", "a0", "SUCCEEDED"), ("second", "first", "SUCCEEDED")
+    ]
+    failed = cli(kube, "tree", "nosuchrun", "-n", namespace)
+    assert failed.returncode == 2 and "no TaskAction of run 'nosuchrun'" in failed.stderr
+
+
+async def test_signal_a_condition_then_refuse_a_different_value(api: ClientApi, kube: Kube, operator, namespace: str) -> None:
+    await runs.create_run(api, TEMPLATE, run="hitl", namespace=namespace, labels=RUNNING)
+    created = await runs.create_condition(api, run="hitl", action="approve", namespace=namespace, simple_type=types_pb2.BOOLEAN)
+    assert created["metadata"]["labels"]["flyte.org/action-type"] == "condition"
+    assert len(created["metadata"]["ownerReferences"]) == 1
+    kube.wait("taskaction", "hitl-approve", namespace, lambda o: progressing_reason(o) == "Paused", "Paused")
+    with pytest.raises(runs.SignalRefused, match="expects a BOOLEAN, not a integer"):
+        await runs.signal(api, "hitl-approve", 3, "bob", namespace)
+    with pytest.raises(runs.SignalRefused, match="not a condition action"):
+        await runs.signal(api, "hitl-a0", True, "bob", namespace)
+
+    proc = cli(kube, "signal", "hitl-approve", "true", "--by", "alice@example.com", "-n", namespace)
+    assert proc.returncode == 0, proc.stderr
+    ta = kube.wait("taskaction", "hitl-approve", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")
+    assert ta["status"]["signalledBy"] == "alice@example.com"
+    assert runs.phase_of(ta) == phase_pb2.ACTION_PHASE_SUCCEEDED
+    again = cli(kube, "signal", "hitl-approve", "true", "-n", namespace)
+    assert again.returncode == 0, again.stderr  # the same value: idempotent
+    refused = cli(kube, "signal", "hitl-approve", "false", "-n", namespace)
+    assert refused.returncode == 2
+    assert "already signalled with True by alice@example.com" in refused.stderr
+    assert kube.get("taskaction", "hitl-approve", namespace)["status"]["signalledBy"] == "alice@example.com"
+    await runs.abort(api, "hitl", namespace)
+
+
+async def test_inputs_and_outputs_round_trip_through_s3(
+    api: ClientApi, kube: Kube, operator, namespace: str, seaweedfs: SeaweedFS, storage_env: dict[str, str]
+) -> None:
+    settings = seaweedfs.settings()
+    uri = f"s3://{seaweedfs.bucket}/demo/development/io/inputs"
+    try:
+        path = await runs.write_inputs(uri, settings=settings, n=5, x=2.5, who="ada", ok=True)
+        assert path == uri + "/inputs.pb"
+        from flyteidl2.task import common_pb2
+
+        inputs = common_pb2.Inputs.FromString(seaweedfs.s3fs().cat(path))
+        assert [(n.name, n.value.scalar.primitive.WhichOneof("value")) for n in inputs.literals] == [
+            ("n", "integer"), ("x", "float_value"), ("who", "string_value"), ("ok", "boolean")
+        ]
+        # outputs.pb is an Outputs message of the same literals: read back as Python values
+        body = runs.root_body(TEMPLATE, run="io", namespace=namespace, project="demo", domain="development", storage=f"s3://{seaweedfs.bucket}", labels=SUCCEED)
+        prefix = runs.output_uri({**body, "status": {}})
+        outputs = common_pb2.Outputs(literals=list(runs.inputs_message(total=7, name="done", ratio=0.5, ok=False).literals))
+        seaweedfs.s3fs().pipe(f"{prefix}/outputs.pb", outputs.SerializeToString())
+        assert await runs.read_outputs(prefix, settings=settings) == {"total": 7, "name": "done", "ratio": 0.5, "ok": False}
+        with pytest.raises(runs.NotFound):
+            await runs.read_outputs(prefix + "-missing", settings=settings)
+    finally:
+        await close_filesystems()
+
+    # the action succeeds (the operator finds outputs.pb) and the CLI reads its outputs with the store's settings
+    await runs.submit(api, body)
+    ta = kube.wait("taskaction", "io-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded", timeout=60)
+    assert runs.output_uri(ta) == prefix
+    env_cli = subprocess.run(
+        [sys.executable, "-m", "taskaction_operator.client.cli", "outputs", "io-a0", "-n", namespace, "-o", "json"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "KUBECONFIG": kube.kubeconfig, **storage_env},
+    )
+    assert env_cli.returncode == 0, env_cli.stderr
+    assert json.loads(env_cli.stdout) == {"uri": prefix, "outputs": {"total": 7, "name": "done", "ratio": 0.5, "ok": False}}

@@ -1,0 +1,357 @@
+"""`taskaction`: submit, inspect, follow, abort and signal TaskAction runs, as the Flyte control plane would.
+
+    taskaction submit -f run.yaml
+    taskaction submit --image busybox --run hello -- echo hi
+    taskaction get [RUN]            taskaction tree RUN           taskaction watch RUN
+    taskaction logs ACTION [--attempt N]   taskaction outputs ACTION
+    taskaction abort RUN            taskaction signal ACTION VALUE
+
+ACTION is the TaskAction's name (`<run>-<action>`, the root is `<run>-a0`). Human output by default,
+`-o json|yaml` for scripts; `-n` (or TASKACTION_NAMESPACE) picks the namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..api import constants as c
+from ..pods.naming import pod_name
+from . import manifests, runs
+from .kube import ApiError, ClientApi, connect
+
+DEFAULT_NAMESPACE_ENV = "TASKACTION_NAMESPACE"
+
+
+def _key_values(items: Sequence[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"{what} {item!r} is not KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-n", "--namespace", default=os.environ.get(DEFAULT_NAMESPACE_ENV, "default"), help="namespace of the TaskActions")
+    common.add_argument("-o", "--output", choices=["human", "json", "yaml"], default="human", help="output format")
+    common.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: KUBECONFIG, ~/.kube/config)")
+    common.add_argument("--context", default=None, help="kubeconfig context")
+
+    p = argparse.ArgumentParser(prog="taskaction", description="Submit and follow Flyte 2 TaskAction runs.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("submit", parents=[common], help="create TaskActions from a file, or a container task")
+    s.add_argument("-f", "--filename", help="YAML or JSON file of TaskAction(s) ('-' for stdin)")
+    s.add_argument("--image", help="container image of a task built here")
+    s.add_argument("--run", help="run name (with --image)")
+    s.add_argument("--action", default=c.ROOT_ACTION_NAME, help="action name (default: the root, a0)")
+    s.add_argument("--parent", default=None, help="parent action (makes a child of an existing action)")
+    s.add_argument("--project", default="demo")
+    s.add_argument("--domain", default="development")
+    s.add_argument("--storage", default="s3://flyte-data", help="storage prefix of the run's data")
+    s.add_argument("--retries", type=int, default=0)
+    s.add_argument("--env", action="append", metavar="KEY=VALUE", help="run-scoped environment variable (repeatable)")
+    s.add_argument("--label", action="append", metavar="KEY=VALUE", help="label (repeatable)")
+    s.add_argument("--annotation", action="append", metavar="KEY=VALUE", help="annotation (repeatable)")
+    s.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... of the container")
+
+    g = sub.add_parser("get", parents=[common], help="list TaskActions (of one run)")
+    g.add_argument("run", nargs="?")
+    t = sub.add_parser("tree", parents=[common], help="a run as a tree with phases and durations")
+    t.add_argument("run")
+    w = sub.add_parser("watch", parents=[common], help="the run's tree, live, until it ends (exit 0 iff SUCCEEDED)")
+    w.add_argument("run")
+    lg = sub.add_parser("logs", parents=[common], help="the logs of an action's pod")
+    lg.add_argument("action", help="TaskAction name")
+    lg.add_argument("--attempt", type=int, default=None, help="1-based attempt (default: the current one)")
+    o = sub.add_parser("outputs", parents=[common], help="an action's outputs (outputs.pb)")
+    o.add_argument("action", help="TaskAction name")
+    a = sub.add_parser("abort", parents=[common], help="abort a run (delete its root)")
+    a.add_argument("run")
+    sg = sub.add_parser("signal", parents=[common], help="signal a condition action")
+    sg.add_argument("action", help="TaskAction name of the condition")
+    sg.add_argument("value", help="the value, read as the condition's declared type")
+    sg.add_argument("--by", default=None, help="who signals (default: the local user)")
+    return p
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = parser()
+    args = p.parse_args(argv)
+    if args.command == "submit":
+        cmd = list(args.cmd or [])
+        if cmd and cmd[0] == "--":
+            cmd = cmd[1:]
+        args.cmd = cmd
+        if bool(args.filename) == bool(args.image):
+            p.error("submit needs either -f FILE or --image IMAGE --run NAME -- COMMAND...")
+        if args.image and (not args.run or not cmd):
+            p.error("submit --image needs --run NAME and a command after --")
+        if args.filename and cmd:
+            p.error("submit -f takes no command")
+        try:
+            args.env = _key_values(args.env, "--env")
+            args.label = _key_values(args.label, "--label")
+            args.annotation = _key_values(args.annotation, "--annotation")
+        except argparse.ArgumentTypeError as exc:
+            p.error(str(exc))
+    return args
+
+
+# --- rendering ----------------------------------------------------------------------------------------------------
+
+
+def format_duration(delta: dt.timedelta | None) -> str:
+    if delta is None:
+        return "-"
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{delta.total_seconds():.1f}s" if seconds < 10 else f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def render_tree(tree: runs.RunTree, now: dt.datetime | None = None) -> str:
+    lines = [f"run {tree.run} ({tree.namespace}): {runs.phase_name(tree.phase)}"]
+    rows = []
+    for depth, node in tree.walk():
+        label = "  " * depth + node.action
+        kind = (node.obj.get("spec") or {}).get("actionType") or c.ACTION_TYPE_TASK
+        error = ((node.obj.get("status") or {}).get("errorState") or {}).get("message") or ""
+        rows.append((label, runs.phase_name(node.phase), format_duration(node.duration(now)), kind, node.name, error))
+    width = max([len(r[0]) for r in rows] + [6])
+    for label, phase, duration, kind, name, error in rows:
+        line = f"  {label:<{width}}  {phase:<12} {duration:>8}  {kind:<9} {name}"
+        lines.append(line + (f"  ({error})" if error else ""))
+    return "\n".join(lines)
+
+
+def tree_data(tree: runs.RunTree) -> dict[str, Any]:
+    now = dt.datetime.now(dt.timezone.utc)
+    return {
+        "run": tree.run,
+        "namespace": tree.namespace,
+        "phase": runs.phase_name(tree.phase),
+        "actions": [
+            {
+                "action": node.action,
+                "name": node.name,
+                "parent": node.parent,
+                "depth": depth,
+                "phase": runs.phase_name(node.phase),
+                "durationSeconds": (d.total_seconds() if (d := node.duration(now)) is not None else None),
+                "attempts": (node.obj.get("status") or {}).get("attempts"),
+                "errorState": (node.obj.get("status") or {}).get("errorState"),
+            }
+            for depth, node in tree.walk()
+        ],
+    }
+
+
+def render_table(objects: list[dict[str, Any]], now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    rows = [("NAME", "RUN", "ACTION", "PARENT", "TYPE", "PHASE", "AGE")]
+    for obj in sorted(objects, key=lambda o: o["metadata"]["name"]):
+        spec = obj.get("spec") or {}
+        created = runs._time(obj["metadata"].get("creationTimestamp"))
+        rows.append(
+            (
+                obj["metadata"]["name"],
+                spec.get("runName", ""),
+                spec.get("actionName", ""),
+                spec.get("parentActionName") or "-",
+                spec.get("actionType") or spec.get("taskType") or "",
+                runs.phase_name(runs.phase_of(obj)),
+                format_duration(now - created) if created else "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def emit(data: Any, output: str, human: str) -> None:
+    if output == "json":
+        print(json.dumps(data, indent=2, sort_keys=True, default=str))
+    elif output == "yaml":
+        print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+    else:
+        print(human)
+    sys.stdout.flush()
+
+
+def load_documents(text: str) -> list[dict[str, Any]]:
+    """YAML (several documents) or JSON; a `List` or a JSON array is flattened."""
+    docs: list[Any] = [d for d in yaml.safe_load_all(text) if d is not None]
+    out: list[dict[str, Any]] = []
+    for doc in docs:
+        items = doc if isinstance(doc, list) else doc.get("items") if isinstance(doc, dict) and doc.get("kind", "").endswith("List") else [doc]
+        for item in items:
+            if not isinstance(item, dict) or item.get("kind") != c.KIND:
+                raise runs.ClientError(f"not a TaskAction: {str(item)[:80]}")
+            out.append(item)
+    return out
+
+
+# --- commands -----------------------------------------------------------------------------------------------------
+
+
+async def cmd_submit(api: ClientApi, args: argparse.Namespace) -> int:
+    if args.filename:
+        text = sys.stdin.read() if args.filename == "-" else Path(args.filename).read_text()
+        bodies = runs.order_for_submit(load_documents(text))
+    else:
+        template = manifests.container_template(
+            args.image, args.cmd, project=args.project, domain=args.domain, retries=args.retries
+        )
+        if args.parent is None and args.action == c.ROOT_ACTION_NAME:
+            bodies = [
+                runs.root_body(
+                    template, run=args.run, namespace=args.namespace, project=args.project, domain=args.domain,
+                    storage=args.storage, labels=args.label, annotations=args.annotation, env_vars=args.env or None,
+                )
+            ]
+        else:
+            parent = await runs.get_parent(api, args.namespace, args.run, args.parent or c.ROOT_ACTION_NAME)
+            bodies = [
+                runs.child_body(template, parent, action=args.action, labels=args.label, annotations=args.annotation, env_vars=args.env or None)
+            ]
+    created = [await runs.submit(api, body, namespace=args.namespace) for body in bodies]
+    emit(
+        created,
+        args.output,
+        "\n".join(f"taskaction/{o['metadata']['name']} created in {o['metadata']['namespace']}" for o in created),
+    )
+    return 0
+
+
+async def cmd_get(api: ClientApi, args: argparse.Namespace) -> int:
+    selector = runs.run_selector(args.run) if args.run else ""
+    items, _ = await api.list_all_taskactions(args.namespace, selector)
+    if args.run and not items:
+        raise runs.NotFound(f"no TaskAction of run {args.run!r} in namespace {args.namespace!r}")
+    emit({"items": items}, args.output, render_table(items) if items else f"no TaskActions in namespace {args.namespace}")
+    return 0
+
+
+async def cmd_tree(api: ClientApi, args: argparse.Namespace) -> int:
+    tree = await runs.get_run(api, args.run, args.namespace)
+    emit(tree_data(tree), args.output, render_tree(tree))
+    return 0
+
+
+async def cmd_watch(api: ClientApi, args: argparse.Namespace) -> int:
+    tree = None
+    async for tree in runs.watch_run(api, args.run, args.namespace):
+        if args.output == "human":
+            print(render_tree(tree) + "\n", flush=True)
+        else:
+            data = tree_data(tree)
+            print(json.dumps(data, sort_keys=True) if args.output == "json" else "---\n" + yaml.safe_dump(data, sort_keys=False).rstrip(), flush=True)
+    return 0 if tree is not None and tree.phase == runs.phase_pb2.ACTION_PHASE_SUCCEEDED else 1
+
+
+async def _taskaction(api: ClientApi, namespace: str, name: str) -> dict[str, Any]:
+    obj = await api.get_taskaction(namespace, name)
+    if obj is None:
+        raise runs.NotFound(f"TaskAction {namespace}/{name} does not exist")
+    return obj
+
+
+async def cmd_logs(api: ClientApi, args: argparse.Namespace) -> int:
+    ta = await _taskaction(api, args.namespace, args.action)
+    attempt = args.attempt or int((ta.get("status") or {}).get("attempts") or 1)
+    pod = pod_name(args.action, attempt)
+    try:
+        text = await api.pod_log(args.namespace, pod)
+    except ApiError as exc:
+        if exc.status == 404:
+            raise runs.NotFound(f"pod {args.namespace}/{pod} (attempt {attempt}) does not exist") from exc
+        raise
+    if args.output == "human":
+        sys.stdout.write(text)
+    else:
+        emit({"pod": pod, "attempt": attempt, "log": text}, args.output, "")
+    return 0
+
+
+async def cmd_outputs(api: ClientApi, args: argparse.Namespace) -> int:
+    ta = await _taskaction(api, args.namespace, args.action)
+    uri = runs.output_uri(ta)
+    values = await runs.read_outputs(uri)
+    human = "\n".join(f"{k} = {v!r}" for k, v in values.items()) or f"no outputs ({uri}/outputs.pb is empty)"
+    emit({"uri": uri, "outputs": {k: v if isinstance(v, (bool, int, float, str, list, dict, type(None))) else str(v) for k, v in values.items()}}, args.output, human)
+    return 0
+
+
+async def cmd_abort(api: ClientApi, args: argparse.Namespace) -> int:
+    deleted = await runs.abort(api, args.run, args.namespace)
+    if not deleted:
+        raise runs.NotFound(f"run {args.run!r} has no root TaskAction in namespace {args.namespace!r}")
+    emit({"run": args.run, "aborted": True}, args.output, f"run {args.run} aborted (its actions and pods are being deleted)")
+    return 0
+
+
+async def cmd_signal(api: ClientApi, args: argparse.Namespace) -> int:
+    ta = await _taskaction(api, args.namespace, args.action)
+    spec = runs.condition_spec(ta)
+    literal = runs.parse_signal_value(args.value, spec.type.simple)
+    by = args.by or getpass.getuser()
+    result = await runs.signal(api, args.action, literal, by, args.namespace)
+    status = result.get("status") or {}
+    emit(
+        {"action": args.action, "value": runs.from_literal(literal), "signalledBy": status.get("signalledBy"), "signalledAt": status.get("signalledAt")},
+        args.output,
+        f"signalled {args.action} with {runs.from_literal(literal)!r} as {status.get('signalledBy')}",
+    )
+    return 0
+
+
+COMMANDS = {
+    "submit": cmd_submit, "get": cmd_get, "tree": cmd_tree, "watch": cmd_watch, "logs": cmd_logs,
+    "outputs": cmd_outputs, "abort": cmd_abort, "signal": cmd_signal,
+}
+
+
+async def run(args: argparse.Namespace) -> int:
+    api = await connect(args.kubeconfig, args.context)
+    try:
+        return await COMMANDS[args.command](api, args)
+    finally:
+        await api.close()
+        from ..storage.filesystems import close_filesystems
+
+        await close_filesystems()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    try:
+        return asyncio.run(run(args))
+    except runs.ClientError as exc:
+        print(f"taskaction: {exc}", file=sys.stderr)
+        return 2
+    except ApiError as exc:
+        print(f"taskaction: the API server said {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
