@@ -31,7 +31,7 @@ from ..api import constants as c
 from ..pods.naming import taskaction_name
 from ..settings import Settings
 from ..storage import paths
-from ..storage.filesystems import filesystem_for
+from ..storage.filesystems import LOCAL_SCHEMES, filesystem_for, scheme_of
 from . import manifests
 from .kube import ApiError, ClientApi
 
@@ -786,6 +786,8 @@ async def write_inputs(uri: str, *, settings: Settings | None = None, **values: 
     path = _file(paths.input_prefix(uri.rstrip("/")), paths.INPUTS_FILE)
     data = inputs_message(**values).SerializeToString()
     fs = filesystem_for(path, settings or Settings())
+    if scheme_of(path) in LOCAL_SCHEMES:
+        await fs._makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     await fs._pipe_file(path, data)
     return path
 
