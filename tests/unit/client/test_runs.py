@@ -300,6 +300,7 @@ class FakeApi:
         if body["metadata"]["name"] in self.objects:
             raise ApiError(409, "AlreadyExists", "exists")
         self.calls.append(("create", body))
+        body = {**body, "metadata": {"uid": f"uid-{len(self.objects)}", **body["metadata"]}}
         self.objects[body["metadata"]["name"]] = body
         return body
 

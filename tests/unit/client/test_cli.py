@@ -1,0 +1,190 @@
+"""The `taskaction` CLI without a cluster: argument parsing, rendering of recorded TaskActions, and the commands
+against a recording fake of the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from taskaction_operator.client import cli, runs
+from taskaction_operator.client.kube import ApiError
+
+from .test_runs import DONE, PARENT, RUNNING, FakeApi, cond, signalled, ta
+
+NOW = dt.datetime(2026, 1, 1, 0, 2, 0, tzinfo=dt.timezone.utc)
+FAILED = [cond("Progressing", "False", "PermanentFailure"), cond("Failed", "True", "PermanentFailure")]
+
+
+def recorded_run() -> list[dict[str, Any]]:
+    """TaskActions as the operator leaves them: a root that succeeded, one child that failed, one still running."""
+    root = ta("a0", None, DONE, history=[{"phase": "Queued", "occurredAt": "2026-01-01T00:00:00Z"}, {"phase": "Completed", "occurredAt": "2026-01-01T00:01:30Z"}])
+    failed = ta("prepare", "a0", FAILED, "2026-01-01T00:00:05Z", history=[{"phase": "PermanentFailure", "occurredAt": "2026-01-01T00:00:12Z"}])
+    failed["status"]["errorState"] = {"code": "OOMKilled", "kind": "USER", "message": "out of memory"}
+    running = ta("train", "prepare", RUNNING, "2026-01-01T00:00:10Z")
+    return [running, root, failed]
+
+
+def test_parse_submit_container_task() -> None:
+    args = cli.parse(["submit", "-n", "ns", "--image", "busybox", "--run", "r1", "--env", "A=1", "--label", "k=v", "--", "echo", "-n", "hi"])
+    assert (args.namespace, args.image, args.run, args.cmd, args.env, args.label) == ("ns", "busybox", "r1", ["echo", "-n", "hi"], {"A": "1"}, {"k": "v"})
+    assert args.action == "a0" and args.parent is None and args.output == "human"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["submit"], "either -f FILE or --image"),
+        (["submit", "-f", "x.yaml", "--image", "i"], "either -f FILE or --image"),
+        (["submit", "--image", "i", "--", "true"], "needs --run NAME"),
+        (["submit", "--image", "i", "--run", "r"], "a command after --"),
+        (["submit", "--image", "i", "--run", "r", "--env", "novalue", "--", "true"], "--env 'novalue' is not KEY=VALUE"),
+        (["tree"], "required: run"),
+        (["get", "-o", "xml"], "invalid choice: 'xml'"),
+    ],
+)
+def test_parse_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.parse(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_parse_namespace_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKACTION_NAMESPACE", "flyte")
+    assert cli.parse(["tree", "r"]).namespace == "flyte"
+    assert cli.parse(["tree", "r", "-n", "other"]).namespace == "other"
+    assert cli.parse(["logs", "r-a0", "--attempt", "2"]).attempt == 2
+    assert cli.parse(["signal", "r-approve", "true", "--by", "ada"]).by == "ada"
+
+
+def test_render_tree_indents_with_phases_and_durations() -> None:
+    tree = runs.RunTree.from_objects("r", "flyte", recorded_run())
+    assert cli.render_tree(tree, NOW).splitlines() == [
+        "run r (flyte): SUCCEEDED",
+        "  a0         SUCCEEDED       1m30s  task      r-a0",
+        "    prepare  FAILED           7.0s  task      r-prepare  (out of memory)",
+        "      train  RUNNING         1m50s  task      r-train",
+    ]
+
+
+def test_tree_data_for_scripts() -> None:
+    data = cli.tree_data(runs.RunTree.from_objects("r", "flyte", recorded_run()))
+    assert data["phase"] == "SUCCEEDED"
+    assert [(a["action"], a["parent"], a["depth"], a["phase"]) for a in data["actions"]] == [
+        ("a0", None, 0, "SUCCEEDED"), ("prepare", "a0", 1, "FAILED"), ("train", "prepare", 2, "RUNNING")
+    ]
+    assert data["actions"][1]["errorState"]["code"] == "OOMKilled"
+    assert data["actions"][0]["durationSeconds"] == 90
+
+
+def test_render_table() -> None:
+    lines = cli.render_table(recorded_run(), NOW).splitlines()
+    assert lines[0].split() == ["NAME", "RUN", "ACTION", "PARENT", "TYPE", "PHASE", "AGE"]
+    assert lines[1].split() == ["r-a0", "r", "a0", "-", "SUCCEEDED", "2m00s"]
+    assert lines[3].split() == ["r-train", "r", "train", "prepare", "RUNNING", "1m50s"]
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(3.25, "3.2s"), (42, "42s"), (125, "2m05s"), (3725, "1h02m")])
+def test_format_duration(seconds: float, text: str) -> None:
+    assert cli.format_duration(dt.timedelta(seconds=seconds)) == text
+    assert cli.format_duration(None) == "-"
+
+
+def test_load_documents_yaml_json_and_lists() -> None:
+    doc = {"apiVersion": "flyte.org/v1", "kind": "TaskAction", "spec": {"actionName": "a0"}}
+    assert cli.load_documents(yaml.safe_dump_all([doc, doc])) == [doc, doc]
+    assert cli.load_documents(json.dumps([doc])) == [doc]
+    assert cli.load_documents(json.dumps({"kind": "List", "items": [doc]})) == [doc]
+    with pytest.raises(runs.ClientError, match="not a TaskAction"):
+        cli.load_documents(yaml.safe_dump({"kind": "Pod"}))
+
+
+class CliApi(FakeApi):
+    def __init__(self, *objects: dict[str, Any], logs: dict[str, str] | None = None):
+        super().__init__(*objects)
+        self.logs = logs or {}
+
+    async def list_all_taskactions(self, namespace: str, selector: str) -> tuple[list[dict], str]:
+        run = selector.partition("=")[2]
+        return [o for o in self.objects.values() if not run or o["spec"]["runName"] == run], "1"
+
+    async def pod_log(self, namespace: str, name: str) -> str:
+        if name not in self.logs:
+            raise ApiError(404, "NotFound", f'pods "{name}" not found')
+        return self.logs[name]
+
+
+def run_cli(api: Any, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    async def connect(*_: Any) -> Any:
+        api.close = _noop
+        return api
+
+    monkeypatch.setattr(cli, "connect", connect)
+    return cli.main(argv)
+
+
+async def _noop() -> None:
+    return None
+
+
+def test_tree_command_human_and_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    api = CliApi(*recorded_run())
+    assert run_cli(api, ["tree", "r", "-n", "flyte"], monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "run r (flyte): SUCCEEDED" and "      train" in out
+    assert run_cli(api, ["tree", "r", "-o", "json"], monkeypatch) == 0
+    assert json.loads(capsys.readouterr().out)["actions"][2]["action"] == "train"
+    assert run_cli(api, ["tree", "other"], monkeypatch) == 2
+    assert "no TaskAction of run 'other'" in capsys.readouterr().err
+
+
+def test_get_command_yaml(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    assert run_cli(CliApi(*recorded_run()), ["get", "-o", "yaml"], monkeypatch) == 0
+    assert len(yaml.safe_load(capsys.readouterr().out)["items"]) == 3
+
+
+def test_logs_of_the_current_or_a_given_attempt(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    obj = ta("a0", None, RUNNING)
+    obj["status"]["attempts"] = 2
+    api = CliApi(obj, logs={"r-a0-1": "second try\n", "r-a0-0": "first try\n"})
+    assert run_cli(api, ["logs", "r-a0"], monkeypatch) == 0
+    assert capsys.readouterr().out == "second try\n"
+    assert run_cli(api, ["logs", "r-a0", "--attempt", "1"], monkeypatch) == 0
+    assert capsys.readouterr().out == "first try\n"
+    assert run_cli(api, ["logs", "r-a0", "--attempt", "3"], monkeypatch) == 2
+    assert "pod default/r-a0-2 (attempt 3) does not exist" in capsys.readouterr().err
+
+
+def test_submit_container_child_and_file(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path) -> None:
+    api = CliApi(PARENT)
+    assert run_cli(api, ["submit", "-n", "flyte", "--image", "busybox", "--run", "hello", "--action", "eval", "--parent", "a0", "--", "true"], monkeypatch) == 0
+    assert capsys.readouterr().out.strip() == "taskaction/hello-eval created in flyte"
+    created = api.objects["hello-eval"]
+    assert created["metadata"]["ownerReferences"][0]["name"] == "hello-a0"
+    assert created["spec"]["envVars"] == {"A": "parent", "B": "parent"}
+
+    root = runs.root_body(runs.manifests.container_template("busybox", ["true"]), run="fromfile", namespace="flyte", project="p", domain="d")
+    child = runs.child_body(runs.manifests.container_template("busybox", ["true"]), {**root, "metadata": {**root["metadata"], "uid": "u"}}, action="c")
+    del child["metadata"]["ownerReferences"]
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump_all([child, root]))
+    api = CliApi()
+    api.objects = {}
+    assert run_cli(api, ["submit", "-f", str(path), "-o", "json"], monkeypatch) == 0
+    assert [o["metadata"]["name"] for o in json.loads(capsys.readouterr().out)] == ["fromfile-a0", "fromfile-c"]
+
+
+def test_signal_command_reads_the_declared_type(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    obj = signalled(simple=runs.types_pb2.INTEGER)
+    obj["metadata"]["resourceVersion"] = "1"
+    api = CliApi(obj)
+    assert run_cli(api, ["signal", "hello-approve", "nope", "-n", "flyte"], monkeypatch) == 2
+    assert "'nope' is not an integer" in capsys.readouterr().err
+    assert run_cli(api, ["signal", "hello-approve", "7", "-n", "flyte", "--by", "ada"], monkeypatch) == 0
+    assert capsys.readouterr().out.strip() == "signalled hello-approve with 7 as ada"
+    assert run_cli(api, ["signal", "hello-approve", "8", "-n", "flyte"], monkeypatch) == 2
+    assert "already signalled with 7 by ada" in capsys.readouterr().err
