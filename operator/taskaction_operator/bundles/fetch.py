@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..settings import Settings
-from ..storage.filesystems import close_filesystems, filesystem_for, scheme_of, secrets_of
+from ..storage.filesystems import close_filesystems, filesystem_for, secrets_of
 from ..storage.outputs import one_line
 from .errors import (
     BUNDLE_ACCESS_DENIED,
