@@ -9,7 +9,7 @@ import pytest
 
 from taskaction_operator.client.manifests import container_template, taskaction
 from tests.support.kube import Kube, condition, is_true, progressing_reason
-from tests.support.operator_process import OperatorProcess
+from tests.support.operator_process import OperatorProcess, running_operator
 
 
 @pytest.fixture(scope="module")
@@ -17,16 +17,8 @@ def operator(
     kube: Kube, crd: None, namespace: str, storage_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     """Graces shortened from 3 minutes to 2 seconds so the test does not wait for them."""
-    process = OperatorProcess(
-        kube.kubeconfig,
-        [namespace],
-        tmp_path_factory.mktemp("operator-failures") / "operator.log",
-        {**storage_env, "TASKACTION_IMAGE_PULL_BACKOFF_GRACE_SECONDS": "2"},
-    )
-    process.start()
-    yield process
-    kube.run("delete", "taskactions", "--all", "-n", namespace, "--wait=true", "--timeout=90s", check=False)
-    process.stop()
+    with running_operator(kube, namespace, tmp_path_factory.mktemp("operator-failures") / "operator.log", {**storage_env, "TASKACTION_IMAGE_PULL_BACKOFF_GRACE_SECONDS": "2"}) as process:
+        yield process
 
 
 def test_image_pull_backoff_is_initializing_then_a_user_failure(kube: Kube, operator, namespace: str) -> None:

@@ -12,7 +12,7 @@ from taskaction_operator.client.manifests import container_template, taskaction
 from taskaction_operator.controller.gc import sweep
 from taskaction_operator.controller.kubeapi import KubeApi
 from tests.support.kube import Kube, progressing_reason
-from tests.support.operator_process import OperatorProcess
+from tests.support.operator_process import OperatorProcess, running_operator
 
 
 @pytest.fixture(scope="module")
@@ -20,16 +20,8 @@ def operator(
     kube: Kube, crd: None, namespace: str, storage_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     """TTL 0, a sweep every 2 s, pages of 2: five finished actions need three pages."""
-    process = OperatorProcess(
-        kube.kubeconfig,
-        [namespace],
-        tmp_path_factory.mktemp("operator-gc") / "operator.log",
-        {**storage_env, "TASKACTION_GC_INTERVAL_SECONDS": "2", "TASKACTION_GC_TTL_SECONDS": "0", "TASKACTION_GC_PAGE_SIZE": "2"},
-    )
-    process.start()
-    yield process
-    kube.run("delete", "taskactions", "--all", "-n", namespace, "--wait=true", "--timeout=90s", check=False)
-    process.stop()
+    with running_operator(kube, namespace, tmp_path_factory.mktemp("operator-gc") / "operator.log", {**storage_env, "TASKACTION_GC_INTERVAL_SECONDS": "2", "TASKACTION_GC_TTL_SECONDS": "0", "TASKACTION_GC_PAGE_SIZE": "2"}) as process:
+        yield process
 
 
 def test_finished_actions_are_collected_and_running_ones_kept(kube: Kube, operator: OperatorProcess, namespace: str) -> None:

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from taskaction_operator.client.manifests import container_template, taskaction
 from tests.support.kube import Kube, is_true
-from tests.support.operator_process import OperatorProcess
+from tests.support.operator_process import OperatorProcess, running_operator
 
 COUNT = 5
 
@@ -35,21 +35,13 @@ def ports() -> dict[str, int]:
 def operator(
     kube: Kube, crd: None, namespace: str, storage_env: dict[str, str], ports: dict[str, int], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(
-        kube.kubeconfig,
-        [namespace],
-        tmp_path_factory.mktemp("operator-obs") / "operator.log",
-        {
+    with running_operator(kube, namespace, tmp_path_factory.mktemp("operator-obs") / "operator.log", {
             **storage_env,
             "TASKACTION_METRICS_PORT": str(ports["metrics"]),
             "TASKACTION_HEALTH_PORT": str(ports["health"]),
             "TASKACTION_LOG_FORMAT": "json",
-        },
-    )
-    process.start()
-    yield process
-    kube.run("delete", "taskactions", "--all", "-n", namespace, "--wait=true", "--timeout=90s", check=False)
-    process.stop()
+        }) as process:
+        yield process
 
 
 def scrape(port: int) -> dict[tuple[str, tuple], float]:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.support.kube import Kube
 
 
 class OperatorProcess:
@@ -53,3 +59,16 @@ class OperatorProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-8000:]
+
+
+@contextlib.contextmanager
+def running_operator(kube: Kube, namespace: str, log_path: Path, env: dict[str, str]) -> Iterator[OperatorProcess]:
+    """The operator on one namespace for the length of a block; its TaskActions are deleted while it still runs, so
+    that it releases their finalizers and the namespace can go."""
+    process = OperatorProcess(kube.kubeconfig, [namespace], log_path, env)
+    process.start()
+    try:
+        yield process
+    finally:
+        kube.run("delete", "taskactions", "--all", "-n", namespace, "--wait=true", "--timeout=90s", check=False)
+        process.stop()
