@@ -96,6 +96,8 @@ def main() -> int:
         failed = [a["metadata"]["name"] for a in actions if terminal(a) != "Succeeded"]
         if failed:
             return f"failed actions: {failed}"
+        print(f"\n--- taskaction tree hello -n {NAMESPACE}")
+        subprocess.run([str(Path(sys.executable).parent / "taskaction"), "tree", "hello", "-n", NAMESPACE], check=False)
         print("==> the run succeeded. Delete it (and its pods, by garbage collection) with:")
         print(f"    kubectl delete taskaction hello-a0 -n {NAMESPACE}")
         return 0
