@@ -62,19 +62,26 @@ def test_a_pod_the_api_server_refuses_is_a_permanent_invalid_resource(kube: Kube
     assert kube.get("pod", "run-invalid-a0-0", namespace) is None
 
 
-def test_a_bundle_checksum_mismatch_is_a_named_user_failure(kube: Kube, operator, namespace: str) -> None:
-    message = "BundleChecksumMismatch: sha256 of s3://flyte-data/b.tar.gz is 12ab, expected 34cd"
-    annotations = {"sim.taskaction.dev/exit-code": "11", "sim.taskaction.dev/message": message}
+@pytest.mark.parametrize(
+    ("exit_code", "code", "kind"),
+    [
+        (10, "BundleNotFound", "USER"),
+        (11, "BundleChecksumMismatch", "USER"),
+        (12, "BundleUnsafe", "USER"),
+        (13, "BundleAccessDenied", "SYSTEM"),
+        (14, "BundleCommandNotFound", "USER"),
+    ],
+)
+def test_a_bundle_failure_is_named_in_the_error_state(kube: Kube, operator, namespace: str, exit_code: int, code: str, kind: str) -> None:
+    """The pod fails as taskaction-bootstrap makes it fail: its exit code and its termination message."""
+    run = f"run-bundle-{exit_code}"
+    annotations = {"sim.taskaction.dev/exit-code": str(exit_code), "sim.taskaction.dev/message": f"{code}: s3://flyte-data/b.tar.gz: details"}
     kube.create(
-        taskaction(container_template("busybox", ["true"]), run="run-sum", namespace=namespace, labels={"sim.taskaction.dev/outcome": "fail"}, annotations=annotations)
+        taskaction(container_template("busybox", ["true"]), run=run, namespace=namespace, labels={"sim.taskaction.dev/outcome": "fail"}, annotations=annotations)
     )
-    ta = kube.wait("taskaction", "run-sum-a0", namespace, lambda o: is_true(o, "Failed"), "Failed")
-    assert ta["status"]["errorState"] == {
-        "code": "BundleChecksumMismatch",
-        "kind": "USER",
-        "message": "sha256 of s3://flyte-data/b.tar.gz is 12ab, expected 34cd",
-    }
-    assert ta["status"]["attempts"] == 1
+    ta = kube.wait("taskaction", f"{run}-a0", namespace, lambda o: is_true(o, "Failed"), "Failed")
+    assert ta["status"]["errorState"] == {"code": code, "kind": kind, "message": "s3://flyte-data/b.tar.gz: details"}
+    assert ta["status"]["attempts"] == 1 and not ta["status"].get("systemFailures")
 
 
 def test_a_bundle_download_failure_is_a_system_failure_retried_to_the_limit(kube: Kube, operator, namespace: str) -> None:
