@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tests.support.processes import DIE_WITH_PARENT
+
 if TYPE_CHECKING:
     from tests.support.kube import Kube
 
@@ -36,7 +38,12 @@ class OperatorProcess:
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 (the process owns it)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "taskaction_operator"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, "-m", "taskaction_operator"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=DIE_WITH_PARENT,
         )
         time.sleep(0.5)
         if self.proc.poll() is not None:

