@@ -51,6 +51,20 @@ def container_template(
     )
 
 
+def action_labels(
+    *, run: str, action: str, project: str, domain: str, is_root: bool, action_type: str = c.ACTION_TYPE_TASK
+) -> dict[str, str]:
+    """The labels the Flyte actions service puts on every TaskAction it creates."""
+    return {
+        c.LABEL_PROJECT: project,
+        c.LABEL_DOMAIN: domain,
+        c.LABEL_RUN: run,
+        c.LABEL_ACTION: action,
+        c.LABEL_ACTION_TYPE: action_type,
+        c.LABEL_IS_ROOT: "true" if is_root else "false",
+    }
+
+
 def taskaction(
     template: tasks_pb2.TaskTemplate,
     *,
@@ -86,12 +100,7 @@ def taskaction(
         "name": taskaction_name(run, action),
         "namespace": namespace,
         "labels": {
-            c.LABEL_PROJECT: project,
-            c.LABEL_DOMAIN: domain,
-            c.LABEL_RUN: run,
-            c.LABEL_ACTION: action,
-            c.LABEL_ACTION_TYPE: c.ACTION_TYPE_TASK,
-            c.LABEL_IS_ROOT: "true" if parent is None else "false",
+            **action_labels(run=run, action=action, project=project, domain=domain, is_root=parent is None),
             **(labels or {}),
         },
     }

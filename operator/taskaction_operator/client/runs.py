@@ -133,17 +133,6 @@ def validate_names(*, run: str, action: str, project: str, domain: str, namespac
     validate_namespace(namespace)
 
 
-def labels_for(*, run: str, action: str, project: str, domain: str, is_root: bool, action_type: str = c.ACTION_TYPE_TASK) -> dict[str, str]:
-    return {
-        c.LABEL_PROJECT: project,
-        c.LABEL_DOMAIN: domain,
-        c.LABEL_RUN: run,
-        c.LABEL_ACTION: action,
-        c.LABEL_ACTION_TYPE: action_type,
-        c.LABEL_IS_ROOT: "true" if is_root else "false",
-    }
-
-
 def merge_missing(target: dict[str, str] | None, source: dict[str, str] | None) -> dict[str, str]:
     """`target` plus the keys of `source` it does not have (values already in `target` win)."""
     merged = dict(target or {})
@@ -277,7 +266,7 @@ def condition_body(
         "metadata": {
             "name": taskaction_name(run, action),
             "namespace": namespace,
-            "labels": labels_for(run=run, action=action, project=project, domain=domain, is_root=False, action_type=c.ACTION_TYPE_CONDITION),
+            "labels": manifests.action_labels(run=run, action=action, project=project, domain=domain, is_root=False, action_type=c.ACTION_TYPE_CONDITION),
         },
         "spec": {
             "runName": run,
@@ -401,7 +390,7 @@ async def submit(api: ClientApi, body: dict[str, Any], *, namespace: str | None 
         raise InvalidName(f"TaskAction name {meta['name']!r} should be {expected!r} for run {run!r}, action {action!r}")
     is_condition = spec.get("actionType") == c.ACTION_TYPE_CONDITION
     meta["labels"] = merge_missing(
-        labels_for(
+        manifests.action_labels(
             run=run, action=action, project=spec["project"], domain=spec["domain"], is_root=parent is None,
             action_type=c.ACTION_TYPE_CONDITION if is_condition else c.ACTION_TYPE_TASK,
         ),
