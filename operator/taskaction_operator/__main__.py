@@ -10,20 +10,22 @@ import prometheus_client
 from kubernetes_asyncio import client, config
 
 from . import health, logs
+from .actions.server import ActionsServer
+from .client.kube import ClientApi
 from .controller import handlers  # noqa: F401  (registers the kopf handlers)
-from .controller.kubeapi import KubeApi, without_env_lookups
+from .controller.kubeapi import without_env_lookups
 from .controller.leader import LeaderElector
 from .settings import Settings
 
-async def _api(settings: Settings) -> KubeApi:
-    """The one client of the process: leader election and the controller share its connection pool."""
+async def _api(settings: Settings) -> ClientApi:
+    """The one client of the process: leader election, the controller and the actions service share its pool."""
     try:
         config.load_incluster_config()
     except config.ConfigException:
         await config.load_kube_config()
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = settings.max_inflight_requests
-    return KubeApi(
+    return ClientApi(
         without_env_lookups(client.ApiClient(configuration)), settings.api_qps, settings.api_burst, settings.max_inflight_requests
     )
 
@@ -51,7 +53,11 @@ async def run(settings: Settings) -> int:
         if settings.health_port
         else None
     )
+    # Every replica serves the actions service (it only creates and reads TaskActions), leader or not.
+    actions = ActionsServer(api, settings.actions_service_namespace, settings.actions_service_address) if settings.actions_service_address else None
     try:
+        if actions is not None:
+            await actions.start()
         if elector is not None:
             await elector.acquire()
         stop_flag = asyncio.Event()
@@ -79,6 +85,8 @@ async def run(settings: Settings) -> int:
         await elector.release()
         return 0
     finally:
+        if actions is not None:
+            await actions.stop()
         if probes is not None:
             await probes.cleanup()
         await api.api_client.close()

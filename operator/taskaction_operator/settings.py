@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     lease_renew_deadline_seconds: float = Field(10.0, gt=0)
     lease_retry_seconds: float = Field(2.0, gt=0)
 
+    # The actions service (flyteidl2 ActionsService) that Flyte SDK parent tasks enqueue their children through.
+    actions_service_address: str | None = Field(
+        None, description="host:port to serve it on (e.g. 127.0.0.1:8090); None: not served by the operator."
+    )
+    actions_service_namespace: str = Field("flyte", description="Namespace of the TaskActions it creates and watches.")
+
     # Process.
     bind_address: str = Field("127.0.0.1", description="Address of the metrics and health endpoints (0.0.0.0 in a pod).")
     metrics_port: int = Field(8080, ge=0, description="Prometheus /metrics; 0 disables.")

@@ -76,7 +76,11 @@ class NotFound(ClientError):
 
 
 class SignalRefused(ClientError):
-    pass
+    """The condition cannot take this signal now (not a condition, already signalled otherwise, already ended)."""
+
+
+class InvalidSignal(SignalRefused):
+    """The value itself is wrong: not a simple primitive, or not the condition's declared type."""
 
 
 # --- names --------------------------------------------------------------------------------------------------------
@@ -251,7 +255,7 @@ def condition_body(
     pspec, pmeta = parent["spec"], parent["metadata"]
     run, project, domain, namespace = pspec["runName"], pspec["project"], pspec["domain"], pmeta["namespace"]
     validate_names(run=run, action=action, project=project, domain=domain, namespace=namespace, parent=pspec["actionName"])
-    if simple_type not in _SIMPLE_FIELDS:
+    if simple_type not in SIGNALLABLE_FIELDS:
         raise ClientError(
             f"a condition's type must be BOOLEAN, INTEGER, FLOAT or STRING, not {types_pb2.SimpleType.Name(simple_type)}"
         )
@@ -614,7 +618,7 @@ async def abort(api: ClientApi, run: str, namespace: str = "flyte") -> bool:
 
 # --- signals ------------------------------------------------------------------------------------------------------
 
-_SIMPLE_FIELDS = {
+SIGNALLABLE_FIELDS = {
     types_pb2.BOOLEAN: "boolean",
     types_pb2.INTEGER: "integer",
     types_pb2.FLOAT: "float_value",
@@ -704,8 +708,8 @@ def check_signal(taskaction: dict[str, Any], literal: literals_pb2.Literal) -> b
     """Signal's checks, in its order. True when the same value was already signalled (nothing to write)."""
     name = taskaction["metadata"]["name"]
     kind = primitive_kind(literal)
-    if kind not in _SIMPLE_FIELDS.values():
-        raise SignalRefused("the signal value must be a bool, int, float or string primitive literal")
+    if kind not in SIGNALLABLE_FIELDS.values():
+        raise InvalidSignal("the signal value must be a bool, int, float or string primitive literal")
     spec = condition_spec(taskaction)
     status = taskaction.get("status") or {}
     existing = status.get("signalValue")
@@ -721,8 +725,8 @@ def check_signal(taskaction: dict[str, Any], literal: literals_pb2.Literal) -> b
     if is_terminal(phase):
         raise SignalRefused(f"condition {name} is already {phase_name(phase)}")
     declared = spec.type.simple
-    if _SIMPLE_FIELDS.get(declared) != kind:
-        raise SignalRefused(
+    if SIGNALLABLE_FIELDS.get(declared) != kind:
+        raise InvalidSignal(
             f"condition {name} expects a {types_pb2.SimpleType.Name(declared)}, not a {kind.replace('_value', '')}"
         )
     return False

@@ -39,6 +39,16 @@ class ApiError(Exception):
         self.message = message
 
 
+def _error_body(payload: bytes) -> dict[str, Any]:
+    """A Status object, or {} when the server answered in plain text (e.g. "404 page not found" for an unknown
+    resource: the CRD is not installed)."""
+    try:
+        data = json.loads(payload) if payload else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class TokenBucket:
     """qps tokens a second, up to burst stored; `take` waits for one."""
 
@@ -87,10 +97,10 @@ class KubeApi:
                 logger.warning("API server throttled %s %s; retrying after %.1fs", verb, resource, delay)
                 await asyncio.sleep(delay)
                 continue
-            data = json.loads(payload) if payload else {}
             if not 200 <= response.status <= 299:
+                data = _error_body(payload)
                 raise ApiError(response.status, data.get("reason", ""), data.get("message", payload.decode(errors="replace")))
-            return data
+            return json.loads(payload) if payload else {}
         raise AssertionError("unreachable")
 
     async def _taskaction(self, verb: str, fn: Any, namespace: str, *args: Any, subresource: str = "", **kwargs: Any) -> dict[str, Any]:
