@@ -1,0 +1,291 @@
+"""The actions service inside the operator process, called with flyteidl2's own Connect client (the one the Flyte SDK's
+in-task controller uses) against the real control plane: Enqueue, WatchForUpdates, Abort, Signal, traces, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from connectrpc.code import Code
+from connectrpc.errors import ConnectError
+from flyteidl2.actions import actions_service_pb2 as pb
+from flyteidl2.actions.actions_service_connect import ActionsServiceClient
+from flyteidl2.common import identifier_pb2, identity_pb2
+from flyteidl2.common import phase_pb2 as P
+from flyteidl2.core import literals_pb2, types_pb2
+from flyteidl2.task import common_pb2, task_definition_pb2
+from flyteidl2.workflow import run_definition_pb2, state_service_pb2
+
+from taskaction_operator.client import runs
+from taskaction_operator.client.kube import ClientApi, connect
+from taskaction_operator.client.manifests import container_template
+from tests.support.kube import Kube
+from tests.support.operator_process import OperatorProcess, running_operator
+from tests.support.seaweedfs import free_ports
+
+TEMPLATE = container_template("busybox", ["echo", "hi"], name="mod.step")
+OUTCOME = "sim.taskaction.dev/outcome"
+UPDATE_TIMEOUT = 60.0
+
+
+@pytest.fixture(scope="module")
+def service_address() -> str:
+    return f"127.0.0.1:{free_ports(1)[0]}"
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube: Kube, crd: None, namespace: str, storage_env: dict[str, str], service_address: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    env = {**storage_env, "TASKACTION_ACTIONS_SERVICE_ADDRESS": service_address, "TASKACTION_ACTIONS_SERVICE_NAMESPACE": namespace}
+    with running_operator(kube, namespace, tmp_path_factory.mktemp("operator") / "operator.log", env) as process:
+        wait_for_port(service_address, process)
+        yield process
+
+
+def wait_for_port(address: str, process: OperatorProcess, timeout: float = 30) -> None:
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"the actions service never listened on {address}; operator log:\n{process.log()}")
+
+
+@pytest.fixture
+async def client(operator: OperatorProcess, service_address: str) -> AsyncIterator[ActionsServiceClient]:
+    async with ActionsServiceClient(f"http://{service_address}") as service:
+        yield service
+
+
+@pytest.fixture
+async def api(kube: Kube, crd: None) -> AsyncIterator[ClientApi]:
+    kube_client = await connect(kube.kubeconfig)
+    yield kube_client
+    await kube_client.close()
+
+
+def run_id(run: str) -> identifier_pb2.RunIdentifier:
+    return identifier_pb2.RunIdentifier(org="local", project="demo", domain="development", name=run)
+
+
+def action_id(run: str, name: str) -> identifier_pb2.ActionIdentifier:
+    return identifier_pb2.ActionIdentifier(run=run_id(run), name=name)
+
+
+def child_action(run: str, name: str, parent: str = "a0") -> pb.Action:
+    return pb.Action(
+        action_id=action_id(run, name),
+        parent_action_name=parent,
+        input_uri=f"s3://flyte-data/demo/development/{run}/{name}/inputs.pb",
+        run_output_base=f"s3://flyte-data/demo/development/{run}/",
+        task=run_definition_pb2.TaskAction(spec=task_definition_pb2.TaskSpec(task_template=TEMPLATE, short_name="step")),
+    )
+
+
+class Watch:
+    """A parent's WatchForUpdates stream, read in the background like the SDK's informer."""
+
+    def __init__(self, client: ActionsServiceClient, run: str, parent: str = "a0"):
+        self.responses: list[pb.WatchForUpdatesResponse] = []
+        self.changed = asyncio.Event()
+        self._task = asyncio.create_task(self._read(client, run, parent))
+
+    async def _read(self, client: ActionsServiceClient, run: str, parent: str) -> None:
+        async for response in client.watch_for_updates(pb.WatchForUpdatesRequest(parent_action_id=action_id(run, parent))):
+            self.responses.append(response)
+            self.changed.set()
+
+    async def sentinel(self) -> int:
+        """Where the control message came: after the snapshot, before any change."""
+        deadline = time.monotonic() + UPDATE_TIMEOUT
+        while not any(r.HasField("control_message") for r in self.responses):
+            if time.monotonic() > deadline:
+                pytest.fail("no sentinel")
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), 1)
+            except TimeoutError:
+                pass
+        index = next(i for i, r in enumerate(self.responses) if r.HasField("control_message"))
+        assert self.responses[index].control_message.sentinel
+        return index
+
+    @property
+    def updates(self) -> list[state_service_pb2.ActionUpdate]:
+        return [r.action_update for r in self.responses if r.HasField("action_update")]
+
+    async def until(self, predicate, what: str) -> state_service_pb2.ActionUpdate:
+        deadline = time.monotonic() + UPDATE_TIMEOUT
+        while True:
+            for update in self.updates:
+                if predicate(update):
+                    return update
+            if self._task.done():
+                self._task.result()
+                pytest.fail(f"the watch ended before {what}")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail(f"no update {what} in {UPDATE_TIMEOUT}s; got {[(u.action_id.name, P.ActionPhase.Name(u.phase)) for u in self.updates]}")
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def close(self) -> None:
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, ConnectError):
+            pass
+
+
+def new_run() -> str:
+    return f"r{uuid.uuid4().hex[:12]}"
+
+
+async def test_enqueued_child_is_owned_by_its_parent_and_its_phases_reach_the_watch(
+    client: ActionsServiceClient, api: ClientApi, kube: Kube, namespace: str
+) -> None:
+    run = new_run()
+    root = await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "running"}, env_vars={"FROM_RUN": "1"})
+    watch = Watch(client, run)
+    try:
+        assert await watch.sentinel() == 1
+        assert watch.responses[0].action_update.action_id.name == "a0"  # the snapshot: the parent itself
+
+        # The child inherits the root's labels: make it succeed instead of running forever.
+        await api.patch_taskaction(namespace, root["metadata"]["name"], {"metadata": {"labels": {OUTCOME: "succeed"}}})
+        await client.enqueue(pb.EnqueueRequest(action=child_action(run, "n1")))
+        child = kube.get("taskaction", f"{run}-n1", namespace)
+        assert child["metadata"]["ownerReferences"] == [
+            {"apiVersion": "flyte.org/v1", "kind": "TaskAction", "name": f"{run}-a0", "uid": root["metadata"]["uid"], "blockOwnerDeletion": True}
+        ]
+        assert child["metadata"]["labels"]["flyte.org/is-root"] == "false" and child["metadata"]["labels"][OUTCOME] == "succeed"
+        assert child["spec"]["envVars"] == {"FROM_RUN": "1"} and child["spec"]["parentActionName"] == "a0"
+        assert child["spec"]["inputUri"] == f"s3://flyte-data/demo/development/{run}/n1/inputs.pb"
+
+        done = await watch.until(lambda u: u.action_id.name == "n1" and u.phase == P.ACTION_PHASE_SUCCEEDED, "n1 SUCCEEDED")
+        finished = kube.get("taskaction", f"{run}-n1", namespace)
+        assert done.output_uri == runs.output_uri(finished)
+        assert done.action_id.run.name == run and done.action_id.run.project == "demo"
+        seen = [u.phase for u in watch.updates if u.action_id.name == "n1"]
+        assert seen == sorted(seen) and len(seen) == len(set(seen)), f"phases out of order or repeated: {seen}"
+
+        with pytest.raises(ConnectError) as again:
+            await client.enqueue(pb.EnqueueRequest(action=child_action(run, "n1")))
+        assert again.value.code == Code.ALREADY_EXISTS
+    finally:
+        await watch.close()
+
+
+async def test_failed_child_carries_its_error(client: ActionsServiceClient, api: ClientApi, kube: Kube, namespace: str) -> None:
+    run = new_run()
+    await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "fail"}, annotations={"sim.taskaction.dev/exit-code": "3"})
+    watch = Watch(client, run)
+    try:
+        await client.enqueue(pb.EnqueueRequest(action=child_action(run, "bad")))
+        failed = await watch.until(lambda u: u.action_id.name == "bad" and u.phase == P.ACTION_PHASE_FAILED, "bad FAILED")
+        error_state = kube.get("taskaction", f"{run}-bad", namespace)["status"]["errorState"]
+        assert failed.error.code == error_state["code"] and failed.error.message == error_state["message"]
+        assert failed.error.kind == {"USER": 1, "SYSTEM": 2}[error_state["kind"]]
+    finally:
+        await watch.close()
+
+
+async def test_abort_deletes_the_child_and_the_watch_says_aborted(client: ActionsServiceClient, api: ClientApi, kube: Kube, namespace: str) -> None:
+    run = new_run()
+    await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "running"})
+    watch = Watch(client, run)
+    try:
+        await client.enqueue(pb.EnqueueRequest(action=child_action(run, "long")))
+        await watch.until(lambda u: u.action_id.name == "long" and u.phase == P.ACTION_PHASE_RUNNING, "long RUNNING")
+        await client.abort(pb.AbortRequest(action_id=action_id(run, "long"), reason="user cancelled"))
+        await watch.until(lambda u: u.action_id.name == "long" and u.phase == P.ACTION_PHASE_ABORTED, "long ABORTED")
+        kube.wait("taskaction", f"{run}-long", namespace, lambda o: o is None, "gone")
+        with pytest.raises(ConnectError) as missing:
+            await client.abort(pb.AbortRequest(action_id=action_id(run, "long")))
+        assert missing.value.code == Code.NOT_FOUND
+    finally:
+        await watch.close()
+
+
+def boolean(value: bool) -> literals_pb2.Literal:
+    return literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(boolean=value)))
+
+
+async def test_condition_signal_and_trace(client: ActionsServiceClient, api: ClientApi, kube: Kube, namespace: str) -> None:
+    run = new_run()
+    await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "running"})
+    watch = Watch(client, run)
+    try:
+        condition = run_definition_pb2.ConditionAction(name="approve", type=types_pb2.LiteralType(simple=types_pb2.BOOLEAN), prompt="ship it?")
+        await client.enqueue(pb.EnqueueRequest(action=pb.Action(action_id=action_id(run, "approve"), parent_action_name="a0", condition=condition)))
+        await client.enqueue(pb.EnqueueRequest(action=pb.Action(action_id=action_id(run, "approve"), parent_action_name="a0", condition=condition)))
+        await watch.until(lambda u: u.action_id.name == "approve" and u.phase == P.ACTION_PHASE_PAUSED, "approve PAUSED")
+
+        who = identity_pb2.EnrichedIdentity(user=identity_pb2.User(id=identifier_pb2.UserIdentifier(subject="alice")))
+        wrong = literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=1)))
+        with pytest.raises(ConnectError) as refused:
+            await client.signal(pb.SignalRequest(action_id=action_id(run, "approve"), parent_action_name="a0", value=wrong, signalled_by=who))
+        assert refused.value.code == Code.INVALID_ARGUMENT
+        await client.signal(pb.SignalRequest(action_id=action_id(run, "approve"), parent_action_name="a0", value=boolean(True), signalled_by=who))
+        signalled = await watch.until(lambda u: u.action_id.name == "approve" and u.phase == P.ACTION_PHASE_SUCCEEDED, "approve SUCCEEDED")
+        assert signalled.value == boolean(True)
+        assert kube.get("taskaction", f"{run}-approve", namespace)["status"]["signalledBy"] == "alice"
+        with pytest.raises(ConnectError) as twice:
+            await client.signal(pb.SignalRequest(action_id=action_id(run, "approve"), value=boolean(False), signalled_by=who))
+        assert twice.value.code == Code.FAILED_PRECONDITION
+
+        trace = run_definition_pb2.TraceAction(name="lookup", phase=P.ACTION_PHASE_SUCCEEDED, outputs=common_pb2.OutputReferences(output_uri="s3://flyte-data/t/lookup"))
+        await client.enqueue(pb.EnqueueRequest(action=pb.Action(action_id=action_id(run, "lookup"), parent_action_name="a0", trace=trace)))
+        traced = await watch.until(lambda u: u.action_id.name == "lookup", "the trace")
+        assert traced.phase == P.ACTION_PHASE_SUCCEEDED and traced.output_uri == "s3://flyte-data/t/lookup"
+        assert kube.get("taskaction", f"{run}-lookup", namespace) is None
+    finally:
+        await watch.close()
+
+    # A parent that watches again gets the whole picture in its snapshot, the trace included.
+    again = Watch(client, run)
+    try:
+        await again.until(lambda u: u.action_id.name == "lookup", "the trace in a new snapshot")
+        await again.until(lambda u: u.action_id.name == "approve" and u.phase == P.ACTION_PHASE_SUCCEEDED, "approve in a new snapshot")
+    finally:
+        await again.close()
+
+
+async def test_refusals_name_the_problem(client: ActionsServiceClient, api: ClientApi, namespace: str) -> None:
+    run = new_run()
+    with pytest.raises(ConnectError) as orphan:
+        await client.enqueue(pb.EnqueueRequest(action=child_action(run, "n1")))
+    assert orphan.value.code == Code.NOT_FOUND and f"{run}-a0" in orphan.value.message
+
+    bad = child_action(run, "n1")
+    bad.run_output_base = ""
+    with pytest.raises(ConnectError) as invalid:
+        await client.enqueue(pb.EnqueueRequest(action=bad))
+    assert invalid.value.code == Code.INVALID_ARGUMENT and "run_output_base" in invalid.value.message
+
+    with pytest.raises(ConnectError) as unimplemented:
+        await client.update(pb.UpdateRequest(action_id=action_id(run, "a0"), attempt=1))
+    assert unimplemented.value.code == Code.UNIMPLEMENTED
+
+
+async def test_root_enqueued_through_the_service_runs(client: ActionsServiceClient, kube: Kube, namespace: str) -> None:
+    run = new_run()
+    root = child_action(run, "a0")
+    root.ClearField("parent_action_name")
+    root.input_uri = f"s3://flyte-data/demo/development/{run}/inputs"
+    await client.enqueue(pb.EnqueueRequest(action=root))
+    obj = kube.wait("taskaction", f"{run}-a0", namespace, lambda o: o is not None and runs.phase_of(o) == P.ACTION_PHASE_SUCCEEDED, "Succeeded", timeout=60)
+    assert obj["metadata"]["labels"]["flyte.org/is-root"] == "true" and "ownerReferences" not in obj["metadata"]
+    assert base64.b64decode(obj["spec"]["taskTemplate"]) == TEMPLATE.SerializeToString()
