@@ -34,6 +34,10 @@ TASKACTION_BYTES = Histogram(
     "JSON size of the TaskActions the operator reconciles.",
     buckets=(1024, 4096, 16384, 65536, 262144, 1048576),
 )
+ACTIONS_SERVICE_REQUESTS = Counter(
+    "taskaction_actions_service_requests_total", "Actions service calls by method and Connect code (ok when none).", ["method", "code"]
+)
+ACTIONS_SERVICE_WATCHERS = Gauge("taskaction_actions_service_watchers", "Open WatchForUpdates streams of the actions service.")
 
 
 class PhaseCollector:

@@ -7,14 +7,17 @@ ALREADY_EXISTS means "already enqueued, keep watching", UNAVAILABLE is retried w
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
 from flyteidl2.actions import actions_service_pb2 as pb
 
+from .. import metrics
 from ..api import constants as c
 from ..client import runs
 from ..client.kube import ApiError, ClientApi
@@ -25,6 +28,31 @@ from .hub import UpdateHub, key_of
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 30.0
+
+Response = TypeVar("Response")
+
+
+def counted(method: str) -> Callable[[Callable[..., Awaitable[Response]]], Callable[..., Awaitable[Response]]]:
+    """taskaction_actions_service_requests_total{method, code} for a unary RPC."""
+
+    def decorate(rpc: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+        @functools.wraps(rpc)
+        async def wrapper(*args, **kwargs) -> Response:
+            try:
+                response = await rpc(*args, **kwargs)
+            except ConnectError as exc:
+                metrics.ACTIONS_SERVICE_REQUESTS.labels(method, exc.code.name.lower()).inc()
+                raise
+            except Exception:
+                metrics.ACTIONS_SERVICE_REQUESTS.labels(method, "internal").inc()
+                log.exception("%s failed", method)
+                raise
+            metrics.ACTIONS_SERVICE_REQUESTS.labels(method, "ok").inc()
+            return response
+
+        return wrapper
+
+    return decorate
 
 
 def api_failure(exc: ApiError, what: str) -> ConnectError:
@@ -41,6 +69,7 @@ class ActionsService:
         self.namespace = namespace
         self.hub = hub
 
+    @counted("Enqueue")
     async def enqueue(self, request: pb.EnqueueRequest, ctx: RequestContext) -> pb.EnqueueResponse:
         action = request.action
         try:
@@ -87,9 +116,15 @@ class ActionsService:
             await asyncio.wait_for(self.hub.ready.wait(), READY_TIMEOUT_SECONDS)
         except TimeoutError as exc:
             raise ConnectError(Code.UNAVAILABLE, f"the TaskAction watch of namespace {self.namespace} is not up yet") from exc
-        async for update in self.hub.subscribe(key_of(parent.run, parent.name)):
-            yield updates.SENTINEL if update is None else updates.update_response(update)
+        metrics.ACTIONS_SERVICE_REQUESTS.labels("WatchForUpdates", "ok").inc()
+        metrics.ACTIONS_SERVICE_WATCHERS.inc()
+        try:
+            async for update in self.hub.subscribe(key_of(parent.run, parent.name)):
+                yield updates.SENTINEL if update is None else updates.update_response(update)
+        finally:
+            metrics.ACTIONS_SERVICE_WATCHERS.dec()
 
+    @counted("Abort")
     async def abort(self, request: pb.AbortRequest, ctx: RequestContext) -> pb.AbortResponse:
         """Delete the action's TaskAction; its descendants and pods go through the garbage collector."""
         name = taskaction_name(request.action_id.run.name, request.action_id.name)
@@ -102,6 +137,7 @@ class ActionsService:
         log.info("Aborted %s/%s (%s)", self.namespace, name, request.reason or "no reason given")
         return pb.AbortResponse()
 
+    @counted("Signal")
     async def signal(self, request: pb.SignalRequest, ctx: RequestContext) -> pb.SignalResponse:
         name = taskaction_name(request.action_id.run.name, request.action_id.name)
         who = request.signalled_by.user.id.subject or request.signalled_by.application.id.subject
@@ -117,6 +153,7 @@ class ActionsService:
             raise api_failure(exc, f"signalling TaskAction {self.namespace}/{name}") from exc
         return pb.SignalResponse()
 
+    @counted("Update")
     async def update(self, request: pb.UpdateRequest, ctx: RequestContext) -> pb.UpdateResponse:
         # Upstream writes status.attempts / cacheStatus from this call; here the operator is their only writer (a
         # second writer of attempts would rename the next pod and move the output prefix under its feet).
