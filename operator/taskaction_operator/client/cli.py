@@ -2,12 +2,17 @@
 
     taskaction submit -f run.yaml
     taskaction submit --image busybox --run hello -- echo hi
+    taskaction submit -f pipeline.py --task pipeline -i x=5 [--run NAME]    # a Flyte SDK task file
     taskaction get [RUN]            taskaction tree RUN           taskaction watch RUN
     taskaction logs ACTION [--attempt N]   taskaction outputs ACTION
     taskaction abort RUN            taskaction signal ACTION VALUE
 
 ACTION is the TaskAction's name (`<run>-<action>`, the root is `<run>-a0`). Human output by default,
 `-o json|yaml` for scripts; `-n` (or TASKACTION_NAMESPACE) picks the namespace.
+
+A `-f` file ending in `.py` is a Flyte SDK task file (client.sdk, needs `pip install flyte==2.12.1`): its code
+bundle and `inputs.pb` go to `--storage` (credentials: TASKACTION_STORAGE_* / AWS_* / FLYTE_AWS_*), then the root
+TaskAction `<run>-a0` is created; the run name is `r` + 19 random characters unless `--run` gives one.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from typing import Any
 import yaml
 
 from ..api import constants as c
-from ..pods.naming import pod_name
-from . import manifests, runs
+from ..pods.naming import pod_name, taskaction_name
+from ..settings import Settings
+from . import manifests, runs, sdk
 from .kube import ApiError, ClientApi, connect
 
 DEFAULT_NAMESPACE_ENV = "TASKACTION_NAMESPACE"
@@ -54,9 +60,12 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("submit", parents=[common], help="create TaskActions from a file, or a container task")
-    s.add_argument("-f", "--filename", help="YAML or JSON file of TaskAction(s) ('-' for stdin)")
+    s.add_argument("-f", "--filename", help="YAML or JSON file of TaskAction(s) ('-' for stdin), or a Flyte SDK task file (.py)")
+    s.add_argument("--task", help="the task to run in a Flyte SDK task file (its variable name)")
+    s.add_argument("-i", "--input", action="append", metavar="KEY=VALUE", help="an input of the SDK task, read as its declared type (repeatable)")
+    s.add_argument("--copy-style", choices=sdk.COPY_STYLES, default="loaded_modules", help="what the SDK task's code bundle holds (default: the loaded modules)")
     s.add_argument("--image", help="container image of a task built here")
-    s.add_argument("--run", help="run name (with --image)")
+    s.add_argument("--run", help="run name (with --image; with a .py file, default r + 19 random characters)")
     s.add_argument("--action", default=c.ROOT_ACTION_NAME, help="action name (default: the root, a0)")
     s.add_argument("--parent", default=None, help="parent action (makes a child of an existing action)")
     s.add_argument("--project", default="demo")
@@ -102,13 +111,28 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
             p.error("submit --image needs --run NAME and a command after --")
         if args.filename and cmd:
             p.error("submit -f takes no command")
+        check_sdk_submit(p, args)
         try:
+            args.input = _key_values(args.input, "--input")
             args.env = _key_values(args.env, "--env")
             args.label = _key_values(args.label, "--label")
             args.annotation = _key_values(args.annotation, "--annotation")
         except argparse.ArgumentTypeError as exc:
             p.error(str(exc))
     return args
+
+
+def check_sdk_submit(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not sdk.is_sdk_file(args.filename):
+        if args.task or args.input:
+            p.error("--task and -i/--input go with a Flyte SDK task file (-f FILE.py)")
+        return
+    if not args.task:
+        p.error("submit -f FILE.py needs --task NAME (the task to run)")
+    if not Path(args.filename).is_file():
+        p.error(f"{args.filename} is not a file")
+    if args.parent is not None or args.action != c.ROOT_ACTION_NAME:
+        p.error("submit -f FILE.py starts a run (its root, a0): --action and --parent do not apply")
 
 
 # --- rendering ----------------------------------------------------------------------------------------------------
@@ -211,8 +235,26 @@ def load_documents(text: str) -> list[dict[str, Any]]:
 # --- commands -----------------------------------------------------------------------------------------------------
 
 
+async def sdk_run_body(api: ClientApi, args: argparse.Namespace) -> dict[str, Any]:
+    """Upload the SDK task's bundle and inputs.pb, and return its root TaskAction (not created yet)."""
+    run = args.run or sdk.new_run_name()
+    runs.validate_names(run=run, action=c.ROOT_ACTION_NAME, project=args.project, domain=args.domain, namespace=args.namespace)
+    name = taskaction_name(run, c.ROOT_ACTION_NAME)
+    # inputs.pb is written before the TaskAction is created: never over the inputs of an existing run.
+    if await api.get_taskaction(args.namespace, name) is not None:
+        raise runs.ClientError(f"run {run!r} already exists (TaskAction {args.namespace}/{name}): choose another --run")
+    prepared = await sdk.prepare_sdk_run(
+        Path(args.filename), args.task, args.input, run=run, namespace=args.namespace, project=args.project,
+        domain=args.domain, storage=args.storage, settings=Settings(), labels=args.label,
+        annotations=args.annotation, env_vars=args.env or None, copy_style=args.copy_style,
+    )
+    return prepared.body
+
+
 async def cmd_submit(api: ClientApi, args: argparse.Namespace) -> int:
-    if args.filename:
+    if sdk.is_sdk_file(args.filename):
+        bodies = [await sdk_run_body(api, args)]
+    elif args.filename:
         text = sys.stdin.read() if args.filename == "-" else Path(args.filename).read_text()
         bodies = runs.order_for_submit(load_documents(text))
     else:
@@ -232,11 +274,10 @@ async def cmd_submit(api: ClientApi, args: argparse.Namespace) -> int:
                 runs.child_body(template, parent, action=args.action, labels=args.label, annotations=args.annotation, env_vars=args.env or None)
             ]
     created = [await runs.submit(api, body, namespace=args.namespace) for body in bodies]
-    emit(
-        created,
-        args.output,
-        "\n".join(f"taskaction/{o['metadata']['name']} created in {o['metadata']['namespace']}" for o in created),
-    )
+    lines = [f"taskaction/{o['metadata']['name']} created in {o['metadata']['namespace']}" for o in created]
+    if sdk.is_sdk_file(args.filename):
+        lines.append(f"run: {created[0]['spec']['runName']}")
+    emit(created, args.output, "\n".join(lines))
     return 0
 
 

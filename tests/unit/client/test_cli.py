@@ -53,6 +53,43 @@ def test_parse_errors(argv: list[str], message: str, capsys: pytest.CaptureFixtu
     assert message in capsys.readouterr().err
 
 
+def test_parse_submit_sdk_task_file(tmp_path) -> None:
+    tasks = tmp_path / "pipeline.py"
+    tasks.write_text("")
+    args = cli.parse(
+        ["submit", "-f", str(tasks), "--task", "pipeline", "-i", "x=5", "--input", "q=a=b", "--run", "r1", "--storage", "s3://b",
+         "--project", "p", "--domain", "d", "--label", "k=v", "--env", "A=1", "--annotation", "n=m", "-o", "json"]
+    )
+    assert (args.filename, args.task, args.input, args.run) == (str(tasks), "pipeline", {"x": "5", "q": "a=b"}, "r1")
+    assert (args.storage, args.project, args.domain, args.output) == ("s3://b", "p", "d", "json")
+    assert (args.label, args.env, args.annotation, args.copy_style) == ({"k": "v"}, {"A": "1"}, {"n": "m"}, "loaded_modules")
+    minimal = cli.parse(["submit", "-f", str(tasks), "--task", "pipeline", "--copy-style", "all"])
+    assert (minimal.input, minimal.run, minimal.copy_style) == ({}, None, "all")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["submit", "-f", "{tasks}"], "needs --task NAME"),
+        (["submit", "-f", "{tasks}", "--task", "t", "-i", "x"], "--input 'x' is not KEY=VALUE"),
+        (["submit", "-f", "{tasks}", "--task", "t", "--parent", "a0"], "--action and --parent do not apply"),
+        (["submit", "-f", "{tasks}", "--task", "t", "--action", "train"], "--action and --parent do not apply"),
+        (["submit", "-f", "{tasks}", "--task", "t", "--", "echo"], "submit -f takes no command"),
+        (["submit", "-f", "{tasks}", "--task", "t", "--copy-style", "none"], "invalid choice: 'none'"),
+        (["submit", "-f", "missing.py", "--task", "t"], "missing.py is not a file"),
+        (["submit", "-f", "run.yaml", "--task", "t"], "--task and -i/--input go with a Flyte SDK task file"),
+        (["submit", "--image", "i", "--run", "r", "-i", "x=1", "--", "true"], "--task and -i/--input go with"),
+    ],
+)
+def test_parse_sdk_submit_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture, tmp_path) -> None:
+    tasks = tmp_path / "tasks.py"
+    tasks.write_text("")
+    with pytest.raises(SystemExit) as exc:
+        cli.parse([arg.format(tasks=tasks) for arg in argv])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_parse_namespace_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TASKACTION_NAMESPACE", "flyte")
     assert cli.parse(["tree", "r"]).namespace == "flyte"
