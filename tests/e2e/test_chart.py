@@ -41,6 +41,8 @@ EVERYTHING = [
     "--set", "podStorage.secret=task-s3",
     "--set", "bootstrap.image=registry.example.com/taskaction-runtime:0.1.0",
     "--set", "bootstrap.cacheHostPath=/var/cache/taskaction-bundles",
+    "--set", "actionsService.enabled=true",
+    "--set-json", 'networkPolicy.actionsFrom=[{"namespaceSelector":{"matchLabels":{"flyte.org/tasks":"true"}}}]',
 ]
 
 
@@ -82,7 +84,7 @@ def _validate_offline(docs: list[dict[str, Any]]) -> list[str]:
     return checked
 
 
-@pytest.mark.parametrize("variant", ["default", "namespaced", "everything"])
+@pytest.mark.parametrize("variant", ["default", "namespaced", "everything", "namespaced-actions"])
 def test_rendered_manifests_validate_offline_and_on_the_api_server(
     variant: str, helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str]
 ) -> None:
@@ -92,6 +94,8 @@ def test_rendered_manifests_validate_offline_and_on_the_api_server(
         args = ["--set", f"watchNamespaces={{{new_namespace('e2e-w1')},{new_namespace('e2e-w2')}}}"]
     elif variant == "everything":
         args = EVERYTHING
+    elif variant == "namespaced-actions":  # the actions service's Role in the first watched namespace
+        args = ["--set", f"watchNamespaces={{{new_namespace('e2e-w1')}}}", "--set", "actionsService.enabled=true"]
     text = helm.template(*args, release="tpl", namespace=release_ns)
     docs = [d for d in yaml.safe_load_all(text) if d]
     checked = _validate_offline(docs)
@@ -165,7 +169,14 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     assert (settings.log_format, settings.max_concurrent_reconciles, settings.api_qps, settings.api_burst) == ("json", 64, 300, 1000000)
     assert (settings.gc_interval_seconds, settings.gc_ttl_seconds, settings.read_outputs) == (1800, 86400, True)
     assert (settings.storage_endpoint, settings.storage_region) == ("http://seaweedfs.storage:8333", "us-east-1")
-    assert settings.default_env_vars == {"FLYTE_AWS_ENDPOINT": "http://seaweedfs.storage:8333", "_U_USE_ACTIONS": "1"}
+    # defaultEnvVars merged with what the actions service adds to task pods.
+    assert settings.default_env_vars == {
+        "FLYTE_AWS_ENDPOINT": "http://seaweedfs.storage:8333",
+        "_U_USE_ACTIONS": "1",
+        "_U_EP_OVERRIDE": "ta-taskaction-operator-actions.taskaction-system.svc:8090",
+        "_U_INSECURE": "true",
+    }
+    assert (settings.actions_service_address, settings.actions_service_namespace) == ("0.0.0.0:8090", "team-a")
     assert (settings.default_pod_template_name, settings.pod_template_namespace) == ("flyte-template", "taskaction-system")
     assert (settings.pod_storage_endpoint, settings.pod_storage_region, settings.pod_storage_secret) == ("http://seaweedfs.storage:8333", None, "task-s3")
     assert (settings.bootstrap_image, settings.bootstrap_cache_host_path) == ("registry.example.com/taskaction-runtime:0.1.0", "/var/cache/taskaction-bundles")
@@ -176,7 +187,8 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     defaults = _env(one(helm.docs(), "Deployment"))
     assert defaults["TASKACTION_NAMESPACES"] == "[]" and defaults["TASKACTION_DEFAULT_ENV_VARS"] == "{}"
     assert defaults["TASKACTION_LEADER_ELECTION"] == "false"
-    for unset in ("TASKACTION_STORAGE_ACCESS_KEY_ID", "TASKACTION_STORAGE_ENDPOINT", "TASKACTION_POD_STORAGE_SECRET", "TASKACTION_BOOTSTRAP_IMAGE"):
+    for unset in ("TASKACTION_STORAGE_ACCESS_KEY_ID", "TASKACTION_STORAGE_ENDPOINT", "TASKACTION_POD_STORAGE_SECRET", "TASKACTION_BOOTSTRAP_IMAGE",
+                  "TASKACTION_ACTIONS_SERVICE_ADDRESS", "TASKACTION_ACTIONS_SERVICE_NAMESPACE"):
         assert unset not in defaults
 
 
@@ -210,7 +222,7 @@ def test_deployment_defaults(helm: Helm) -> None:
 
 def test_optional_objects(helm: Helm) -> None:
     docs = helm.docs(*EVERYTHING)
-    service = one(docs, "Service")
+    service = one(docs, "Service", "ta-taskaction-operator-metrics")
     monitor = one(docs, "ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
@@ -222,6 +234,10 @@ def test_optional_objects(helm: Helm) -> None:
     policy = one(docs, "NetworkPolicy")
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert policy["spec"]["ingress"][0]["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert policy["spec"]["ingress"][1] == {
+        "ports": [{"port": "actions", "protocol": "TCP"}],
+        "from": [{"namespaceSelector": {"matchLabels": {"flyte.org/tasks": "true"}}}],
+    }
     assert one(helm.docs("--set", "networkPolicy.enabled=true"), "NetworkPolicy")["spec"]["policyTypes"] == ["Ingress"]
 
 
@@ -239,6 +255,10 @@ def test_optional_objects(helm: Helm) -> None:
         (["--set", "gcc.ttlSeconds=1"], "", "additional properties 'gcc' not allowed"),
         (["--set", "replicas=3"], "/leaderElection/enabled", "value must be true"),
         (["--set", "livenessProbe.path=/readyz"], "/livenessProbe", "additional properties 'path' not allowed"),
+        (["--set", "actionsService.port=0"], "/actionsService/port", "minimum: got 0, want 1"),
+        (["--set", "actionsService.port=65536"], "/actionsService/port", "maximum: got 65,536, want 65,535"),
+        (["--set", "actionsService.enabled=yes"], "/actionsService/enabled", "got string, want boolean"),
+        (["--set", "actionsService.namespace=Flyte_NS"], "/actionsService/namespace", "does not match pattern"),
     ],
 )
 def test_schema_rejects_bad_values(helm: Helm, args: list[str], field: str, why: str) -> None:

@@ -265,6 +265,7 @@ def test_auth_can_i_cluster_wide(
         ("list", "namespaces", None, None),  # kopf lists namespaces only when it serves a list of them
         ("create", "leases.coordination.k8s.io", anywhere, None),
         ("create", "taskactions.flyte.org", anywhere, None),
+        ("create", "namespaces", None, None),  # only the actions service creates them (test_actions_service.py)
         ("list", "podtemplates", None, None),
         ("get", "secrets", ns, None),
     ]:

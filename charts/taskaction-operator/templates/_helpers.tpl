@@ -80,3 +80,37 @@ Each rule is proved by tests/e2e/test_rbac.py, which runs the real operator with
   resources: ["events"]
   verbs: ["create"]
 {{- end -}}
+
+{{/*
+The actions service (actionsService.enabled). Its namespace: actionsService.namespace, else the first of
+watchNamespaces, else "flyte". With watchNamespaces set it must be one of them: the operator executes TaskActions
+only there, so anything the service created elsewhere would never run. The render fails instead.
+*/}}
+{{- define "taskaction-operator.actionsNamespace" -}}
+{{- $ns := .Values.actionsService.namespace | default (first .Values.watchNamespaces) | default "flyte" -}}
+{{- if and .Values.watchNamespaces (not (has $ns .Values.watchNamespaces)) -}}
+{{- fail (printf "actionsService.namespace %q is not one of watchNamespaces %v: the operator would never run the TaskActions the actions service creates there" $ns .Values.watchNamespaces) -}}
+{{- end -}}
+{{- $ns -}}
+{{- end -}}
+
+{{- define "taskaction-operator.actionsServiceName" -}}
+{{- printf "%s-actions" (include "taskaction-operator.fullname" .) -}}
+{{- end -}}
+
+{{/* host:port of the actions Service as task pods reach it (_U_EP_OVERRIDE). */}}
+{{- define "taskaction-operator.actionsEndpoint" -}}
+{{- printf "%s.%s.svc:%d" (include "taskaction-operator.actionsServiceName" .) .Release.Namespace (int .Values.actionsService.port) -}}
+{{- end -}}
+
+{{/*
+TASKACTION_DEFAULT_ENV_VARS: defaultEnvVars, plus, with the actions service, what the Flyte SDK needs to use it
+(upstream Helm sets the same three keys). A key the user set in defaultEnvVars wins.
+*/}}
+{{- define "taskaction-operator.defaultEnvVars" -}}
+{{- $env := deepCopy .Values.defaultEnvVars -}}
+{{- if .Values.actionsService.enabled -}}
+{{- $env = merge $env (dict "_U_EP_OVERRIDE" (include "taskaction-operator.actionsEndpoint" .) "_U_INSECURE" "true" "_U_USE_ACTIONS" "1") -}}
+{{- end -}}
+{{- toJson $env -}}
+{{- end -}}
