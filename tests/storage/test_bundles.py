@@ -7,7 +7,8 @@
 - a bundle made by the real Flyte SDK (build_code_bundle, dry run) through the pod the operator builds for a generic
   image (no `--tgz` in the container: an init container fetches the bundle into an emptyDir): the init container's
   process, then the task container's (the SDK's a0 WITHOUT --tgz, in the unpacked directory), in order, with the
-  pod's env; the task's outputs land where the operator reads them.
+  pod's env, run by the kubelet stand-in (tests/support/kubelet_standin.py); the task's outputs land where the
+  operator reads them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flyte._code_bundle import build_code_bundle
@@ -40,16 +40,29 @@ from taskaction_operator.bundles.errors import BY_CODE, parse_termination_messag
 from taskaction_operator.client.manifests import taskaction
 from taskaction_operator.controller.decisions import validate
 from taskaction_operator.pods.builder import build_pod
-from taskaction_operator.settings import Settings
 from taskaction_operator.storage import paths
 from taskaction_operator.storage.outputs import check_outputs
 from tests.storage.sdk_tasks import hello
-from tests.storage.test_flyte_sdk import A0, DOMAIN, NAMESPACE, PROJECT, ConnectionRecorder, expected_prefix, upload_inputs
+from tests.storage.test_flyte_sdk import (
+    DOMAIN,
+    NAMESPACE,
+    PROJECT,
+    ConnectionRecorder,
+    expected_prefix,
+    pod_settings,
+    run_pod,
+    upload_inputs,
+)
+from tests.support.kubelet_standin import DEFAULT_IMAGES, RUNTIME_IMAGE
 from tests.support.seaweedfs import HOST, SeaweedFS
 
 SDK_TASKS = Path(hello.__file__).resolve().parent
 BOOTSTRAP = [sys.executable, "-m", "taskaction_operator.bundles"]
 FAST_RETRIES = ["--retries", "4", "--retry-delay", "0.05"]
+# A generic task image that does not fetch its own bundle: FROM the runtime target (its ENV: no bytecode written),
+# the Flyte SDK added (`a0` on PATH), ENTRYPOINT reset.
+SDK_IMAGE = "localhost/hello-tasks:dev"
+IMAGES = DEFAULT_IMAGES.with_images({"localhost/hello-tasks:": dataclasses.replace(RUNTIME_IMAGE, entrypoint=())})
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -286,54 +299,6 @@ def run_log(tmp_path: Path) -> str:
 # The real Flyte SDK's bundle through the pod the operator builds for a generic image.
 
 
-def local_pod(pod: dict[str, Any], root: Path, node: Path) -> dict[str, Path]:
-    """A directory per volume, as the kubelet provides them: emptyDir per pod, hostPath per node."""
-    dirs = {}
-    for volume in pod["spec"]["volumes"]:
-        if "hostPath" in volume:
-            dirs[volume["name"]] = node / volume["hostPath"]["path"].strip("/").replace("/", "_")
-            dirs[volume["name"]].mkdir(parents=True, exist_ok=True)  # DirectoryOrCreate
-        elif "emptyDir" in volume:
-            dirs[volume["name"]] = root / volume["name"]
-            dirs[volume["name"]].mkdir(parents=True)
-    return dirs
-
-
-def localize(value: str, container: dict[str, Any], volumes: dict[str, Path]) -> str:
-    for mount in container.get("volumeMounts") or []:
-        path = mount["mountPath"]
-        if value == path or value.startswith(path + "/"):
-            return str(volumes[mount["name"]]) + value[len(path) :]
-    return value
-
-
-def container_env(container: dict[str, Any], pod: dict[str, Any], secrets: dict[str, dict[str, str]]) -> dict[str, str]:
-    env = {}
-    for var in container.get("env") or []:
-        if "value" in var:
-            env[var["name"]] = var["value"]
-        elif "secretKeyRef" in var.get("valueFrom", {}):
-            ref = var["valueFrom"]["secretKeyRef"]
-            env[var["name"]] = secrets[ref["name"]][ref["key"]]
-        elif var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name":
-            env[var["name"]] = pod["metadata"]["name"]
-        else:
-            raise AssertionError(f"unexpected env source {var}")
-    return env
-
-
-def run_container(container: dict[str, Any], pod: dict[str, Any], volumes: dict[str, Path], entrypoint: list[str], extra_env: dict[str, str], home: Path) -> subprocess.CompletedProcess[str]:
-    """What the kubelet does with one container: its command (else the image's entrypoint) + args, its env, its
-    workingDir, the volumes at their mount paths (here: paths rewritten to the local directories)."""
-    secrets = {"store": {"access-key-id": extra_env.pop("_ACCESS"), "secret-access-key": extra_env.pop("_SECRET")}}
-    env = container_env(container, pod, secrets) | extra_env
-    env["PATH"] = f"{A0.parent}{os.pathsep}/usr/local/bin{os.pathsep}/usr/bin{os.pathsep}/bin"
-    env["HOME"] = str(home)
-    argv = list(container.get("command") or entrypoint) + [localize(a, container, volumes) for a in container.get("args") or []]
-    cwd = localize(container.get("workingDir") or str(home), container, volumes)
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
-
-
 async def test_sdk_bundle_through_a_generic_image_pod(seaweedfs: SeaweedFS, tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     bundle = await build_code_bundle(from_dir=SDK_TASKS, dryrun=True, copy_bundle_to=tmp_path / "out", copy_style="loaded_modules")
@@ -353,12 +318,12 @@ async def test_sdk_bundle_through_a_generic_image_pod(seaweedfs: SeaweedFS, tmp_
         del args[index : index + 2]
     del template.container.args[:]
     template.container.args.extend(args)
-    template.container.image = "localhost/taskaction-runtime:dev"
+    template.container.image = SDK_IMAGE
     assert template.metadata.code_bundle_uri == remote
 
-    settings = Settings(pod_storage_endpoint=seaweedfs.endpoint, pod_storage_secret="store", bootstrap_cache_host_path="/var/lib/taskaction/bundles")
     node = tmp_path / "node"
     control_plane = ConnectionRecorder()
+    settings = pod_settings(seaweedfs, control_plane, bootstrap_cache_host_path="/var/lib/taskaction/bundles")
     try:
         for attempt in ("first", "second"):  # the second pod on the node finds the bundle in the node's cache
             run = f"r{uuid.uuid4().hex[:12]}"
@@ -367,24 +332,19 @@ async def test_sdk_bundle_through_a_generic_image_pod(seaweedfs: SeaweedFS, tmp_
             ta, decoded = validate(body)
             pod = build_pod(ta, decoded, 1, settings)
             await upload_inputs(seaweedfs, paths.input_prefix(body["spec"]["inputUri"]), x=21)
-
             (init,) = pod["spec"]["initContainers"]
             (task,) = pod["spec"]["containers"]
-            volumes = local_pod(pod, tmp_path / attempt, node)
-            creds = {"_ACCESS": seaweedfs.access_key, "_SECRET": seaweedfs.secret_key}
+            assert init["image"] == settings.bootstrap_image and "command" not in init  # the runtime image's ENTRYPOINT
 
-            # 1. The init container: the runtime image's ENTRYPOINT is taskaction-bootstrap.
-            init_log = tmp_path / attempt / "init-termination-log"
-            done = await asyncio.to_thread(run_container, init, pod, volumes, BOOTSTRAP, {**creds, "TASKACTION_TERMINATION_LOG": str(init_log)}, tmp_path)
-            assert done.returncode == 0, done.stderr
-            assert ("from the cache" in done.stderr) == (attempt == "second"), done.stderr
-            code_dir = Path(localize(task["workingDir"], task, volumes))
+            # The init container (taskaction-bootstrap), then the task container in the unpacked directory.
+            record = await asyncio.to_thread(run_pod, pod, tmp_path / attempt, seaweedfs, node_dir=node, images=IMAGES)
+            fetched = record.container(init["name"])
+            assert fetched.exit_code == 0, record.report()
+            assert ("from the cache" in fetched.stderr()) == (attempt == "second"), fetched.stderr()
+            assert record.sandbox is not None
+            code_dir = Path(record.sandbox.localize(task, task["workingDir"]))
             assert sorted(os.listdir(code_dir)) == [".taskaction-bundle", "__init__.py", "hello.py"]
-
-            # 2. The task container, in the unpacked directory, with the pod's env.
-            extra = {**creds, "_U_EP_OVERRIDE": control_plane.address}
-            done = await asyncio.to_thread(run_container, task, pod, volumes, [], extra, tmp_path / attempt)
-            assert done.returncode == 0, f"a0 exited {done.returncode}\nstdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
+            assert record.container(task["name"]).exit_code == 0, record.report()
 
             prefix = expected_prefix(body)
             outputs = common_pb2.Outputs.FromString(seaweedfs.s3fs().cat_file(f"{prefix}/outputs.pb"))

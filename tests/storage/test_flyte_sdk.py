@@ -7,11 +7,11 @@
 2. `inputs.pb` (flyteidl2.task.Inputs, encoded by the SDK's own converter) goes under the run's input prefix.
 3. A TaskAction as the actions service writes it (client.manifests) carries the template; `decisions.validate` and
    `pods.builder.build_pod` give the pod the operator would create.
-4. THE LOCAL SUBPROCESS STANDS IN FOR THE KUBELET: the container's command + args run with the container's env,
-   the way the image (whose PATH has `a0`) would run them. Only what Kubernetes itself would supply is added: the
-   downward-API value of `_F_PN` (the pod name), and what a deployment passes through `default_env_vars`: the
-   storage credentials (FLYTE_AWS_*) and the control-plane endpoint (_U_EP_OVERRIDE, here a loopback port that
-   records whether it is ever contacted: a leaf task must not need it).
+4. The kubelet stand-in (tests/support/kubelet_standin.py) runs the pod: the container's args with the pod's env,
+   as the Flyte image (whose PATH has `a0`) would. What a deployment gives task pods comes through the operator's
+   settings, so it is in the pod spec: the store's endpoint and credentials (pod_storage_endpoint, and the Secret
+   pod_storage_secret, whose data the stand-in is given) and the control-plane endpoint (default_env_vars
+   _U_EP_OVERRIDE, here a loopback port that records whether it is ever contacted: a leaf task must not need it).
 5. The outputs must land under the exact sharded prefix the actions service computes, and `check_outputs` must
    read them as the operator will.
 """
@@ -21,10 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import os
 import socket
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -47,13 +44,14 @@ from taskaction_operator.settings import Settings
 from taskaction_operator.storage import paths
 from taskaction_operator.storage.outputs import check_outputs
 from tests.storage.sdk_tasks import hello
+from tests.support.kubelet_standin import PodRecord, run_pod_locally
 from tests.support.seaweedfs import SeaweedFS
 
 SDK_TASKS = Path(hello.__file__).resolve().parent
 NAMESPACE = "flyte"
 PROJECT = "flytesnacks"
 DOMAIN = "development"
-A0 = Path(sys.executable).parent / "a0"
+STORAGE_SECRET = "store"
 RUN_TIMEOUT_SECONDS = 120
 
 
@@ -130,36 +128,34 @@ async def upload_inputs(seaweedfs: SeaweedFS, input_prefix: str, **values: Any) 
     seaweedfs.s3fs().pipe_file(f"{input_prefix}/{paths.INPUTS_FILE}", inputs.proto_inputs.SerializeToString())
 
 
-def operator_pod(template: tasks_pb2.TaskTemplate, run: str, seaweedfs: SeaweedFS) -> tuple[dict[str, Any], dict[str, Any]]:
+def operator_pod(
+    template: tasks_pb2.TaskTemplate, run: str, seaweedfs: SeaweedFS, settings: Settings | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     body = taskaction(template, run=run, namespace=NAMESPACE, project=PROJECT, domain=DOMAIN, storage=f"s3://{seaweedfs.bucket}")
     body["metadata"]["uid"] = str(uuid.uuid4())
     ta, decoded = validate(body)
-    return body, build_pod(ta, decoded, 1, Settings())
+    return body, build_pod(ta, decoded, 1, settings or Settings())
 
 
-def run_like_kubelet(
-    pod: dict[str, Any], workdir: Path, seaweedfs: SeaweedFS, control_plane: ConnectionRecorder
-) -> subprocess.CompletedProcess[str]:
-    container = pod["spec"]["containers"][0]
-    env: dict[str, str] = {}
-    for var in container["env"]:
-        if "value" in var:
-            env[var["name"]] = var["value"]
-        elif var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name":
-            env[var["name"]] = pod["metadata"]["name"]  # the downward API
-        else:
-            raise AssertionError(f"unexpected env source {var}")
-    env.update(seaweedfs.flyte_env())  # the deployment's storage credentials (default_env_vars)
-    # The deployment's control-plane endpoint (default_env_vars). Without it the SDK would default to
-    # host.docker.internal:8090; set here so nothing can leave the loopback. A leaf task never dials it.
-    env["_U_EP_OVERRIDE"] = control_plane.address
-    # The image's environment: an interpreter with flyte on PATH, a HOME of its own.
-    env["PATH"] = f"{A0.parent}{os.pathsep}/usr/local/bin{os.pathsep}/usr/bin{os.pathsep}/bin"
-    env["HOME"] = str(workdir)
-    argv = list(container.get("command") or []) + list(container["args"])
-    return subprocess.run(
-        argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL
+def pod_settings(seaweedfs: SeaweedFS, control_plane: ConnectionRecorder, **more: Any) -> Settings:
+    """What a deployment configures for task pods: the store, and the control-plane endpoint (default_env_vars).
+    Without _U_EP_OVERRIDE the SDK would default to host.docker.internal:8090; a loopback recorder keeps everything
+    on this machine and tells whether it was dialled."""
+    return Settings(
+        pod_storage_endpoint=seaweedfs.endpoint,
+        pod_storage_secret=STORAGE_SECRET,
+        default_env_vars={"_U_EP_OVERRIDE": control_plane.address},
+        **more,
     )
+
+
+def storage_secret(seaweedfs: SeaweedFS) -> dict[str, dict[str, str]]:
+    """The Secret pod_storage_secret names, as the API server would hold it."""
+    return {STORAGE_SECRET: {"access-key-id": seaweedfs.access_key, "secret-access-key": seaweedfs.secret_key}}
+
+
+def run_pod(pod: dict[str, Any], workdir: Path, seaweedfs: SeaweedFS, **options: Any) -> PodRecord:
+    return run_pod_locally(pod, workdir, secrets=storage_secret(seaweedfs), timeout=RUN_TIMEOUT_SECONDS, **options)
 
 
 def expected_prefix(body: dict[str, Any]) -> str:
@@ -218,11 +214,11 @@ async def test_sdk_task_succeeds_through_the_operator_pod(
     serialized: Serialized, seaweedfs: SeaweedFS, control_plane: ConnectionRecorder, tmp_path: Path
 ) -> None:
     run = f"r{uuid.uuid4().hex[:12]}"
-    body, pod = operator_pod(serialized.templates["double"], run, seaweedfs)
+    body, pod = operator_pod(serialized.templates["double"], run, seaweedfs, pod_settings(seaweedfs, control_plane))
     await upload_inputs(seaweedfs, paths.input_prefix(body["spec"]["inputUri"]), x=5)
 
-    proc = await asyncio.to_thread(run_like_kubelet, pod, tmp_path, seaweedfs, control_plane)
-    assert proc.returncode == 0, f"a0 exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    record = await asyncio.to_thread(run_pod, pod, tmp_path, seaweedfs)
+    assert record.exit_codes == {pod["metadata"]["name"]: 0}, record.report()
 
     prefix = expected_prefix(body)
     fs = seaweedfs.s3fs()
@@ -241,12 +237,12 @@ async def test_sdk_task_exception_is_a_user_error(
     serialized: Serialized, seaweedfs: SeaweedFS, control_plane: ConnectionRecorder, tmp_path: Path
 ) -> None:
     run = f"r{uuid.uuid4().hex[:12]}"
-    body, pod = operator_pod(serialized.templates["explode"], run, seaweedfs)
+    body, pod = operator_pod(serialized.templates["explode"], run, seaweedfs, pod_settings(seaweedfs, control_plane))
     await upload_inputs(seaweedfs, paths.input_prefix(body["spec"]["inputUri"]), x=5)
 
-    proc = await asyncio.to_thread(run_like_kubelet, pod, tmp_path, seaweedfs, control_plane)
+    record = await asyncio.to_thread(run_pod, pod, tmp_path, seaweedfs)
     # The SDK reports a user exception in error.pb and exits 0: the pod succeeds, the task does not.
-    assert proc.returncode == 0, f"a0 exited {proc.returncode}\nstderr:\n{proc.stderr[-4000:]}"
+    assert record.exit_codes == {pod["metadata"]["name"]: 0}, record.report()
 
     prefix = expected_prefix(body)
     fs = seaweedfs.s3fs()
