@@ -1,0 +1,133 @@
+"""Acceptance of the control plane: the real Flyte SDK drives a run through the operator and its actions service.
+
+`tests/storage/sdk_tasks/pipeline.py` is `pipeline(x)` awaiting `step_one` (x*2) then `step_two` (y+10).
+1. `taskaction submit -f pipeline.py --task pipeline -i x=5` serializes it OFFLINE with the SDK, uploads its code
+   bundle and inputs.pb to SeaweedFS and creates the root `<run>-a0`.
+2. The operator makes the root's pod. The kubelet stand-in (tests/support/kubelet_standin.py: the only one) runs the
+   pod's container, `a0 ... --tgz s3://...`, as a local process with the pod's env, which the operator filled from
+   its settings: storage (FLYTE_AWS_*) and the control plane (_U_EP_OVERRIDE -> the operator's actions service,
+   _U_USE_ACTIONS=1, _U_INSECURE=true), exactly as a deployment configures them.
+3. Inside that process the SDK's in-task controller Enqueues step_one and step_two through the actions service: two
+   TaskActions owned by a0, whose pods the stand-in runs too; WatchForUpdates hands their outputs back to the parent.
+4. `taskaction outputs <run>-a0` prints 20; deleting the root removes all three TaskActions and their pods through
+   the real garbage collector (kube-controller-manager).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.test_actions_service import wait_for_port
+from tests.storage.sdk_tasks import pipeline as pipeline_module
+from tests.support.kube import Kube, is_true
+from tests.support.kubelet_standin import KubeletStandIn
+from tests.support.operator_process import OperatorProcess, running_operator
+from tests.support.seaweedfs import SeaweedFS, free_ports
+
+PIPELINE_FILE = Path(pipeline_module.__file__)
+PROJECT, DOMAIN = "flytesnacks", "development"
+RUN_TIMEOUT = 240.0
+STAND_IN = {"sim.taskaction.dev/outcome": "running"}  # kwok leaves these pods Running: the stand-in ends them
+
+
+@pytest.fixture(scope="module")
+def service_address() -> str:
+    return f"127.0.0.1:{free_ports(1)[0]}"
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube: Kube, crd: None, namespace: str, storage_env: dict[str, str], seaweedfs: SeaweedFS, service_address: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[OperatorProcess]:
+    pod_env = {**seaweedfs.flyte_env(), "_U_EP_OVERRIDE": service_address, "_U_INSECURE": "true", "_U_USE_ACTIONS": "1"}
+    env = {
+        **storage_env,
+        "TASKACTION_ACTIONS_SERVICE_ADDRESS": service_address,
+        "TASKACTION_ACTIONS_SERVICE_NAMESPACE": namespace,
+        "TASKACTION_DEFAULT_ENV_VARS": json.dumps(pod_env),
+    }
+    with running_operator(kube, namespace, tmp_path_factory.mktemp("operator") / "operator.log", env) as process:
+        wait_for_port(service_address, process)
+        yield process
+
+
+def taskaction_cli(kube: Kube, storage_env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KUBECONFIG": kube.kubeconfig, **storage_env}
+    return subprocess.run([sys.executable, "-m", "taskaction_operator.client.cli", *args], capture_output=True, text=True, timeout=180, env=env)
+
+
+def wait_for(predicate, what: str, timeout: float, report) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not {what} after {timeout:.0f}s\n{report()}")
+        time.sleep(0.5)
+
+
+def test_pipeline_runs_as_three_actions_and_deletes_as_a_tree(
+    kube: Kube, namespace: str, operator: OperatorProcess, seaweedfs: SeaweedFS, storage_env: dict[str, str], tmp_path: Path
+) -> None:
+    run = f"r{uuid.uuid4().hex[:12]}"
+    with KubeletStandIn(kube, namespace, tmp_path / "kubelet") as kubelet:
+
+        def report() -> str:
+            actions = kube.list("taskaction", namespace, f"flyte.org/run={run}")
+            lines = [f"{a['metadata']['name']}: {json.dumps((a.get('status') or {}).get('conditions'))[:600]}" for a in actions]
+            return "\n".join(lines) + f"\n--- kubelet stand-in:\n{kubelet.report()}\n--- operator log:\n{operator.log()[-3000:]}"
+
+        submitted = taskaction_cli(
+            kube, storage_env, "submit", "-n", namespace, "-f", str(PIPELINE_FILE), "--task", "pipeline", "-i", "x=5",
+            "--run", run, "--project", PROJECT, "--domain", DOMAIN, "--storage", f"s3://{seaweedfs.bucket}",
+            "--label", "sim.taskaction.dev/outcome=running",
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        assert f"taskaction/{run}-a0 created in {namespace}" in submitted.stdout
+
+        root_name = f"{run}-a0"
+        wait_for(lambda: is_true(kube.get("taskaction", root_name, namespace), "Succeeded"), "Succeeded", RUN_TIMEOUT, report)
+
+        actions = {a["spec"]["actionName"]: a for a in kube.list("taskaction", namespace, f"flyte.org/run={run}")}
+        assert len(actions) == 3, sorted(actions)
+        root = actions.pop("a0")
+        assert "ownerReferences" not in root["metadata"]
+        for child in actions.values():
+            assert child["spec"]["parentActionName"] == "a0"
+            assert child["metadata"]["labels"]["flyte.org/is-root"] == "false"
+            assert child["metadata"]["ownerReferences"] == [
+                {"apiVersion": "flyte.org/v1", "kind": "TaskAction", "name": root_name, "uid": root["metadata"]["uid"], "blockOwnerDeletion": True}
+            ]
+            assert is_true(child, "Succeeded"), child.get("status")
+        short_names = sorted(child["spec"].get("shortName", "") for child in actions.values())
+        assert short_names == ["step_one", "step_two"], short_names
+
+        ran = sorted(record.name for record in kubelet.records)
+        assert ran == sorted(f"{a['metadata']['name']}-0" for a in [root, *actions.values()]), ran
+
+        outputs = taskaction_cli(kube, storage_env, "outputs", "-n", namespace, root_name)
+        assert outputs.returncode == 0, outputs.stderr
+        assert outputs.stdout.strip() == "o0 = 20"
+        by_short_name = {child["spec"]["shortName"]: child["metadata"]["name"] for child in actions.values()}
+        step_one = taskaction_cli(kube, storage_env, "outputs", "-n", namespace, by_short_name["step_one"])
+        assert step_one.stdout.strip() == "o0 = 10", step_one.stderr
+
+    # Deleting the root: the garbage collector removes the children (ownerReferences to a0) and every pod (each owned
+    # by its TaskAction); the operator only releases its finalizers.
+    pods = [p["metadata"]["name"] for p in kube.list("pod", namespace, f"flyte.org/run={run}")]
+    assert len(pods) == 3, pods
+    kube.delete("taskaction", root_name, namespace)
+    wait_for(
+        lambda: not kube.list("taskaction", namespace, f"flyte.org/run={run}") and not kube.list("pod", namespace, f"flyte.org/run={run}"),
+        "all three TaskActions and their pods gone",
+        90,
+        lambda: json.dumps([a["metadata"]["name"] for a in kube.list("taskaction", namespace, f"flyte.org/run={run}")]),
+    )
