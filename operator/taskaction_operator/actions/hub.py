@@ -78,19 +78,28 @@ class UpdateHub:
                 await self._watch(version)
             except asyncio.CancelledError:
                 raise
+            except ApiError as exc:
+                if exc.status == 410:  # the resourceVersion expired: normal after a long quiet spell
+                    log.info("TaskAction watch of namespace %s expired; listing again", self.namespace)
+                    continue
+                log.warning("TaskAction watch of namespace %s failed (%s); listing again in %.0fs", self.namespace, exc, RETRY_SECONDS)
+                await asyncio.sleep(RETRY_SECONDS)
             except Exception:  # noqa: BLE001 - the API server may be away; the watch must come back
                 log.exception("TaskAction watch of namespace %s failed; listing again in %.0fs", self.namespace, RETRY_SECONDS)
                 await asyncio.sleep(RETRY_SECONDS)
 
     async def _relist(self) -> str:
         items, version = await self.api.list_all_taskactions(self.namespace, "")
-        seen = set()
-        for obj in items:
-            seen.add(obj["metadata"]["name"])
-            self.observe(obj)
-        for name in [n for n in self._entries if n not in seen]:
-            self.forget(name)
+        self.observe_listing(items)
         return version
+
+    def observe_listing(self, items: list[dict[str, Any]]) -> None:
+        """A full list: every TaskAction observed, the ones no longer listed forgotten."""
+        listed = {obj["metadata"]["name"] for obj in items}
+        for obj in items:
+            self.observe(obj)
+        for name in [n for n in self._entries if n not in listed]:
+            self.forget(name)
 
     async def _watch(self, version: str) -> None:
         while True:

@@ -89,3 +89,19 @@ async def test_traces_are_sent_and_remembered(hub: UpdateHub) -> None:
     assert await take(stream, 1) == [trace]
     await stream.aclose()
     assert hub.snapshot(KEY) == [trace]
+
+
+async def test_a_new_listing_sends_what_changed_meanwhile(hub: UpdateHub) -> None:
+    hub.observe_listing([obj("a0", None, "Executing"), obj("n1", "a0", "Executing"), obj("n2", "a0", "Executing")])
+    stream = hub.subscribe(KEY)
+    await take(stream, 4)
+    # The watch broke; meanwhile n1 finished, n2 was deleted and n3 appeared.
+    done = obj("n1", "a0")
+    done["status"]["conditions"] = [cond("Progressing", "False", "Completed"), cond("Succeeded", "True", "Completed")]
+    hub.observe_listing([obj("a0", None, "Executing"), done, obj("n3", "a0")])
+    changes = await take(stream, 3)
+    assert sorted((u.action_id.name, u.phase) for u in changes) == [
+        ("n1", P.ACTION_PHASE_SUCCEEDED), ("n2", P.ACTION_PHASE_ABORTED), ("n3", P.ACTION_PHASE_QUEUED)
+    ]
+    assert [u.action_id.name for u in hub.snapshot(KEY)] == ["a0", "n1", "n3"]
+    await stream.aclose()
