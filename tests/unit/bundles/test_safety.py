@@ -213,3 +213,19 @@ def test_dot_entries_and_multi_member_gzip(tmp_path: Path, log: Path, monkeypatc
     code, message, dest = unpack(tmp_path, log, monkeypatch, archive)
     assert code == 0, message
     assert (dest / "pkg" / "m.py").read_text() == "m"
+
+
+def test_gzip_members_split_anywhere_across_chunks(tmp_path: Path) -> None:
+    """Download chunks end anywhere: within a header, a trailer, or the next member's two-byte magic."""
+    raw = write_tar(tmp_path / "raw.tar", [file("pkg/a.py", os.urandom(3000)), file("pkg/b.py", "b")], compression="").read_bytes()
+    first = gzip.compress(raw[:2048])
+    data = first + gzip.compress(raw[2048:])
+    chunkings = {
+        "one byte at a time": [data[i : i + 1] for i in range(len(data))],
+        "magic split": [data[: len(first) + 1], data[len(first) + 1 :]],
+    }
+    for name, chunks in chunkings.items():
+        dest = tmp_path / name
+        dest.mkdir()
+        unpack_module.unpack_stream(iter(chunks), dest, unpack_module.Limits())
+        assert (dest / "pkg" / "b.py").read_text() == "b", name
