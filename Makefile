@@ -43,6 +43,7 @@ test-e2e: venv
 
 bench: venv
 	$(PY) e2e/bench/bench.py
+	$(PY) e2e/bench/actions.py
 	$(PY) e2e/bench/bundles.py --rounds 3
 
 # Regenerate the checked-in files that come from code.

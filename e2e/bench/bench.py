@@ -27,15 +27,16 @@ from kubernetes_asyncio import client, config, watch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "e2e"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
 import cluster as local_cluster  # noqa: E402
+import doc  # noqa: E402  (e2e/bench/doc.py)
 
 from taskaction_operator.client.manifests import container_template, taskaction  # noqa: E402
 from taskaction_operator.controller.decisions import build_pod, validate  # noqa: E402
 from taskaction_operator.settings import Settings  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-DOC = REPO / "docs" / "benchmarks.md"
 SIM = {"sim.taskaction.dev/outcome": "succeed"}
 DELAY = {"sim.taskaction.dev/delay": "1s"}
 
@@ -218,7 +219,7 @@ async def run_raw_phase(api: client.ApiClient, namespace: str, count: int, concu
 
 def write_doc(report: dict) -> None:
     op, raw, ratio = report["operator"], report["raw"], report["ratio_operator_over_raw"]
-    DOC.write_text(
+    doc.replace_head(
         f"""# Benchmarks
 
 Latest `make bench` ({report['date']}, {report['machine']}; local kwok cluster, {op['actions']} TaskActions created at
@@ -282,7 +283,7 @@ async def main(count: int, concurrency: int, timeout: float) -> int:
     RESULTS.write_text(json.dumps(report, indent=1))
     write_doc(report)
     print(f"ratio operator/raw (all pods exist): {report['ratio_operator_over_raw']}")
-    print(f"written: {RESULTS.relative_to(REPO)}, {DOC.relative_to(REPO)}")
+    print(f"written: {RESULTS.relative_to(REPO)}, {doc.DOC.relative_to(REPO)}")
     return 0
 
 

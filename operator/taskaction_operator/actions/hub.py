@@ -46,6 +46,18 @@ class Entry:
 
     key: Key | None  # None for a root: nobody watches a root as a child
     update: Update
+    context: dict[str, Any]  # what a child inherits and its ownerReference needs (parent_context)
+
+
+def parent_context(taskaction: dict[str, Any]) -> dict[str, Any]:
+    """The part of a TaskAction that Enqueue reads from a parent: identity, labels, annotations, run context."""
+    meta, spec = taskaction.get("metadata") or {}, taskaction.get("spec") or {}
+    kept_meta = ("name", "namespace", "uid", "labels", "annotations")
+    kept_spec = ("runName", "project", "domain", "actionName", "envVars", "interruptible")
+    return {
+        "metadata": {k: meta[k] for k in kept_meta if k in meta},
+        "spec": {k: spec[k] for k in kept_spec if k in spec},
+    }
 
 
 @dataclass(eq=False)
@@ -130,7 +142,7 @@ class UpdateHub:
                 if not self._children[key]:
                     del self._children[key]
         else:
-            self._entries[name] = Entry(key, update)
+            self._entries[name] = Entry(key, update, parent_context(taskaction))
             if key is not None:
                 self._children[key].add(name)
         if key is not None and (previous is None or previous.update != update):
@@ -160,6 +172,11 @@ class UpdateHub:
     def _publish(self, key: Key, update: Update) -> None:
         for subscription in self._subscriptions.get(key, ()):
             subscription.queue.put_nowait(update)
+
+    def parent(self, name: str) -> dict[str, Any] | None:
+        """A TaskAction as the watch last saw it, reduced to what a child needs from its parent; None if unknown."""
+        entry = self._entries.get(name)
+        return None if entry is None else entry.context
 
     def snapshot(self, key: Key) -> list[Update]:
         """The parent itself, then its children and traces (ListChildActions)."""

@@ -68,6 +68,7 @@ class ActionsService:
         self.api = api
         self.namespace = namespace
         self.hub = hub
+        self._namespace_ready = False
 
     @counted("Enqueue")
     async def enqueue(self, request: pb.EnqueueRequest, ctx: RequestContext) -> pb.EnqueueResponse:
@@ -85,10 +86,9 @@ class ActionsService:
             return pb.EnqueueResponse()
         name = taskaction_name(action.action_id.run.name, action.action_id.name)
         try:
-            await self.api.ensure_namespace(self.namespace)
             parent = await self._parent(action)
             body = enqueue.taskaction_for(action, self.namespace, request.run_spec if request.HasField("run_spec") else None, parent)
-            await self.api.create_taskaction(self.namespace, body)
+            await self._create(body)
         except enqueue.InvalidAction as exc:
             raise ConnectError(Code.INVALID_ARGUMENT, str(exc)) from exc
         except ApiError as exc:
@@ -99,11 +99,26 @@ class ActionsService:
         log.info("Enqueued %s action %s/%s", kind, self.namespace, name)
         return pb.EnqueueResponse()
 
+    async def _create(self, body: dict) -> None:
+        """EnsureNamespaceExists once, not before every create: a namespace deleted later shows as a 404 and is
+        made again."""
+        if not self._namespace_ready:
+            await self.api.ensure_namespace(self.namespace)
+            self._namespace_ready = True
+        try:
+            await self.api.create_taskaction(self.namespace, body)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            await self.api.ensure_namespace(self.namespace)
+            await self.api.create_taskaction(self.namespace, body)
+
     async def _parent(self, action: pb.Action) -> dict | None:
+        """The parent as the watch saw it (it exists before its children are enqueued), else read live."""
         name = enqueue.parent_name(action)
         if name is None:
             return None
-        parent = await self.api.get_taskaction(self.namespace, name)
+        parent = self.hub.parent(name) or await self.api.get_taskaction(self.namespace, name)
         if parent is None:
             raise ConnectError(Code.NOT_FOUND, f"parent TaskAction {self.namespace}/{name} does not exist")
         return parent

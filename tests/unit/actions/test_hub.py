@@ -105,3 +105,16 @@ async def test_a_new_listing_sends_what_changed_meanwhile(hub: UpdateHub) -> Non
     ]
     assert [u.action_id.name for u in hub.snapshot(KEY)] == ["a0", "n1", "n3"]
     await stream.aclose()
+
+
+def test_a_parent_is_known_without_asking_the_api_server(hub: UpdateHub) -> None:
+    root = obj("a0", None)
+    root["metadata"].update(uid="u-a0", labels={"team": "ml"}, annotations={"note": "x"}, resourceVersion="7")
+    root["spec"].update(envVars={"A": "1"}, interruptible=True, taskTemplate="AAAA")
+    hub.observe(root)
+    assert hub.parent("rabc-a0") == {
+        "metadata": {"name": "rabc-a0", "namespace": "flyte", "uid": "u-a0", "labels": {"team": "ml"}, "annotations": {"note": "x"}},
+        "spec": {"runName": "rabc", "project": "p", "domain": "d", "actionName": "a0", "envVars": {"A": "1"}, "interruptible": True},
+    }
+    hub.observe(root, deleted=True)
+    assert hub.parent("rabc-a0") is None
