@@ -289,3 +289,30 @@ async def test_root_enqueued_through_the_service_runs(client: ActionsServiceClie
     obj = kube.wait("taskaction", f"{run}-a0", namespace, lambda o: o is not None and runs.phase_of(o) == P.ACTION_PHASE_SUCCEEDED, "Succeeded", timeout=60)
     assert obj["metadata"]["labels"]["flyte.org/is-root"] == "true" and "ownerReferences" not in obj["metadata"]
     assert base64.b64decode(obj["spec"]["taskTemplate"]) == TEMPLATE.SerializeToString()
+
+
+async def test_grpc_over_cleartext_http2(operator: OperatorProcess, service_address: str, api: ClientApi, namespace: str) -> None:
+    """Go clients speak gRPC (HTTP/2 without TLS): the same port serves them."""
+    import pyqwest
+    from connectrpc.protocol import ProtocolType
+
+    run = new_run()
+    await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "running"})
+    http2 = pyqwest.Client(pyqwest.HTTPTransport(http_version=pyqwest.HTTPVersion.HTTP2))
+    async with ActionsServiceClient(f"http://{service_address}", protocol=ProtocolType.GRPC, http_client=http2) as grpc:
+        await grpc.enqueue(pb.EnqueueRequest(action=child_action(run, "viagrpc")))
+        seen, sentinel = set(), False
+
+        async def read() -> None:
+            nonlocal sentinel
+            async for response in grpc.watch_for_updates(pb.WatchForUpdatesRequest(parent_action_id=action_id(run, "a0"))):
+                sentinel = sentinel or response.control_message.sentinel
+                if response.HasField("action_update"):
+                    seen.add(response.action_update.action_id.name)
+                if sentinel and seen == {"a0", "viagrpc"}:
+                    return
+
+        await asyncio.wait_for(read(), UPDATE_TIMEOUT)
+        with pytest.raises(ConnectError) as missing:
+            await grpc.abort(pb.AbortRequest(action_id=action_id(run, "nosuch")))
+        assert missing.value.code == Code.NOT_FOUND

@@ -93,6 +93,8 @@ class ActionsServer:
 
     async def start(self) -> None:
         sockets = self.config.create_sockets()  # bound now, so port 0 resolves before anyone needs the address
+        for sock in sockets.insecure_sockets:
+            sock.listen(self.config.backlog)  # connections wait in the backlog until hypercorn accepts, never refused
         self.addresses = [f"{host}:{port}" for host, port, *_ in (s.getsockname() for s in sockets.insecure_sockets)]
         app = wrap_app(application(ActionsService(self.api, self.namespace, self.hub)), self.config.wsgi_max_body_size, "asgi")
         self._tasks = [
