@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -25,7 +24,7 @@ from taskaction_operator.client import runs
 from taskaction_operator.client.kube import ClientApi, connect
 from taskaction_operator.client.manifests import container_template
 from tests.support.kube import Kube
-from tests.support.operator_process import OperatorProcess, running_operator
+from tests.support.operator_process import OperatorProcess, running_operator, wait_for_port
 from tests.support.seaweedfs import free_ports
 
 TEMPLATE = container_template("busybox", ["echo", "hi"], name="mod.step")
@@ -46,18 +45,6 @@ def operator(
     with running_operator(kube, namespace, tmp_path_factory.mktemp("operator") / "operator.log", env) as process:
         wait_for_port(service_address, process)
         yield process
-
-
-def wait_for_port(address: str, process: OperatorProcess, timeout: float = 30) -> None:
-    host, port = address.rsplit(":", 1)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((host, int(port)), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"the actions service never listened on {address}; operator log:\n{process.log()}")
 
 
 @pytest.fixture

@@ -26,11 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.test_actions_service import wait_for_port
 from tests.storage.sdk_tasks import pipeline as pipeline_module
 from tests.support.kube import Kube, is_true
 from tests.support.kubelet_standin import KubeletStandIn
-from tests.support.operator_process import OperatorProcess, running_operator
+from tests.support.operator_process import OperatorProcess, running_operator, wait_for_port
 from tests.support.seaweedfs import SeaweedFS, free_ports
 
 PIPELINE_FILE = Path(pipeline_module.__file__)

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -79,3 +80,16 @@ def running_operator(kube: Kube, namespace: str, log_path: Path, env: dict[str, 
     finally:
         kube.run("delete", "taskactions", "--all", "-n", namespace, "--wait=true", "--timeout=90s", check=False)
         process.stop()
+
+
+def wait_for_port(address: str, process: OperatorProcess, timeout: float = 30) -> None:
+    """Until the operator's endpoint at host:port accepts connections (its actions service, say)."""
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"nothing listens on {address}; operator log:\n{process.log()}")

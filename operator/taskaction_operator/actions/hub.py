@@ -18,10 +18,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from flyteidl2.common import identifier_pb2, phase_pb2
+from flyteidl2.common import identifier_pb2
 from flyteidl2.workflow import state_service_pb2
 
-from ..client import runs
 from ..client.kube import ApiError, ClientApi
 from ..pods.naming import taskaction_name
 from . import updates
@@ -134,14 +133,10 @@ class UpdateHub:
         update = updates.action_update(taskaction, deleted=deleted)
         parent = spec.get("parentActionName")
         key = key_of(update.action_id.run, parent) if parent else None
-        previous = self._entries.get(name)
         if deleted:
-            self._entries.pop(name, None)
-            if key is not None:
-                self._children[key].discard(name)
-                if not self._children[key]:
-                    del self._children[key]
+            previous = self._drop(name)
         else:
+            previous = self._entries.get(name)
             self._entries[name] = Entry(key, update, parent_context(taskaction))
             if key is not None:
                 self._children[key].add(name)
@@ -150,17 +145,17 @@ class UpdateHub:
 
     def forget(self, name: str) -> None:
         """A TaskAction that vanished while the watch was down: deleted, as far as its parent can tell."""
+        entry = self._drop(name)
+        if entry is not None and entry.key is not None:
+            self._publish(entry.key, updates.as_deleted(entry.update))
+
+    def _drop(self, name: str) -> Entry | None:
         entry = self._entries.pop(name, None)
-        if entry is None or entry.key is None:
-            return
-        self._children[entry.key].discard(name)
-        if not self._children[entry.key]:
-            del self._children[entry.key]
-        gone = Update()
-        gone.CopyFrom(entry.update)
-        if not runs.is_terminal(gone.phase):
-            gone.phase = phase_pb2.ACTION_PHASE_ABORTED
-        self._publish(entry.key, gone)
+        if entry is not None and entry.key is not None:
+            self._children[entry.key].discard(name)
+            if not self._children[entry.key]:
+                del self._children[entry.key]
+        return entry
 
     def record_trace(self, parent_key: Key, update: Update) -> None:
         self._traces[(parent_key, update.action_id.name)] = update

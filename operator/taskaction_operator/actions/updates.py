@@ -51,8 +51,6 @@ def action_update(taskaction: dict[str, Any], *, deleted: bool = False) -> state
     spec = taskaction.get("spec") or {}
     status = taskaction.get("status") or {}
     phase = runs.phase_of(taskaction)
-    if deleted and not runs.is_terminal(phase):
-        phase = phase_pb2.ACTION_PHASE_ABORTED
     update = state_service_pb2.ActionUpdate(action_id=action_id(spec), phase=phase)
     if spec.get("runOutputBase"):
         update.output_uri = runs.output_uri(taskaction)
@@ -61,7 +59,17 @@ def action_update(taskaction: dict[str, Any], *, deleted: bool = False) -> state
     value = signal_value(status.get("signalValue"))
     if value is not None:
         update.value.CopyFrom(value)
-    return update
+    return as_deleted(update) if deleted else update
+
+
+def as_deleted(update: state_service_pb2.ActionUpdate) -> state_service_pb2.ActionUpdate:
+    """What a parent is told of a child deleted (or gone) before it ended: ABORTED."""
+    if runs.is_terminal(update.phase):
+        return update
+    aborted = state_service_pb2.ActionUpdate()
+    aborted.CopyFrom(update)
+    aborted.phase = phase_pb2.ACTION_PHASE_ABORTED
+    return aborted
 
 
 def trace_update(action: actions_service_pb2.Action) -> state_service_pb2.ActionUpdate:

@@ -11,7 +11,7 @@ from typing import Any
 from kubernetes_asyncio import client, config
 
 from ..api import constants as c
-from ..controller.kubeapi import ApiError, KubeApi, without_env_lookups
+from ..controller.kubeapi import ApiError, KubeApi, unless_missing, without_env_lookups
 
 __all__ = ["ApiError", "ClientApi", "connect"]
 
@@ -26,12 +26,8 @@ class ClientApi(KubeApi):
 
     async def ensure_namespace(self, namespace: str) -> bool:
         """True when created, False when it was already there."""
-        try:
-            await self._call("get", "namespaces", self.core.read_namespace, namespace)
+        if await unless_missing(self._call("get", "namespaces", self.core.read_namespace, namespace)) is not None:
             return False
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
         try:
             await self._call("create", "namespaces", self.core.create_namespace, {"metadata": {"name": namespace}})
             return True

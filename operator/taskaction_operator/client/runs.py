@@ -86,40 +86,35 @@ class InvalidSignal(SignalRefused):
 # --- names --------------------------------------------------------------------------------------------------------
 
 
+def _validate(value: str, what: str, limit: int, pattern: re.Pattern[str], rule: str) -> None:
+    if not value:
+        raise InvalidName(f"{what} is empty")
+    if len(value) > limit:
+        raise InvalidName(f"{what} {value!r} is {len(value)} characters long; at most {limit} are allowed")
+    if not pattern.match(value):
+        raise InvalidName(f"{what} {value!r} {rule}")
+
+
 def validate_run_name(run: str) -> None:
-    if not run:
-        raise InvalidName("run name is empty")
-    if len(run) > MAX_RUN_NAME:
-        raise InvalidName(f"run name {run!r} is {len(run)} characters long; at most {MAX_RUN_NAME} are allowed")
-    if not _DNS1035_LABEL.match(run):
-        raise InvalidName(
-            f"run name {run!r} is not a DNS-1035 label: lowercase letters, digits and '-', "
-            "starting with a letter and ending with a letter or digit"
-        )
+    _validate(
+        run, "run name", MAX_RUN_NAME, _DNS1035_LABEL,
+        "is not a DNS-1035 label: lowercase letters, digits and '-', starting with a letter and ending with a letter or digit",
+    )
 
 
 def validate_action_name(action: str, what: str = "action name") -> None:
-    if not action:
-        raise InvalidName(f"{what} is empty")
-    if len(action) > MAX_ACTION_NAME:
-        raise InvalidName(f"{what} {action!r} is {len(action)} characters long; at most {MAX_ACTION_NAME} are allowed")
-    if not _DNS1123_LABEL.match(action):
-        raise InvalidName(
-            f"{what} {action!r} must be lowercase letters, digits and '-', starting and ending with a letter or digit "
-            "(it is part of the TaskAction's name and a label value)"
-        )
+    _validate(
+        action, what, MAX_ACTION_NAME, _DNS1123_LABEL,
+        "must be lowercase letters, digits and '-', starting and ending with a letter or digit "
+        "(it is part of the TaskAction's name and a label value)",
+    )
 
 
 def validate_scope(value: str, what: str) -> None:
-    if not value:
-        raise InvalidName(f"{what} is empty")
-    if len(value) > MAX_PROJECT_DOMAIN:
-        raise InvalidName(f"{what} {value!r} is {len(value)} characters long; at most {MAX_PROJECT_DOMAIN} are allowed")
-    if not _LABEL_VALUE.match(value):
-        raise InvalidName(
-            f"{what} {value!r} is not a valid label value: letters, digits, '-', '_' and '.', "
-            "starting and ending with a letter or digit"
-        )
+    _validate(
+        value, what, MAX_PROJECT_DOMAIN, _LABEL_VALUE,
+        "is not a valid label value: letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+    )
 
 
 def validate_namespace(namespace: str) -> None:

@@ -7,7 +7,8 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import aiohttp
 from kubernetes_asyncio import client
@@ -18,6 +19,9 @@ from ..api import constants as c
 logger = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 MAX_THROTTLE_RETRIES = 5
+
+
+T = TypeVar("T")
 
 
 def without_env_lookups(api_client: client.ApiClient) -> client.ApiClient:
@@ -37,6 +41,16 @@ class ApiError(Exception):
         self.status = status
         self.reason = reason
         self.message = message
+
+
+async def unless_missing(call: Awaitable[T]) -> T | None:
+    """The call's result, or None when the object is not there (404)."""
+    try:
+        return await call
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 def _error_body(payload: bytes) -> dict[str, Any]:
@@ -108,12 +122,7 @@ class KubeApi:
         return await self._call(verb, resource, fn, c.GROUP, c.VERSION, namespace, c.PLURAL, *args, **kwargs)
 
     async def get_taskaction(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return await self._taskaction("get", self.custom.get_namespaced_custom_object, namespace, name)
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await unless_missing(self._taskaction("get", self.custom.get_namespaced_custom_object, namespace, name))
 
     async def patch_taskaction(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         return await self._taskaction(
@@ -144,50 +153,26 @@ class KubeApi:
 
     async def delete_taskaction(self, namespace: str, name: str) -> bool:
         """True when deleted, False when it was already gone."""
-        try:
-            await self._taskaction("delete", self.custom.delete_namespaced_custom_object, namespace, name)
-            return True
-        except ApiError as exc:
-            if exc.status == 404:
-                return False
-            raise
+        status = await unless_missing(self._taskaction("delete", self.custom.delete_namespaced_custom_object, namespace, name))
+        return status is not None
 
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return await self._call("get", "pods", self.core.read_namespaced_pod, name, namespace)
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await unless_missing(self._call("get", "pods", self.core.read_namespaced_pod, name, namespace))
 
     async def get_pod_template(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return await self._call("get", "podtemplates", self.core.read_namespaced_pod_template, name, namespace)
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await unless_missing(self._call("get", "podtemplates", self.core.read_namespaced_pod_template, name, namespace))
 
     async def create_pod(self, namespace: str, pod: dict[str, Any]) -> dict[str, Any]:
         return await self._call("create", "pods", self.core.create_namespaced_pod, namespace, pod)
 
     async def delete_pod(self, namespace: str, name: str) -> None:
-        try:
-            await self._call("delete", "pods", self.core.delete_namespaced_pod, name, namespace)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
+        await unless_missing(self._call("delete", "pods", self.core.delete_namespaced_pod, name, namespace))
 
     async def create_event(self, namespace: str, event: dict[str, Any]) -> None:
         await self._call("create", "events", self.core.create_namespaced_event, namespace, event)
 
     async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return await self._call("get", "leases", self.coordination.read_namespaced_lease, name, namespace)
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await unless_missing(self._call("get", "leases", self.coordination.read_namespaced_lease, name, namespace))
 
     async def create_lease(self, namespace: str, lease: dict[str, Any]) -> dict[str, Any]:
         return await self._call("create", "leases", self.coordination.create_namespaced_lease, namespace, lease)
