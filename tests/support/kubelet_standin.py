@@ -25,7 +25,8 @@ What it does, for one pod (`run_pod_locally`, or `KubeletStandIn` for the pods o
   something else;
 - init containers one after the other, then the main containers together, each a subprocess (its own process group,
   killed with its pid 1 as a container's processes are) running command (else the image's ENTRYPOINT) + args (else,
-  without a command, the image's CMD), $(VAR) expanded; stdout, stderr and the interleaved log each to a file;
+  without a command, the image's CMD), $(VAR) expanded; stdout, stderr and the interleaved log each to a file
+  (the streams are read apart, as a runtime reads them: lines of different streams may interleave either way);
 - the termination message read back from the container's file (at most 4096 bytes); with FallbackToLogsOnError, the
   last 80 lines (2048 bytes) of the log when the file is empty and the exit code non-zero. A process that is told the
   file's path by an argument finds it by the rewriting above; taskaction-bootstrap, which opens the fixed
