@@ -143,10 +143,12 @@ async def main(parents: int, children: int, concurrency: int, timeout: float) ->
         return 1
     finally:
         sampler.stop()
+        # The namespace goes while the operator still runs: it releases the actions' finalizers, which would otherwise
+        # hold the namespace in Terminating (and its controller busy) until an operator watches it again.
+        kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=600s")
         operator.terminate()
         operator.wait(timeout=30)
         log.close()
-        kubectl("delete", "namespace", namespace, "--wait=false")
 
     children_names = list(sent)
     enqueue_latency = [answered[n] - sent[n] for n in children_names]

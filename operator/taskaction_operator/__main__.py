@@ -8,6 +8,7 @@ import sys
 import kopf
 import prometheus_client
 from kubernetes_asyncio import client, config
+from pydantic import ValidationError
 
 from . import health, logs
 from .actions.server import ActionsServer
@@ -92,8 +93,19 @@ async def run(settings: Settings) -> int:
         await api.api_client.close()
 
 
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            variable = f"TASKACTION_{str(error['loc'][0]).upper()}"
+            where = "".join(f"[{part}]" for part in error["loc"][1:])
+            print(f"invalid setting {variable}{where}: {error['msg']} (got {error['input']!r})", file=sys.stderr)
+        sys.exit(2)
+
+
 def main() -> None:
-    settings = Settings()
+    settings = _settings()
     logs.configure(settings.log_format, settings.log_level)
     sys.exit(asyncio.run(run(settings)))
 

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import socket
+from typing import Annotated
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .api.constants import DNS1123_LABEL_PATTERN
+
+# Exact names, no patterns: the operator watches each one directly (see controller/handlers.py, startup).
+NamespaceName = Annotated[str, StringConstraints(pattern=DNS1123_LABEL_PATTERN, max_length=63)]
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TASKACTION_", extra="ignore", populate_by_name=True)
 
     # Scope and scale.
-    namespaces: list[str] = Field(default_factory=list, description="Namespaces to watch; empty means all.")
+    namespaces: list[NamespaceName] = Field(default_factory=list, description="Namespaces to watch, by name; empty means all.")
     max_concurrent_reconciles: int = Field(64, ge=1, description="TaskActions reconciled at once.")
     api_qps: float = Field(300.0, gt=0, description="Client-side write rate limit to the API server.")
     api_burst: int = Field(600, ge=1)

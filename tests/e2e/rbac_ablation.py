@@ -95,7 +95,7 @@ def main() -> int:
                    POD_NAME="ablation", POD_NAMESPACE=op_ns, TASKACTION_READ_OUTPUTS="false",
                    TASKACTION_GC_INTERVAL_SECONDS="2", TASKACTION_GC_TTL_SECONDS="0")  # fmt: skip
         roles = [("role", account, work_ns), ("role", f"{account}-leader-election", op_ns),
-                 ("role", f"{account}-podtemplates", op_ns), ("clusterrole", f"{account}-scanning", None)]  # fmt: skip
+                 ("role", f"{account}-podtemplates", op_ns)]  # fmt: skip
 
         results = []
         baseline = scenario(kube, config, env, work_ns, tmp / "baseline.log")

@@ -296,9 +296,9 @@ async def test_the_charts_service_account_serves_every_rpc_and_nothing_more(
         ("update", "taskactions.flyte.org", service_ns),
         ("get", "secrets", service_ns),
     ]
+    denied_rules.append(("list", "namespaces", None))  # the operator never lists namespaces
     if mode == "cluster-wide":
         allowed.append(("create", "namespaces", None))
-        denied_rules.append(("list", "namespaces", None))  # kopf's scanning lists them only in namespaced mode
     else:
         denied_rules += [("create", "namespaces", None), ("create", "taskactions.flyte.org", other), ("list", "taskactions.flyte.org", other)]
     wrong = [f"can{'not' if want else ''} {verb} {resource} in {namespace or 'the cluster'}"

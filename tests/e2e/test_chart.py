@@ -118,7 +118,8 @@ def test_rbac_is_cluster_wide_by_default_and_namespaced_with_watch_namespaces(he
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "r-taskaction-operator", "namespace": "ops"}]
 
     docs = helm.docs("--set", "watchNamespaces={a,b}", release="r", namespace="ops")
-    assert [d["metadata"]["name"] for d in find(docs, "ClusterRole")] == ["r-taskaction-operator-scanning"]
+    # Nothing cluster-wide: each namespace is watched by name, without kopf's scanning (controller/handlers.py).
+    assert find(docs, "ClusterRole") == [] and find(docs, "ClusterRoleBinding") == []
     roles = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in find(docs, "Role")}
     assert roles == {
         ("a", "r-taskaction-operator"),
@@ -126,8 +127,6 @@ def test_rbac_is_cluster_wide_by_default_and_namespaced_with_watch_namespaces(he
         ("ops", "r-taskaction-operator-podtemplates"),  # the PodTemplate fallback namespace, not watched
         ("ops", "r-taskaction-operator-leader-election"),
     }
-    scanning = one(docs, "ClusterRole", "r-taskaction-operator-scanning")["rules"]
-    assert {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]} in scanning
     # The namespaced rules are the cluster-wide ones.
     cluster_rules = one(helm.docs(release="r", namespace="ops"), "ClusterRole", "r-taskaction-operator")["rules"]
     assert one([d for d in docs if d["metadata"].get("namespace") == "a"], "Role")["rules"] == cluster_rules

@@ -201,8 +201,6 @@ def test_auth_can_i_namespaced(installed: dict[str, Any], kube: Kube, new_namesp
         ("get", "podtemplates", op_ns, None),  # the fallback namespace
         ("create", "leases.coordination.k8s.io", op_ns, None),
         ("update", "leases.coordination.k8s.io", op_ns, None),
-        ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, None),
-        ("list", "namespaces", None, None),
     ]
     denied = [
         ("get", "secrets", work_ns, None),
@@ -213,6 +211,8 @@ def test_auth_can_i_namespaced(installed: dict[str, Any], kube: Kube, new_namesp
         ("create", "customresourcedefinitions.apiextensions.k8s.io", None, None),
         ("delete", "customresourcedefinitions.apiextensions.k8s.io", None, None),
         ("get", "customresourcedefinitions.apiextensions.k8s.io", None, None),
+        ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, None),  # Role mode: nothing cluster-wide
+        ("list", "namespaces", None, None),
         ("create", "taskactions.flyte.org", work_ns, None),
         ("update", "taskactions.flyte.org", work_ns, None),
         ("update", "pods", work_ns, None),
@@ -262,7 +262,7 @@ def test_auth_can_i_cluster_wide(
         ("create", "deployments.apps", anywhere, None),
         ("delete", "nodes", None, None),
         ("create", "customresourcedefinitions.apiextensions.k8s.io", None, None),
-        ("list", "namespaces", None, None),  # kopf lists namespaces only when it serves a list of them
+        ("list", "namespaces", None, None),  # the operator never lists namespaces
         ("create", "leases.coordination.k8s.io", anywhere, None),
         ("create", "taskactions.flyte.org", anywhere, None),
         ("create", "namespaces", None, None),  # only the actions service creates them (test_actions_service.py)

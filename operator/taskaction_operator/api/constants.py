@@ -11,6 +11,9 @@ CATEGORIES = ["flyte"]
 
 FINALIZER = "flyte.org/plugin-finalizer"
 
+# A namespace's name (and a run's): a DNS-1123 label, at most 63 characters.
+DNS1123_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
 # Labels the executor writes on the TaskAction.
 LABEL_TERMINATION_STATUS = "flyte.org/termination-status"
 LABEL_COMPLETED_TIME = "flyte.org/completed-time"

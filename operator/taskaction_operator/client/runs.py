@@ -58,7 +58,7 @@ MAX_RUN_NAME = 30
 MAX_ACTION_NAME = 30
 MAX_PROJECT_DOMAIN = 63
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_LABEL = re.compile(c.DNS1123_LABEL_PATTERN)
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 MAX_CR_NAME = 253
 

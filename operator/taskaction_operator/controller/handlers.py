@@ -15,6 +15,7 @@ from .. import metrics
 from ..api import constants as c
 from ..settings import Settings
 from ..storage.filesystems import close_filesystems
+from .discovery import wait_until_served
 from .kubeapi import KubeApi
 from .runtime import Controller
 
@@ -52,6 +53,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # kopf's own finalizer is never added (no delete handlers, no daemons). It must not be named like ours: kopf
     # removes "its" finalizer from objects that do not need it, and would fight the operator over it.
     api: KubeApi = memo["api"]
+    if ours.namespaces:
+        # kopf follows a list of namespaces through its scanning, which on start-up leaves out a namespace that is
+        # being deleted: an operator (re)started while a watched namespace terminates would never release the
+        # finalizers holding it there. The names are exact, so each is watched directly instead; as kopf then no
+        # longer notices a CRD installed after it started, the operator waits for the CRD first.
+        settings.scanning.disabled = True
+        await wait_until_served(api, c.GROUP, c.VERSION, c.PLURAL)
     controller = Controller(api, ours)
     controller.start()
     metrics.register_phase_collector(controller.phase_counts)

@@ -171,6 +171,12 @@ class KubeApi:
     async def create_event(self, namespace: str, event: dict[str, Any]) -> None:
         await self._call("create", "events", self.core.create_namespaced_event, namespace, event)
 
+    async def served_resources(self, group: str, version: str) -> set[str]:
+        """The resources (plural names) served under group/version, from discovery: open to every authenticated
+        client (the system:discovery role), so it needs no rule of the operator's."""
+        listing = await unless_missing(self._call("get", "discovery", self.custom.get_api_resources, group, version))
+        return {resource["name"] for resource in (listing or {}).get("resources", [])}
+
     async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await unless_missing(self._call("get", "leases", self.coordination.read_namespaced_lease, name, namespace))
 

@@ -1,0 +1,96 @@
+"""An operator given a list of namespaces watches each by name (controller/handlers.py, startup): one (re)started while
+a watched namespace is being deleted still releases the actions holding it, and one started before its CRD waits for
+the CRD (controller/discovery.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from kubernetes_asyncio import client, config
+
+from taskaction_operator.api import constants as c
+from taskaction_operator.client.manifests import container_template, taskaction
+from taskaction_operator.controller.discovery import wait_until_served
+from taskaction_operator.controller.kubeapi import KubeApi
+from tests.support.kube import Kube
+from tests.support.operator_process import OperatorProcess
+
+COUNT = 3
+
+
+def _namespace_gone(kube: Kube, name: str) -> bool:
+    proc = kube.run("get", "namespace", name, "-o", "json", check=False)
+    if proc.returncode != 0 and "NotFound" in proc.stderr:
+        return True
+    assert proc.returncode == 0, proc.stderr
+    return False
+
+
+def test_an_operator_restarted_while_its_namespace_terminates_lets_the_namespace_go(kube: Kube, crd: None, tmp_path: Path) -> None:
+    namespace = f"ta-term-{uuid.uuid4().hex[:8]}"
+    kube.run("create", "namespace", namespace)
+    operator = OperatorProcess(kube.kubeconfig, [namespace], tmp_path / "operator.log")
+    operator.start()
+    try:
+        for i in range(COUNT):
+            # kwok keeps these pods Running: the actions are mid-flight, each held by the operator's finalizer.
+            kube.create(taskaction(container_template("busybox", ["sleep", "600"]), run=f"held-{i}", namespace=namespace, labels={"sim.taskaction.dev/outcome": "running"}))
+        for i in range(COUNT):
+            kube.wait("pod", f"held-{i}-a0-0", namespace, lambda pod: pod is not None, "created")
+            kube.wait("taskaction", f"held-{i}-a0", namespace, lambda ta: c.FINALIZER in ta["metadata"].get("finalizers", []), "finalized")
+        operator.kill9()
+
+        kube.run("delete", "namespace", namespace, "--wait=false")
+        deadline = time.monotonic() + 60
+        while not all(ta["metadata"].get("deletionTimestamp") for ta in kube.list("taskactions", namespace)):
+            assert time.monotonic() < deadline, "the namespace controller did not delete the actions"
+            time.sleep(0.5)
+        assert len(kube.list("taskactions", namespace)) == COUNT  # held by the finalizer, no operator running
+
+        operator.start()
+        deadline = time.monotonic() + 90
+        while not _namespace_gone(kube, namespace):
+            if time.monotonic() > deadline:
+                left = [(ta["metadata"]["name"], ta["metadata"].get("finalizers")) for ta in kube.list("taskactions", namespace)]
+                pytest.fail(f"namespace {namespace} still there 90 s after the restart; actions left: {left}\noperator log:\n{operator.log()}")
+            time.sleep(1)
+    finally:
+        operator.stop()
+        kube.run("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")
+
+
+def _crd(group: str) -> dict:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}],
+        },
+    }
+
+
+async def test_waiting_for_a_resource_returns_once_its_crd_is_served(kube: Kube) -> None:
+    group = f"w{uuid.uuid4().hex[:8]}.taskaction.dev"
+    configuration = client.Configuration()
+    await config.load_kube_config(config_file=kube.kubeconfig, client_configuration=configuration)
+    async with client.ApiClient(configuration) as api_client:
+        api = KubeApi(api_client, 100, 100, 4)
+        assert await api.served_resources(group, "v1") == set()
+        waiting = asyncio.create_task(wait_until_served(api, group, "v1", "widgets", interval=0.2))
+        await asyncio.sleep(1.0)
+        assert not waiting.done()  # nothing served yet: still waiting
+        await asyncio.to_thread(kube.run, "create", "-f", "-", input=json.dumps(_crd(group)))
+        try:
+            await asyncio.wait_for(waiting, 60)
+            assert "widgets" in await api.served_resources(group, "v1")
+        finally:
+            await asyncio.to_thread(kube.run, "delete", "crd", f"widgets.{group}", "--wait=false")

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from taskaction_operator.settings import Settings
+
+
+def test_namespaces_come_from_json_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKACTION_NAMESPACES", '["team-a", "b2"]')
+    assert Settings().namespaces == ["team-a", "b2"]
+
+
+@pytest.mark.parametrize("name", ["team-*", "!kube-system", "Team-A", "-a", "a" * 64, ""])
+def test_a_namespace_is_a_name_never_a_pattern(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Each namespace is watched by name (controller/handlers.py): a glob would silently watch nothing."""
+    monkeypatch.setenv("TASKACTION_NAMESPACES", f'["{name}"]')
+    with pytest.raises(ValidationError, match="namespaces.0"):
+        Settings()
