@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.storage.sdk_tasks import child_failure as child_failure_module
 from tests.storage.sdk_tasks import pipeline as pipeline_module
 from tests.support.kube import Kube, is_true
 from tests.support.kubelet_standin import KubeletStandIn
@@ -33,6 +34,7 @@ from tests.support.operator_process import OperatorProcess, running_operator, wa
 from tests.support.seaweedfs import SeaweedFS, free_ports
 
 PIPELINE_FILE = Path(pipeline_module.__file__)
+CHILD_FAILURE_FILE = Path(child_failure_module.__file__)
 PROJECT, DOMAIN = "flytesnacks", "development"
 RUN_TIMEOUT = 240.0
 STAND_IN = {"sim.taskaction.dev/outcome": "running"}  # kwok leaves these pods Running: the stand-in ends them
@@ -130,3 +132,38 @@ def test_pipeline_runs_as_three_actions_and_deletes_as_a_tree(
         90,
         lambda: json.dumps([a["metadata"]["name"] for a in kube.list("taskaction", namespace, f"flyte.org/run={run}")]),
     )
+
+
+def test_a_childs_error_reaches_its_parent_and_fails_the_run(
+    kube: Kube, namespace: str, operator: OperatorProcess, seaweedfs: SeaweedFS, storage_env: dict[str, str], tmp_path: Path
+) -> None:
+    """guarded(x) awaits explode(x), which raises: the child fails with the SDK's error.pb, WatchForUpdates hands
+    that error to the parent's SDK, which raises it in turn, so the root fails with the child's message."""
+    run = f"r{uuid.uuid4().hex[:12]}"
+    with KubeletStandIn(kube, namespace, tmp_path / "kubelet") as kubelet:
+
+        def report() -> str:
+            actions = kube.list("taskaction", namespace, f"flyte.org/run={run}")
+            lines = [f"{a['metadata']['name']}: {json.dumps((a.get('status') or {}).get('errorState'))[:600]}" for a in actions]
+            return "\n".join(lines) + f"\n--- kubelet stand-in:\n{kubelet.report()}\n--- operator log:\n{operator.log()[-3000:]}"
+
+        submitted = taskaction_cli(
+            kube, storage_env, "submit", "-n", namespace, "-f", str(CHILD_FAILURE_FILE), "--task", "guarded", "-i", "x=3",
+            "--run", run, "--project", PROJECT, "--domain", DOMAIN, "--storage", f"s3://{seaweedfs.bucket}",
+            "--label", "sim.taskaction.dev/outcome=running",
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        root_name = f"{run}-a0"
+        wait_for(lambda: is_true(kube.get("taskaction", root_name, namespace), "Failed"), "Failed", RUN_TIMEOUT, report)
+
+        actions = {a["spec"]["actionName"]: a for a in kube.list("taskaction", namespace, f"flyte.org/run={run}")}
+        root = actions.pop("a0")
+        (child,) = actions.values()
+        assert child["spec"]["shortName"] == "explode" and is_true(child, "Failed"), report()
+        child_error, root_error = child["status"]["errorState"], root["status"]["errorState"]
+        assert child_error["kind"] == "USER" and "cannot take 3" in child_error["message"], child_error
+        assert root_error["kind"] == "USER" and "cannot take 3" in root_error["message"], root_error
+
+        # The run has ended: `watch` prints its tree once and exits with its outcome.
+        watched = taskaction_cli(kube, storage_env, "watch", "-n", namespace, run)
+        assert watched.returncode == 1 and f"run {run} ({namespace}): FAILED" in watched.stdout, (watched.returncode, watched.stdout, watched.stderr)
