@@ -66,7 +66,7 @@ async def run(settings: Settings) -> int:
             kopf.operator(
                 standalone=True,
                 clusterwide=not settings.namespaces,
-                namespaces=settings.namespaces or None,
+                namespaces=settings.namespaces,
                 memo=kopf.Memo(settings=settings, api=api),
                 ready_flag=ready_flag,
                 stop_flag=stop_flag,

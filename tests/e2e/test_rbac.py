@@ -270,3 +270,41 @@ def test_auth_can_i_cluster_wide(
         ("get", "secrets", ns, None),
     ]:
         assert not can_i(kube, sa, verb, resource, namespace, sub), f"can {verb} {resource} {sub or ''} in {namespace or 'the cluster'}"
+
+
+def test_cluster_wide_operator_runs_with_the_charts_service_account(
+    helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str], releases: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    """The chart's default mode (all namespaces): the operator, with the token of the chart's ServiceAccount and the
+    rendered env (no TASKACTION_NAMESPACES), runs an action to Succeeded and aborts another in a namespace made
+    after it started; kopf's CRD scanning has its rule; nothing is refused."""
+    op_ns = new_namespace("e2e-cwop")
+    release = f"cwr-{op_ns.rsplit('-', 1)[1]}"
+    releases.append((release, op_ns))
+    helm.run("install", release, str(CHART), "--namespace", op_ns, timeout=120)
+    manifest = [d for d in yaml.safe_load_all(helm.run("get", "manifest", release, "--namespace", op_ns).stdout) if d]
+    (deployment,) = [d for d in manifest if d["kind"] == "Deployment"]
+    env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
+    assert env["TASKACTION_NAMESPACES"] == "[]"
+    env.update(TASKACTION_METRICS_PORT="0", TASKACTION_HEALTH_PORT="0", TASKACTION_BIND_ADDRESS="127.0.0.1",
+               POD_NAME="e2e-cw-operator", POD_NAMESPACE=op_ns, TASKACTION_READ_OUTPUTS="false")  # fmt: skip
+    config = sa_kubeconfig(kube, op_ns, f"{release}-taskaction-operator", tmp_path / "sa.kubeconfig")
+    operator = OperatorProcess(str(config), [], tmp_path / "operator.log", env)
+    operator.start()
+    work_ns = ""
+    try:
+        work_ns = new_namespace("e2e-cwwork")
+        kube.create(_ta(work_ns, "ok", "succeed"))
+        kube.create(_ta(work_ns, "long", "running"))
+        kube.wait("taskaction", "ok-a0", work_ns, lambda o: is_true(o, "Succeeded"), "Succeeded", timeout=90)
+        kube.wait("pod", "long-a0-0", work_ns, lambda o: o is not None and o["status"].get("phase") == "Running", "Running", timeout=60)
+        kube.delete("taskaction", "long-a0", work_ns)
+        kube.wait("taskaction", "long-a0", work_ns, lambda o: o is None, "deleted (aborted)", timeout=60)
+        assert operator.proc is not None and operator.proc.poll() is None, operator.log()
+    finally:
+        if work_ns:
+            kube.run("delete", "taskactions", "--all", "-n", work_ns, "--wait=true", "--timeout=60s", check=False)
+        operator.stop()
+    log = (tmp_path / "operator.log").read_text(errors="replace")
+    denied = [line for line in log.splitlines() if "403" in line or "Forbidden" in line or "forbidden" in line or "Not enough permissions" in line]
+    assert not denied, "the chart's RBAC refused the operator something:\n" + "\n".join(denied[:20])

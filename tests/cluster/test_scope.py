@@ -1,6 +1,7 @@
-"""An operator given a list of namespaces watches each by name (controller/handlers.py, startup): one (re)started while
-a watched namespace is being deleted still releases the actions holding it, and one started before its CRD waits for
-the CRD (controller/discovery.py)."""
+"""The operator's scope. Cluster-wide (no TASKACTION_NAMESPACES, the chart's default) it runs actions in any namespace,
+one created after it started included. Given a list of namespaces it watches each by name (controller/handlers.py,
+startup): one (re)started while a watched namespace is being deleted still releases the actions holding it, and one
+started before its CRD waits for the CRD (controller/discovery.py)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,27 @@ from taskaction_operator.api import constants as c
 from taskaction_operator.client.manifests import container_template, taskaction
 from taskaction_operator.controller.discovery import wait_until_served
 from taskaction_operator.controller.kubeapi import KubeApi
-from tests.support.kube import Kube
+from tests.support.kube import Kube, is_true
 from tests.support.operator_process import OperatorProcess
 
 COUNT = 3
+
+
+def test_a_cluster_wide_operator_runs_actions_in_a_namespace_made_after_it_started(kube: Kube, crd: None, tmp_path: Path) -> None:
+    operator = OperatorProcess(kube.kubeconfig, [], tmp_path / "operator.log", {"TASKACTION_READ_OUTPUTS": "false"})
+    operator.start()
+    namespace = f"ta-cw-{uuid.uuid4().hex[:8]}"
+    try:
+        time.sleep(2)  # the operator is watching before the namespace exists
+        kube.run("create", "namespace", namespace)
+        kube.create(taskaction(container_template("busybox", ["true"]), run="anywhere", namespace=namespace, labels={"sim.taskaction.dev/outcome": "succeed"}))
+        kube.wait("taskaction", "anywhere-a0", namespace, lambda ta: is_true(ta, "Succeeded"), "Succeeded", timeout=90)
+        assert operator.proc is not None and operator.proc.poll() is None, operator.log()
+        # Released while the operator runs, so the namespace can go.
+        kube.delete("taskaction", "anywhere-a0", namespace, wait=True)
+    finally:
+        operator.stop()
+        kube.run("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")
 
 
 def _namespace_gone(kube: Kube, name: str) -> bool:
