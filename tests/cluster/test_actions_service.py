@@ -7,6 +7,7 @@ import asyncio
 import base64
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -29,6 +30,7 @@ from tests.support.seaweedfs import free_ports
 
 TEMPLATE = container_template("busybox", ["echo", "hi"], name="mod.step")
 OUTCOME = "sim.taskaction.dev/outcome"
+DELAY = "sim.taskaction.dev/delay"
 UPDATE_TIMEOUT = 60.0
 
 
@@ -144,20 +146,25 @@ async def test_enqueued_child_is_owned_by_its_parent_and_its_phases_reach_the_wa
     client: ActionsServiceClient, api: ClientApi, kube: Kube, namespace: str
 ) -> None:
     run = new_run()
-    root = await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "running"}, env_vars={"FROM_RUN": "1"})
+    # The child inherits the root's labels and annotations, so both pods run until the same moment, then succeed: the
+    # root is still running when its child is enqueued. (Patching the root's label instead would race the service's
+    # watch, from which Enqueue reads the parent.)
+    until = (datetime.now(UTC) + timedelta(seconds=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    root = await runs.create_run(
+        api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "succeed"}, annotations={DELAY: until}, env_vars={"FROM_RUN": "1"}
+    )
     watch = Watch(client, run)
     try:
         assert await watch.sentinel() == 1
         assert watch.responses[0].action_update.action_id.name == "a0"  # the snapshot: the parent itself
 
-        # The child inherits the root's labels: make it succeed instead of running forever.
-        await api.patch_taskaction(namespace, root["metadata"]["name"], {"metadata": {"labels": {OUTCOME: "succeed"}}})
         await client.enqueue(pb.EnqueueRequest(action=child_action(run, "n1")))
         child = kube.get("taskaction", f"{run}-n1", namespace)
         assert child["metadata"]["ownerReferences"] == [
             {"apiVersion": "flyte.org/v1", "kind": "TaskAction", "name": f"{run}-a0", "uid": root["metadata"]["uid"], "blockOwnerDeletion": True}
         ]
         assert child["metadata"]["labels"]["flyte.org/is-root"] == "false" and child["metadata"]["labels"][OUTCOME] == "succeed"
+        assert child["metadata"]["annotations"][DELAY] == until
         assert child["spec"]["envVars"] == {"FROM_RUN": "1"} and child["spec"]["parentActionName"] == "a0"
         assert child["spec"]["inputUri"] == f"s3://flyte-data/demo/development/{run}/n1/inputs.pb"
 

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -75,29 +75,44 @@ def wait_for(predicate, what: str, timeout: float, report) -> None:
         time.sleep(0.5)
 
 
+def submit_sdk_run(
+    kube: Kube, storage_env: dict[str, str], seaweedfs: SeaweedFS, namespace: str, task_file: Path, task: str, inputs: str
+) -> str:
+    """`taskaction submit -f` of a task file; its pods are left Running by kwok, for the kubelet stand-in. The run's name."""
+    run = f"r{uuid.uuid4().hex[:12]}"
+    submitted = taskaction_cli(
+        kube, storage_env, "submit", "-n", namespace, "-f", str(task_file), "--task", task, "-i", inputs,
+        "--run", run, "--project", PROJECT, "--domain", DOMAIN, "--storage", f"s3://{seaweedfs.bucket}",
+        "--label", "sim.taskaction.dev/outcome=running",
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    assert f"taskaction/{run}-a0 created in {namespace}" in submitted.stdout
+    return run
+
+
+def run_report(kube: Kube, namespace: str, run: str, kubelet: KubeletStandIn, operator: OperatorProcess) -> Callable[[], str]:
+    def report() -> str:
+        actions = kube.list("taskaction", namespace, f"flyte.org/run={run}")
+        status = [(a["metadata"]["name"], (a.get("status") or {}).get("conditions"), (a.get("status") or {}).get("errorState")) for a in actions]
+        lines = [f"{name}: {json.dumps(conditions)[:600]} {json.dumps(error)[:600]}" for name, conditions, error in status]
+        return "\n".join(lines) + f"\n--- kubelet stand-in:\n{kubelet.report()}\n--- operator log:\n{operator.log()[-3000:]}"
+
+    return report
+
+
+def ended_run(kube: Kube, namespace: str, run: str, condition: str, report: Callable[[], str]) -> dict[str, dict]:
+    """Once the run's root has `condition` (Succeeded, Failed): the run's TaskActions by action name."""
+    wait_for(lambda: is_true(kube.get("taskaction", f"{run}-a0", namespace), condition), condition, RUN_TIMEOUT, report)
+    return {a["spec"]["actionName"]: a for a in kube.list("taskaction", namespace, f"flyte.org/run={run}")}
+
+
 def test_pipeline_runs_as_three_actions_and_deletes_as_a_tree(
     kube: Kube, namespace: str, operator: OperatorProcess, seaweedfs: SeaweedFS, storage_env: dict[str, str], tmp_path: Path
 ) -> None:
-    run = f"r{uuid.uuid4().hex[:12]}"
     with KubeletStandIn(kube, namespace, tmp_path / "kubelet") as kubelet:
-
-        def report() -> str:
-            actions = kube.list("taskaction", namespace, f"flyte.org/run={run}")
-            lines = [f"{a['metadata']['name']}: {json.dumps((a.get('status') or {}).get('conditions'))[:600]}" for a in actions]
-            return "\n".join(lines) + f"\n--- kubelet stand-in:\n{kubelet.report()}\n--- operator log:\n{operator.log()[-3000:]}"
-
-        submitted = taskaction_cli(
-            kube, storage_env, "submit", "-n", namespace, "-f", str(PIPELINE_FILE), "--task", "pipeline", "-i", "x=5",
-            "--run", run, "--project", PROJECT, "--domain", DOMAIN, "--storage", f"s3://{seaweedfs.bucket}",
-            "--label", "sim.taskaction.dev/outcome=running",
-        )
-        assert submitted.returncode == 0, submitted.stderr
-        assert f"taskaction/{run}-a0 created in {namespace}" in submitted.stdout
-
+        run = submit_sdk_run(kube, storage_env, seaweedfs, namespace, PIPELINE_FILE, "pipeline", "x=5")
+        actions = ended_run(kube, namespace, run, "Succeeded", run_report(kube, namespace, run, kubelet, operator))
         root_name = f"{run}-a0"
-        wait_for(lambda: is_true(kube.get("taskaction", root_name, namespace), "Succeeded"), "Succeeded", RUN_TIMEOUT, report)
-
-        actions = {a["spec"]["actionName"]: a for a in kube.list("taskaction", namespace, f"flyte.org/run={run}")}
         assert len(actions) == 3, sorted(actions)
         root = actions.pop("a0")
         assert "ownerReferences" not in root["metadata"]
@@ -139,24 +154,10 @@ def test_a_childs_error_reaches_its_parent_and_fails_the_run(
 ) -> None:
     """guarded(x) awaits explode(x), which raises: the child fails with the SDK's error.pb, WatchForUpdates hands
     that error to the parent's SDK, which raises it in turn, so the root fails with the child's message."""
-    run = f"r{uuid.uuid4().hex[:12]}"
     with KubeletStandIn(kube, namespace, tmp_path / "kubelet") as kubelet:
-
-        def report() -> str:
-            actions = kube.list("taskaction", namespace, f"flyte.org/run={run}")
-            lines = [f"{a['metadata']['name']}: {json.dumps((a.get('status') or {}).get('errorState'))[:600]}" for a in actions]
-            return "\n".join(lines) + f"\n--- kubelet stand-in:\n{kubelet.report()}\n--- operator log:\n{operator.log()[-3000:]}"
-
-        submitted = taskaction_cli(
-            kube, storage_env, "submit", "-n", namespace, "-f", str(CHILD_FAILURE_FILE), "--task", "guarded", "-i", "x=3",
-            "--run", run, "--project", PROJECT, "--domain", DOMAIN, "--storage", f"s3://{seaweedfs.bucket}",
-            "--label", "sim.taskaction.dev/outcome=running",
-        )
-        assert submitted.returncode == 0, submitted.stderr
-        root_name = f"{run}-a0"
-        wait_for(lambda: is_true(kube.get("taskaction", root_name, namespace), "Failed"), "Failed", RUN_TIMEOUT, report)
-
-        actions = {a["spec"]["actionName"]: a for a in kube.list("taskaction", namespace, f"flyte.org/run={run}")}
+        run = submit_sdk_run(kube, storage_env, seaweedfs, namespace, CHILD_FAILURE_FILE, "guarded", "x=3")
+        report = run_report(kube, namespace, run, kubelet, operator)
+        actions = ended_run(kube, namespace, run, "Failed", report)
         root = actions.pop("a0")
         (child,) = actions.values()
         assert child["spec"]["shortName"] == "explode" and is_true(child, "Failed"), report()
