@@ -8,7 +8,6 @@ import sys
 import kopf
 import prometheus_client
 from kubernetes_asyncio import client, config
-from pydantic import ValidationError
 
 from . import health, logs
 from .actions.server import ActionsServer
@@ -16,7 +15,7 @@ from .client.kube import ClientApi
 from .controller import handlers  # noqa: F401  (registers the kopf handlers)
 from .controller.kubeapi import without_env_lookups
 from .controller.leader import LeaderElector
-from .settings import Settings
+from .settings import Settings, load_settings
 
 async def _api(settings: Settings) -> ClientApi:
     """The one client of the process: leader election, the controller and the actions service share its pool."""
@@ -93,19 +92,8 @@ async def run(settings: Settings) -> int:
         await api.api_client.close()
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            variable = f"TASKACTION_{str(error['loc'][0]).upper()}"
-            where = "".join(f"[{part}]" for part in error["loc"][1:])
-            print(f"invalid setting {variable}{where}: {error['msg']} (got {error['input']!r})", file=sys.stderr)
-        sys.exit(2)
-
-
 def main() -> None:
-    settings = _settings()
+    settings = load_settings()
     logs.configure(settings.log_format, settings.log_level)
     sys.exit(asyncio.run(run(settings)))
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import socket
+import sys
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, StringConstraints
+from pydantic import AliasChoices, Field, StringConstraints, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .api.constants import DNS1123_LABEL_PATTERN
@@ -100,3 +101,15 @@ class Settings(BaseSettings):
     @property
     def effective_max_system_failures(self) -> int:
         return self.max_system_failures or 3
+
+
+def load_settings() -> Settings:
+    """The settings of a process's entry point: an invalid one ends it (exit 2) with one line per variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            variable = f"TASKACTION_{str(error['loc'][0]).upper()}"
+            where = "".join(f"[{part}]" for part in error["loc"][1:])
+            print(f"invalid setting {variable}{where}: {error['msg']} (got {error['input']!r})", file=sys.stderr)
+        sys.exit(2)

@@ -18,7 +18,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from taskaction_operator.client.manifests import container_template, taskaction
 from tests.e2e.helm import CHART, Helm, install_helm
@@ -85,15 +84,10 @@ def main() -> int:
         kube.create({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "base", "namespace": op_ns},
                      "template": {"spec": {"containers": [{"name": "default", "image": "unused"}]}}})  # fmt: skip
         account = f"{release}-taskaction-operator"
-        from tests.e2e.test_rbac import sa_kubeconfig
+        from tests.e2e.test_rbac import local_operator_env, sa_kubeconfig
 
         config = sa_kubeconfig(kube, op_ns, account, tmp / "sa.kubeconfig")
-        manifest = [d for d in yaml.safe_load_all(helm.run("get", "manifest", release, "-n", op_ns).stdout) if d]
-        (deployment,) = [d for d in manifest if d["kind"] == "Deployment"]
-        env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
-        env.update(TASKACTION_METRICS_PORT="0", TASKACTION_HEALTH_PORT="0", TASKACTION_BIND_ADDRESS="127.0.0.1",
-                   POD_NAME="ablation", POD_NAMESPACE=op_ns, TASKACTION_READ_OUTPUTS="false",
-                   TASKACTION_GC_INTERVAL_SECONDS="2", TASKACTION_GC_TTL_SECONDS="0")  # fmt: skip
+        env = {**local_operator_env(helm, release, op_ns, "ablation"), "TASKACTION_GC_INTERVAL_SECONDS": "2", "TASKACTION_GC_TTL_SECONDS": "0"}
         roles = [("role", account, work_ns), ("role", f"{account}-leader-election", op_ns),
                  ("role", f"{account}-podtemplates", op_ns)]  # fmt: skip
 

@@ -41,6 +41,23 @@ def sa_kubeconfig(kube: Kube, namespace: str, account: str, path: Path) -> Path:
     return path
 
 
+def local_operator_env(helm: Helm, release: str, op_ns: str, pod_name: str) -> dict[str, str]:
+    """The operator's environment as the chart rendered it for the release, but for a local process: loopback, its
+    ports off, the pod's downward API values by hand, no outputs read (kwok's pods write none)."""
+    manifest = [d for d in yaml.safe_load_all(helm.run("get", "manifest", release, "--namespace", op_ns).stdout) if d]
+    (deployment,) = [d for d in manifest if d["kind"] == "Deployment"]
+    env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
+    return {
+        **env,
+        "TASKACTION_METRICS_PORT": "0",
+        "TASKACTION_HEALTH_PORT": "0",
+        "TASKACTION_BIND_ADDRESS": "127.0.0.1",
+        "POD_NAME": pod_name,
+        "POD_NAMESPACE": op_ns,
+        "TASKACTION_READ_OUTPUTS": "false",
+    }
+
+
 def can_i(kube: Kube, subject: str, verb: str, resource: str, namespace: str | None = None, subresource: str | None = None) -> bool:
     args = ["auth", "can-i", verb, resource, f"--as={subject}"]
     args += ["-n", namespace] if namespace else []
@@ -71,16 +88,13 @@ def installed(
         timeout=180,
     )  # fmt: skip
     account = f"{release}-taskaction-operator"
-    manifest = [d for d in yaml.safe_load_all(helm.run("get", "manifest", release, "--namespace", op_ns).stdout) if d]
-    (deployment,) = [d for d in manifest if d["kind"] == "Deployment"]
-    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     return {
         "op_ns": op_ns,
         "work_ns": work_ns,
         "release": release,
         "account": account,
         "subject": f"system:serviceaccount:{op_ns}:{account}",
-        "env": {e["name"]: e["value"] for e in env if "value" in e},
+        "env": local_operator_env(helm, release, op_ns, "e2e-local-operator"),
     }
 
 
@@ -112,19 +126,8 @@ def test_operator_runs_a_full_life_with_the_charts_service_account(
                      "spec": {"containers": [{"name": "default", "image": "unused"}]}},
     })  # fmt: skip
 
-    # The operator's environment as the chart renders it, but local: loopback ports off, the pod's downward API
-    # values by hand, and the brief's fast garbage collection.
-    env = {
-        **installed["env"],
-        "TASKACTION_METRICS_PORT": "0",
-        "TASKACTION_HEALTH_PORT": "0",
-        "TASKACTION_BIND_ADDRESS": "127.0.0.1",
-        "POD_NAME": "e2e-local-operator",
-        "POD_NAMESPACE": op_ns,
-        "TASKACTION_READ_OUTPUTS": "false",
-        "TASKACTION_GC_INTERVAL_SECONDS": "2",
-        "TASKACTION_GC_TTL_SECONDS": "0",
-    }
+    # The chart's environment, run locally, with the brief's fast garbage collection.
+    env = {**installed["env"], "TASKACTION_GC_INTERVAL_SECONDS": "2", "TASKACTION_GC_TTL_SECONDS": "0"}
     assert json.loads(env["TASKACTION_NAMESPACES"]) == [work_ns] and env["TASKACTION_LEADER_ELECTION"] == "true"
     assert env["TASKACTION_POD_TEMPLATE_NAMESPACE"] == op_ns
     watch = WatchRecorder(kube, "taskactions", work_ns)
@@ -282,12 +285,8 @@ def test_cluster_wide_operator_runs_with_the_charts_service_account(
     release = f"cwr-{op_ns.rsplit('-', 1)[1]}"
     releases.append((release, op_ns))
     helm.run("install", release, str(CHART), "--namespace", op_ns, timeout=120)
-    manifest = [d for d in yaml.safe_load_all(helm.run("get", "manifest", release, "--namespace", op_ns).stdout) if d]
-    (deployment,) = [d for d in manifest if d["kind"] == "Deployment"]
-    env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
+    env = local_operator_env(helm, release, op_ns, "e2e-cw-operator")
     assert env["TASKACTION_NAMESPACES"] == "[]"
-    env.update(TASKACTION_METRICS_PORT="0", TASKACTION_HEALTH_PORT="0", TASKACTION_BIND_ADDRESS="127.0.0.1",
-               POD_NAME="e2e-cw-operator", POD_NAMESPACE=op_ns, TASKACTION_READ_OUTPUTS="false")  # fmt: skip
     config = sa_kubeconfig(kube, op_ns, f"{release}-taskaction-operator", tmp_path / "sa.kubeconfig")
     operator = OperatorProcess(str(config), [], tmp_path / "operator.log", env)
     operator.start()

@@ -20,7 +20,7 @@ from hypercorn.utils import wrap_app
 
 from .. import logs
 from ..client.kube import ClientApi, connect
-from ..settings import Settings
+from ..settings import Settings, load_settings
 from .hub import UpdateHub
 from .service import ActionsService
 
@@ -113,7 +113,7 @@ class ActionsServer:
 
 
 def main() -> None:
-    settings = Settings()
+    settings = load_settings()
     logs.configure(settings.log_format, settings.log_level)
     asyncio.run(_standalone(settings))
 
