@@ -7,26 +7,18 @@ import sys
 
 import kopf
 import prometheus_client
-from kubernetes_asyncio import client, config
 
 from . import health, logs
 from .actions.server import ActionsServer
-from .client.kube import ClientApi
 from .controller import handlers  # noqa: F401  (registers the kopf handlers)
-from .controller.kubeapi import without_env_lookups
 from .controller.leader import LeaderElector
+from .kube import KubeApi, connect
 from .settings import Settings, load_settings
 
-async def _api(settings: Settings) -> ClientApi:
+async def _api(settings: Settings) -> KubeApi:
     """The one client of the process: leader election, the controller and the actions service share its pool."""
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        await config.load_kube_config()
-    configuration = client.Configuration.get_default_copy()
-    configuration.connection_pool_maxsize = settings.max_inflight_requests
-    return ClientApi(
-        without_env_lookups(client.ApiClient(configuration)), settings.api_qps, settings.api_burst, settings.max_inflight_requests
+    return await connect(
+        in_cluster_first=True, qps=settings.api_qps, burst=settings.api_burst, max_inflight=settings.max_inflight_requests
     )
 
 
@@ -89,7 +81,7 @@ async def run(settings: Settings) -> int:
             await actions.stop()
         if probes is not None:
             await probes.cleanup()
-        await api.api_client.close()
+        await api.close()
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from flyteidl2.task import common_pb2, task_definition_pb2
 from flyteidl2.workflow import run_definition_pb2, state_service_pb2
 
 from taskaction_operator.client import runs
-from taskaction_operator.client.kube import ClientApi, connect
+from taskaction_operator.kube import KubeApi, connect
 from taskaction_operator.client.manifests import container_template
 from tests.support.kube import Kube
 from tests.support.operator_process import OperatorProcess, running_operator, wait_for_port
@@ -56,7 +56,7 @@ async def client(operator: OperatorProcess, service_address: str) -> AsyncIterat
 
 
 @pytest.fixture
-async def api(kube: Kube, crd: None) -> AsyncIterator[ClientApi]:
+async def api(kube: Kube, crd: None) -> AsyncIterator[KubeApi]:
     kube_client = await connect(kube.kubeconfig)
     yield kube_client
     await kube_client.close()
@@ -143,7 +143,7 @@ def new_run() -> str:
 
 
 async def test_enqueued_child_is_owned_by_its_parent_and_its_phases_reach_the_watch(
-    client: ActionsServiceClient, api: ClientApi, kube: Kube, namespace: str
+    client: ActionsServiceClient, api: KubeApi, kube: Kube, namespace: str
 ) -> None:
     run = new_run()
     # The child inherits the root's labels and annotations, so both pods run until the same moment, then succeed: the
@@ -182,7 +182,7 @@ async def test_enqueued_child_is_owned_by_its_parent_and_its_phases_reach_the_wa
         await watch.close()
 
 
-async def test_failed_child_carries_its_error(client: ActionsServiceClient, api: ClientApi, kube: Kube, namespace: str) -> None:
+async def test_failed_child_carries_its_error(client: ActionsServiceClient, api: KubeApi, kube: Kube, namespace: str) -> None:
     run = new_run()
     await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "fail"}, annotations={"sim.taskaction.dev/exit-code": "3"})
     watch = Watch(client, run)
@@ -196,7 +196,7 @@ async def test_failed_child_carries_its_error(client: ActionsServiceClient, api:
         await watch.close()
 
 
-async def test_abort_deletes_the_child_and_the_watch_says_aborted(client: ActionsServiceClient, api: ClientApi, kube: Kube, namespace: str) -> None:
+async def test_abort_deletes_the_child_and_the_watch_says_aborted(client: ActionsServiceClient, api: KubeApi, kube: Kube, namespace: str) -> None:
     run = new_run()
     await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "running"})
     watch = Watch(client, run)
@@ -217,7 +217,7 @@ def boolean(value: bool) -> literals_pb2.Literal:
     return literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(boolean=value)))
 
 
-async def test_condition_signal_and_trace(client: ActionsServiceClient, api: ClientApi, kube: Kube, namespace: str) -> None:
+async def test_condition_signal_and_trace(client: ActionsServiceClient, api: KubeApi, kube: Kube, namespace: str) -> None:
     run = new_run()
     await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "running"})
     watch = Watch(client, run)
@@ -257,7 +257,7 @@ async def test_condition_signal_and_trace(client: ActionsServiceClient, api: Cli
         await again.close()
 
 
-async def test_refusals_name_the_problem(client: ActionsServiceClient, api: ClientApi, namespace: str) -> None:
+async def test_refusals_name_the_problem(client: ActionsServiceClient, api: KubeApi, namespace: str) -> None:
     run = new_run()
     with pytest.raises(ConnectError) as orphan:
         await client.enqueue(pb.EnqueueRequest(action=child_action(run, "n1")))
@@ -285,7 +285,7 @@ async def test_root_enqueued_through_the_service_runs(client: ActionsServiceClie
     assert base64.b64decode(obj["spec"]["taskTemplate"]) == TEMPLATE.SerializeToString()
 
 
-async def test_grpc_over_cleartext_http2(operator: OperatorProcess, service_address: str, api: ClientApi, namespace: str) -> None:
+async def test_grpc_over_cleartext_http2(operator: OperatorProcess, service_address: str, api: KubeApi, namespace: str) -> None:
     """Go clients speak gRPC (HTTP/2 without TLS): the same port serves them."""
     import pyqwest
     from connectrpc.protocol import ProtocolType

@@ -15,7 +15,7 @@ from flyteidl2.common import phase_pb2
 from flyteidl2.core import types_pb2
 
 from taskaction_operator.client import runs
-from taskaction_operator.client.kube import ClientApi, connect
+from taskaction_operator.kube import KubeApi, connect
 from taskaction_operator.client.manifests import container_template
 from taskaction_operator.storage.filesystems import close_filesystems
 from tests.support.kube import Kube, is_true, progressing_reason
@@ -27,7 +27,7 @@ TEMPLATE = container_template("busybox", ["echo", "hi"])
 
 
 @pytest.fixture
-async def api(kube: Kube, crd: None) -> AsyncIterator[ClientApi]:
+async def api(kube: Kube, crd: None) -> AsyncIterator[KubeApi]:
     client = await connect(kube.kubeconfig)
     yield client
     await client.close()
@@ -40,13 +40,13 @@ def cli(kube: Kube, *args: str, timeout: float = 120) -> subprocess.CompletedPro
     )
 
 
-async def make_run(api: ClientApi, namespace: str, run: str, labels: dict[str, str]) -> None:
+async def make_run(api: KubeApi, namespace: str, run: str, labels: dict[str, str]) -> None:
     await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels=labels, env_vars={"FROM_RUN": "1"}, annotations={"team": "ml"})
     await runs.create_child(api, TEMPLATE, run=run, action="left", namespace=namespace)
     await runs.create_child(api, TEMPLATE, run=run, action="right", parent="left", namespace=namespace, env_vars={"FROM_RUN": "own"})
 
 
-async def test_a_run_with_two_children_has_the_actions_service_owner_references(api: ClientApi, kube: Kube, operator, namespace: str) -> None:
+async def test_a_run_with_two_children_has_the_actions_service_owner_references(api: KubeApi, kube: Kube, operator, namespace: str) -> None:
     await make_run(api, namespace, "lib", RUNNING)
     root = kube.get("taskaction", "lib-a0", namespace)
     left = kube.get("taskaction", "lib-left", namespace)
@@ -83,7 +83,7 @@ async def test_a_run_with_two_children_has_the_actions_service_owner_references(
         time.sleep(0.5)
 
 
-async def test_tree_and_watch_commands_show_every_action_and_end_with_success(api: ClientApi, kube: Kube, operator, namespace: str) -> None:
+async def test_tree_and_watch_commands_show_every_action_and_end_with_success(api: KubeApi, kube: Kube, operator, namespace: str) -> None:
     proc = cli(kube, "submit", "-n", namespace, "--image", "busybox", "--run", "clirun", "--label", "sim.taskaction.dev/outcome=succeed",
                "--annotation", "sim.taskaction.dev/delay=4s", "--", "echo", "hi")
     assert proc.returncode == 0, proc.stderr
@@ -116,7 +116,7 @@ async def test_tree_and_watch_commands_show_every_action_and_end_with_success(ap
     assert failed.returncode == 2 and "no TaskAction of run 'nosuchrun'" in failed.stderr
 
 
-async def test_signal_a_condition_then_refuse_a_different_value(api: ClientApi, kube: Kube, operator, namespace: str) -> None:
+async def test_signal_a_condition_then_refuse_a_different_value(api: KubeApi, kube: Kube, operator, namespace: str) -> None:
     await runs.create_run(api, TEMPLATE, run="hitl", namespace=namespace, labels=RUNNING)
     created = await runs.create_condition(api, run="hitl", action="approve", namespace=namespace, simple_type=types_pb2.BOOLEAN)
     assert created["metadata"]["labels"]["flyte.org/action-type"] == "condition"
@@ -142,7 +142,7 @@ async def test_signal_a_condition_then_refuse_a_different_value(api: ClientApi, 
 
 
 async def test_inputs_and_outputs_round_trip_through_s3(
-    api: ClientApi, kube: Kube, operator, namespace: str, seaweedfs: SeaweedFS, storage_env: dict[str, str]
+    api: KubeApi, kube: Kube, operator, namespace: str, seaweedfs: SeaweedFS, storage_env: dict[str, str]
 ) -> None:
     settings = seaweedfs.settings()
     uri = f"s3://{seaweedfs.bucket}/demo/development/io/inputs"

@@ -17,7 +17,7 @@ from kubernetes_asyncio import client, config
 from taskaction_operator.api import constants as c
 from taskaction_operator.client.manifests import container_template, taskaction
 from taskaction_operator.controller.discovery import wait_until_served
-from taskaction_operator.controller.kubeapi import KubeApi
+from taskaction_operator.kube import KubeApi
 from tests.support.kube import Kube, is_true
 from tests.support.operator_process import OperatorProcess
 

@@ -38,7 +38,7 @@ from flyteidl2.task import common_pb2
 
 from taskaction_operator.bundles.errors import BY_CODE, parse_termination_message
 from taskaction_operator.client.manifests import taskaction
-from taskaction_operator.controller.decisions import validate
+from taskaction_operator.reconcile.task import validate
 from taskaction_operator.pods.builder import build_pod
 from taskaction_operator.storage import paths
 from taskaction_operator.storage.outputs import check_outputs

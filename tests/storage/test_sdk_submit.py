@@ -20,7 +20,7 @@ import pytest
 from flyteidl2.task import common_pb2
 
 from taskaction_operator.client import runs, sdk
-from taskaction_operator.controller.decisions import validate
+from taskaction_operator.reconcile.task import validate
 from taskaction_operator.pods.builder import build_pod
 from taskaction_operator.settings import Settings
 from tests.support.seaweedfs import SeaweedFS

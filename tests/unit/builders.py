@@ -13,7 +13,7 @@ from flyteidl2.workflow import run_definition_pb2
 from google.protobuf import duration_pb2, struct_pb2
 
 from taskaction_operator.api import constants as c
-from taskaction_operator.controller import plugin_state
+from taskaction_operator.reconcile import plugin_state
 
 # A fixed controller clock; creationTimestamp of the default TaskAction is one minute earlier.
 NOW = datetime(2026, 8, 8, 12, 0, 0, tzinfo=UTC)
@@ -387,13 +387,13 @@ class World:
         return self.body.get("status") or {}
 
     def current_pod_name(self) -> str:
-        from taskaction_operator.controller.decisions import observed_attempts
+        from taskaction_operator.reconcile.task import observed_attempts
         from taskaction_operator.pods.naming import pod_name
 
         return pod_name(self.body["metadata"]["name"], observed_attempts(self.status))
 
     def reconcile(self, now: datetime = NOW):
-        from taskaction_operator.controller.decisions import reconcile_task
+        from taskaction_operator.reconcile.task import reconcile_task
 
         plan = reconcile_task(self.body, self.pods.get(self.current_pod_name()), self.parent, now, self.settings)
         self.apply(plan)

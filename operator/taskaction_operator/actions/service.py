@@ -20,7 +20,7 @@ from flyteidl2.actions import actions_service_pb2 as pb
 from .. import metrics
 from ..api import constants as c
 from ..client import runs
-from ..client.kube import ApiError, ClientApi
+from ..kube import ApiError, KubeApi
 from ..pods.naming import taskaction_name
 from . import enqueue, updates
 from .hub import UpdateHub, key_of
@@ -64,7 +64,7 @@ def api_failure(exc: ApiError, what: str) -> ConnectError:
 
 
 class ActionsService:
-    def __init__(self, api: ClientApi, namespace: str, hub: UpdateHub):
+    def __init__(self, api: KubeApi, namespace: str, hub: UpdateHub):
         self.api = api
         self.namespace = namespace
         self.hub = hub

@@ -1,2 +1,2 @@
 """The control-plane side: building TaskActions (`manifests`), creating, following, aborting and signalling runs
-(`runs`, over `kube.ClientApi`), and the `taskaction` CLI (`cli`). See docs/client.md."""
+(`runs`, over `kube.KubeApi`), and the `taskaction` CLI (`cli`). See docs/client.md."""

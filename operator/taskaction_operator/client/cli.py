@@ -34,7 +34,7 @@ from ..api import constants as c
 from ..pods.naming import pod_name, taskaction_name
 from ..settings import Settings
 from . import manifests, runs, sdk
-from .kube import ApiError, ClientApi, connect
+from ..kube import ApiError, KubeApi, connect
 
 DEFAULT_NAMESPACE_ENV = "TASKACTION_NAMESPACE"
 
@@ -235,7 +235,7 @@ def load_documents(text: str) -> list[dict[str, Any]]:
 # --- commands -----------------------------------------------------------------------------------------------------
 
 
-async def sdk_run_body(api: ClientApi, args: argparse.Namespace) -> dict[str, Any]:
+async def sdk_run_body(api: KubeApi, args: argparse.Namespace) -> dict[str, Any]:
     """Upload the SDK task's bundle and inputs.pb, and return its root TaskAction (not created yet)."""
     run = args.run or sdk.new_run_name()
     runs.validate_names(run=run, action=c.ROOT_ACTION_NAME, project=args.project, domain=args.domain, namespace=args.namespace)
@@ -251,7 +251,7 @@ async def sdk_run_body(api: ClientApi, args: argparse.Namespace) -> dict[str, An
     return prepared.body
 
 
-async def cmd_submit(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_submit(api: KubeApi, args: argparse.Namespace) -> int:
     if sdk.is_sdk_file(args.filename):
         bodies = [await sdk_run_body(api, args)]
     elif args.filename:
@@ -281,7 +281,7 @@ async def cmd_submit(api: ClientApi, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_get(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_get(api: KubeApi, args: argparse.Namespace) -> int:
     selector = runs.run_selector(args.run) if args.run else ""
     items, _ = await api.list_all_taskactions(args.namespace, selector)
     if args.run and not items:
@@ -290,13 +290,13 @@ async def cmd_get(api: ClientApi, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_tree(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_tree(api: KubeApi, args: argparse.Namespace) -> int:
     tree = await runs.get_run(api, args.run, args.namespace)
     emit(tree_data(tree), args.output, render_tree(tree))
     return 0
 
 
-async def cmd_watch(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_watch(api: KubeApi, args: argparse.Namespace) -> int:
     tree = None
     async for tree in runs.watch_run(api, args.run, args.namespace):
         if args.output == "human":
@@ -307,14 +307,14 @@ async def cmd_watch(api: ClientApi, args: argparse.Namespace) -> int:
     return 0 if tree is not None and tree.phase == runs.phase_pb2.ACTION_PHASE_SUCCEEDED else 1
 
 
-async def _taskaction(api: ClientApi, namespace: str, name: str) -> dict[str, Any]:
+async def _taskaction(api: KubeApi, namespace: str, name: str) -> dict[str, Any]:
     obj = await api.get_taskaction(namespace, name)
     if obj is None:
         raise runs.NotFound(f"TaskAction {namespace}/{name} does not exist")
     return obj
 
 
-async def cmd_logs(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_logs(api: KubeApi, args: argparse.Namespace) -> int:
     ta = await _taskaction(api, args.namespace, args.action)
     attempt = args.attempt or int((ta.get("status") or {}).get("attempts") or 1)
     pod = pod_name(args.action, attempt)
@@ -331,7 +331,7 @@ async def cmd_logs(api: ClientApi, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_outputs(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_outputs(api: KubeApi, args: argparse.Namespace) -> int:
     ta = await _taskaction(api, args.namespace, args.action)
     uri = runs.output_uri(ta)
     values = await runs.read_outputs(uri)
@@ -340,7 +340,7 @@ async def cmd_outputs(api: ClientApi, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_abort(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_abort(api: KubeApi, args: argparse.Namespace) -> int:
     deleted = await runs.abort(api, args.run, args.namespace)
     if not deleted:
         raise runs.NotFound(f"run {args.run!r} has no root TaskAction in namespace {args.namespace!r}")
@@ -348,7 +348,7 @@ async def cmd_abort(api: ClientApi, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_signal(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_signal(api: KubeApi, args: argparse.Namespace) -> int:
     ta = await _taskaction(api, args.namespace, args.action)
     spec = runs.condition_spec(ta)
     literal = runs.parse_signal_value(args.value, spec.type.simple)

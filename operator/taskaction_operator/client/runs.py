@@ -7,7 +7,7 @@
 - `abort`: delete the root (the garbage collector takes children and pods); `signal`: a condition's value;
 - `write_inputs` / `read_outputs`: `inputs.pb` / `outputs.pb` with plain Python values.
 
-Every function takes the `ClientApi` (`client.kube.connect()`) first; objects are JSON dicts.
+Every function takes the `KubeApi` (`client.kube.connect()`) first; objects are JSON dicts.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ..settings import Settings
 from ..storage import paths
 from ..storage.filesystems import LOCAL_SCHEMES, filesystem_for, scheme_of
 from . import manifests
-from .kube import ApiError, ClientApi
+from ..kube import ApiError, KubeApi
 
 Phase = int  # a flyteidl2.common.phase_pb2.ActionPhase value
 
@@ -281,7 +281,7 @@ def condition_body(
 
 
 async def create_run(
-    api: ClientApi,
+    api: KubeApi,
     template: tasks_pb2.TaskTemplate,
     *,
     run: str,
@@ -302,7 +302,7 @@ async def create_run(
     return await submit(api, body)
 
 
-async def get_parent(api: ClientApi, namespace: str, run: str, parent_action: str) -> dict[str, Any]:
+async def get_parent(api: KubeApi, namespace: str, run: str, parent_action: str) -> dict[str, Any]:
     name = taskaction_name(run, parent_action)
     parent = await api.get_taskaction(namespace, name)
     if parent is None:
@@ -311,7 +311,7 @@ async def get_parent(api: ClientApi, namespace: str, run: str, parent_action: st
 
 
 async def create_child(
-    api: ClientApi,
+    api: KubeApi,
     template: tasks_pb2.TaskTemplate,
     *,
     run: str,
@@ -338,7 +338,7 @@ async def create_child(
 
 
 async def create_condition(
-    api: ClientApi,
+    api: KubeApi,
     *,
     run: str,
     action: str,
@@ -356,7 +356,7 @@ async def create_condition(
     return await _create(api, body)
 
 
-async def _create(api: ClientApi, body: dict[str, Any]) -> dict[str, Any]:
+async def _create(api: KubeApi, body: dict[str, Any]) -> dict[str, Any]:
     meta = body["metadata"]
     try:
         return await api.create_taskaction(meta["namespace"], body)
@@ -368,7 +368,7 @@ async def _create(api: ClientApi, body: dict[str, Any]) -> dict[str, Any]:
         raise
 
 
-async def submit(api: ClientApi, body: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]:
+async def submit(api: KubeApi, body: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]:
     """Create any TaskAction manifest as the actions service would: names and labels checked, the namespace made if
     missing; a child gets the parent's context and the ownerReference (its parent must exist)."""
     body = copy.deepcopy(body)
@@ -565,7 +565,7 @@ def run_selector(run: str) -> str:
     return f"{c.LABEL_RUN}={run}"
 
 
-async def get_run(api: ClientApi, run: str, namespace: str = "flyte") -> RunTree:
+async def get_run(api: KubeApi, run: str, namespace: str = "flyte") -> RunTree:
     """Every TaskAction labelled with the run, linked by parentActionName. NotFound when there is none."""
     items, _ = await api.list_all_taskactions(namespace, run_selector(run))
     if not items:
@@ -573,7 +573,7 @@ async def get_run(api: ClientApi, run: str, namespace: str = "flyte") -> RunTree
     return RunTree.from_objects(run, namespace, items)
 
 
-async def watch_run(api: ClientApi, run: str, namespace: str = "flyte", *, timeout_seconds: int = 60) -> AsyncIterator[RunTree]:
+async def watch_run(api: KubeApi, run: str, namespace: str = "flyte", *, timeout_seconds: int = 60) -> AsyncIterator[RunTree]:
     """A snapshot of the run's tree, then the tree after every change, until the root is terminal (or deleted while
     running: ABORTED). An expired watch (410 Gone) lists again and yields the fresh snapshot."""
     items, version = await api.list_all_taskactions(namespace, run_selector(run))
@@ -604,7 +604,7 @@ async def watch_run(api: ClientApi, run: str, namespace: str = "flyte", *, timeo
             yield tree
 
 
-async def abort(api: ClientApi, run: str, namespace: str = "flyte") -> bool:
+async def abort(api: KubeApi, run: str, namespace: str = "flyte") -> bool:
     """Delete the root TaskAction (AbortAction); its children and pods follow through the garbage collector.
     False when the root was already gone."""
     validate_run_name(run)
@@ -728,7 +728,7 @@ def check_signal(taskaction: dict[str, Any], literal: literals_pb2.Literal) -> b
 
 
 async def signal(
-    api: ClientApi, name: str, value: Any, by: str, namespace: str = "flyte", *, retries: int = 5
+    api: KubeApi, name: str, value: Any, by: str, namespace: str = "flyte", *, retries: int = 5
 ) -> dict[str, Any]:
     """Write status.signalValue / signalledBy / signalledAt of the condition TaskAction `name` (status subresource,
     guarded by resourceVersion, retried on conflict). The operator then marks it Succeeded."""

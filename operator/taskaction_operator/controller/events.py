@@ -7,8 +7,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from .kubeapi import ApiError, KubeApi
-from .plan import Event
+from ..kube import ApiError, KubeApi
+from ..reconcile.plan import Event
 
 logger = logging.getLogger(__name__)
 COMPONENT = "taskaction-operator"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from .. import metrics
 from ..api import constants as c
-from .kubeapi import ApiError, KubeApi
+from ..kube import ApiError, KubeApi
 
 logger = logging.getLogger(__name__)
 SELECTOR = f"{c.LABEL_TERMINATION_STATUS}={c.LABEL_VALUE_TERMINATED},{c.LABEL_COMPLETED_TIME}"

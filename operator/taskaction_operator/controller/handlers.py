@@ -16,7 +16,7 @@ from ..api import constants as c
 from ..settings import Settings
 from ..storage.filesystems import close_filesystems
 from .discovery import wait_until_served
-from .kubeapi import KubeApi
+from ..kube import KubeApi
 from .runtime import Controller
 
 logger = logging.getLogger(__name__)

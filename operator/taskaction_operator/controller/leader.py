@@ -13,7 +13,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .kubeapi import ApiError, KubeApi
+from ..kube import ApiError, KubeApi
 
 logger = logging.getLogger(__name__)
 

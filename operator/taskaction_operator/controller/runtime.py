@@ -11,33 +11,31 @@ import json
 import logging
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any
 
 from .. import metrics
-from ..logs import current_object
 from ..api import constants as c
+from ..api.times import utcnow
+from ..kube import ApiError, KubeApi
+from ..logs import current_object
 from ..pods.naming import pod_name
-from ..pods.podtemplate import PodTemplateLookup
+from ..reconcile import plugin_state
+from ..reconcile.dispatch import needs_parent, reconcile
+from ..reconcile.lookups import NOTHING_LOOKED_UP, CreateRefused
+from ..reconcile.ownership import parent_name
+from ..reconcile.plan import FindPodTemplate, Lookup, Plan, ReadInputs
+from ..reconcile.task import observed_attempts
 from ..settings import Settings
 from ..storage.inputs import read_inputs
 from ..storage.outputs import check_outputs
-from . import gc, plugin_state
-from .decisions import after_create_error, observed_attempts
+from . import gc
 from .events import EventRecorder
-from .dispatch import needs_parent, reconcile
-from .kubeapi import ApiError, KubeApi
-from .ownership import parent_name
-from .plan import Plan
 from .store import Key, ObjectStore, key_of
 from .workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
 ERROR_BACKOFF = (0.5, 1, 2, 5, 10, 30, 60)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Controller:
@@ -155,21 +153,24 @@ class Controller:
                     pod = self.pods.put(pod)
         parent = await self._parent(body) if needs_parent(body) else None
         # The decision may first need something only I/O can tell (a PodTemplate, inputs.pb, what a succeeded pod
-        # left in storage): look it up and decide again, each at most once.
-        found: dict[str, Any] = {}
-        plan = reconcile(body, pod, parent, utcnow(), self.settings)
+        # left in storage), or learn that its pod was refused: look it up and decide again, each at most once.
+        lookups = NOTHING_LOOKED_UP
         while True:
-            if plan.needs_pod_template is not None and "pod_template" not in found:
-                template = await self._pod_template(namespace, plan.needs_pod_template)
-                found["pod_template"] = PodTemplateLookup(plan.needs_pod_template, template)
-            elif plan.needs_inputs is not None and "inputs" not in found:
-                found["inputs"] = await read_inputs(plan.needs_inputs, self.settings)
-            elif plan.check_outputs is not None and "outputs" not in found:
-                found["outputs"] = await check_outputs(plan.check_outputs, self.settings)
-            else:
-                break
-            plan = reconcile(body, pod, parent, utcnow(), self.settings, **found)
-        await self.apply(body, plan)
+            plan = reconcile(body, pod, parent, utcnow(), self.settings, lookups)
+            if plan.lookup is not None:
+                lookups = lookups.with_answer(plan.lookup, await self._look_up(namespace, plan.lookup))
+                continue
+            refused = await self.apply(body, plan)
+            if refused is None or lookups.create_refused is not None:
+                return
+            lookups = replace(lookups, create_refused=refused)
+
+    async def _look_up(self, namespace: str, request: Lookup) -> Any:
+        if isinstance(request, FindPodTemplate):
+            return await self._pod_template(namespace, request.name)
+        if isinstance(request, ReadInputs):
+            return await read_inputs(request.uri, self.settings)
+        return await check_outputs(request.prefix, self.settings)
 
     async def _pod_template(self, namespace: str, name: str) -> dict[str, Any] | None:
         """Looked up when a pod is made (rare next to watch events): the task's namespace first, then the fallback."""
@@ -189,7 +190,8 @@ class Controller:
                 parent = self.taskactions.put(parent)
         return parent
 
-    async def apply(self, body: dict[str, Any], plan: Plan) -> None:
+    async def apply(self, body: dict[str, Any], plan: Plan) -> CreateRefused | None:
+        """Carry the plan out; a refused pod create stops it there, and what the server said is returned."""
         namespace, name = key_of(body)
         key = (namespace, name)
         if plan.delete_pod:
@@ -200,18 +202,11 @@ class Controller:
                 self.pods.put(created)
                 metrics.POD_CREATIONS.labels("created").inc()
             except ApiError as exc:
-                if exc.status == 409:
-                    metrics.POD_CREATIONS.labels("already_exists").inc()
-                else:
+                if exc.status != 409:
                     metrics.POD_CREATIONS.labels(exc.reason or str(exc.status)).inc()
                     logger.warning("pod %s/%s could not be created: %s", namespace, plan.create_pod["metadata"]["name"], exc)
-                    failure = after_create_error(body, exc.status, exc.message, utcnow(), self.settings)
-                    plan = Plan(
-                        status_patch=failure.status_patch,
-                        terminal_labels=failure.terminal_labels,
-                        events=plan.events + failure.events,
-                        requeue_after=failure.requeue_after,
-                    )
+                    return CreateRefused(exc.status, exc.message)
+                metrics.POD_CREATIONS.labels("already_exists").inc()
         # After the pod: the finalizer is not needed for cleanup (the pod's ownerReference is), so the pod is not
         # kept waiting for it. A conflict here is redone from the adopted pod.
         if plan.metadata_patch:
@@ -237,6 +232,7 @@ class Controller:
             self._waiting_children[(namespace, plan.waiting_for_parent)].add(key)
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
+        return None
 
     async def _guarded(self, patch_fn: Any, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A write guarded by resourceVersion; on conflict the fresh object replaces our stale one before retrying."""

@@ -23,7 +23,7 @@ from flyteidl2.core import execution_pb2
 from google.protobuf.message import DecodeError
 
 from ..api.constants import KIND_SYSTEM, KIND_USER
-from ..pods.phase import ExecError
+from ..api.phase import ExecError
 from ..settings import Settings
 from .filesystems import filesystem_for, secrets_of
 

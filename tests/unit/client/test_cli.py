@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from taskaction_operator.client import cli, runs
-from taskaction_operator.client.kube import ApiError
+from taskaction_operator.kube import ApiError
 
 from .test_runs import DONE, PARENT, RUNNING, FakeApi, cond, signalled, ta
 

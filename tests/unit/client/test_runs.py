@@ -12,7 +12,7 @@ from flyteidl2.core import types_pb2
 from flyteidl2.task import common_pb2
 
 from taskaction_operator.client import runs
-from taskaction_operator.client.kube import ApiError
+from taskaction_operator.kube import ApiError
 from taskaction_operator.client.manifests import container_template
 from taskaction_operator.storage import paths
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from taskaction_operator.pods.phase import Phase, PhaseInfo, demystify, go_duration
+from taskaction_operator.api.phase import Phase, PhaseInfo, go_duration
+from taskaction_operator.pods.phase import demystify
 from taskaction_operator.settings import Settings
 
 from ..builders import NOW, container_status, pod, pod_condition, terminated, ts, waiting

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from taskaction_operator.api import constants as c
-from taskaction_operator.controller import ownership
-from taskaction_operator.controller.decisions import reconcile_task
+from taskaction_operator.reconcile import ownership
+from taskaction_operator.reconcile.task import reconcile_task
 from taskaction_operator.settings import Settings
 
 from ..builders import CREATED, NOW, cond_tuple, running_pod, spec, started_status, taskaction, ts

@@ -1,5 +1,8 @@
 """What one reconcile decided to do. Controller.apply carries a Plan out, in this order:
-pod deletion, pod creation, metadata patch, status patch, terminal labels, finalizer removal, events."""
+pod deletion, pod creation, metadata patch, status patch, terminal labels, finalizer removal, events.
+
+A plan may instead ask for one lookup (`lookup`): something only I/O can tell. The shell looks it up, puts the
+answer in the Lookups, and asks for the decision again."""
 
 from __future__ import annotations
 
@@ -14,6 +17,30 @@ class Event:
     message: str
 
 
+@dataclass(frozen=True)
+class FindPodTemplate:
+    """A pod is to be made on this PodTemplate: find it (the task's namespace first, then the fallback)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class ReadInputs:
+    """The command uses `{{.Inputs.x}}`: read this inputs.pb."""
+
+    uri: str
+
+
+@dataclass(frozen=True)
+class ReadOutputs:
+    """The pod succeeded: read error.pb and outputs.pb under this output prefix."""
+
+    prefix: str
+
+
+Lookup = FindPodTemplate | ReadInputs | ReadOutputs
+
+
 @dataclass
 class Plan:
     metadata_patch: dict[str, Any] | None = None  # merge patch of labels / ownerReferences / finalizers
@@ -25,9 +52,7 @@ class Plan:
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
     waiting_for_parent: str | None = None  # name of the parent TaskAction this one waits for
-    check_outputs: str | None = None  # the pod succeeded: read this output prefix, then decide again
-    needs_pod_template: str | None = None  # a pod is to be made on this PodTemplate: look it up, then decide again
-    needs_inputs: str | None = None  # the command uses {{.Inputs.x}}: read this inputs.pb, then decide again
+    lookup: Lookup | None = None  # nothing else to do yet: look this up, then decide again
 
     def requeue(self, seconds: float) -> None:
         self.requeue_after = seconds if self.requeue_after is None else min(self.requeue_after, seconds)

@@ -15,7 +15,7 @@ from flyteidl2.workflow import run_definition_pb2
 from google.protobuf.message import DecodeError
 
 from ..api import constants as c
-from ..pods import phase as ph
+from ..api import phase as ph
 from . import status as st
 from .plan import Plan
 

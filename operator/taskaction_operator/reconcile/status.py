@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..api import constants as c
-from ..pods.phase import ExecError, Phase, PhaseInfo
+from ..api.phase import ExecError, Phase, PhaseInfo
 
 
 def rfc3339(moment: datetime) -> str:

@@ -6,15 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from ..api import constants as c
-from ..pods.podtemplate import PodTemplateLookup
 from ..settings import Settings
-from ..storage.inputs import InputsLookup
-from ..storage.outputs import OutputCheck
 from . import ownership
 from . import status as st
 from .condition import reconcile_condition
-from .decisions import reconcile_task
+from .lookups import NOTHING_LOOKED_UP, Lookups
 from .plan import Plan
+from .task import reconcile_task
 
 
 def needs_parent(body: dict[str, Any]) -> bool:
@@ -32,9 +30,7 @@ def reconcile(
     parent: dict[str, Any] | None,
     now: datetime,
     settings: Settings,
-    outputs: OutputCheck | None = None,
-    pod_template: PodTemplateLookup | None = None,
-    inputs: InputsLookup | None = None,
+    lookups: Lookups = NOTHING_LOOKED_UP,
 ) -> Plan:
     if (body.get("spec") or {}).get("actionType") == c.ACTION_TYPE_CONDITION:
         plan = reconcile_condition(body, now)
@@ -43,4 +39,4 @@ def reconcile(
             if gate.owner_references is not None:
                 plan.metadata_patch = {"ownerReferences": gate.owner_references}
         return plan
-    return reconcile_task(body, pod, parent, now, settings, outputs, pod_template, inputs)
+    return reconcile_task(body, pod, parent, now, settings, lookups)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from taskaction_operator.api import constants as c
-from taskaction_operator.pods.phase import ExecError, Phase, PhaseInfo
-from taskaction_operator.controller import status as st
+from taskaction_operator.api.phase import ExecError, Phase, PhaseInfo
+from taskaction_operator.reconcile import status as st
 
 from ..builders import NOW, ts
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from taskaction_operator.api import constants as c
-from taskaction_operator.controller.condition import reconcile_condition
-from taskaction_operator.controller.dispatch import reconcile
+from taskaction_operator.reconcile.condition import reconcile_condition
+from taskaction_operator.reconcile.dispatch import reconcile
 from taskaction_operator.settings import Settings
 
 from ..builders import (

@@ -13,8 +13,10 @@ from flyteidl2.core import literals_pb2
 
 from taskaction_operator.api import constants as c
 from taskaction_operator.api.models import TaskAction
-from taskaction_operator.controller import plugin_state
-from taskaction_operator.controller.decisions import REQUIRED_TASK_FIELDS, after_create_error, reconcile_task
+from taskaction_operator.reconcile import plugin_state
+from taskaction_operator.reconcile.lookups import CreateRefused, Lookups
+from taskaction_operator.reconcile.plan import FindPodTemplate, ReadInputs
+from taskaction_operator.reconcile.task import REQUIRED_TASK_FIELDS, reconcile_task
 from taskaction_operator.pods.builder import build_pod
 from taskaction_operator.pods.podtemplate import PodTemplateLookup
 from taskaction_operator.settings import Settings
@@ -512,6 +514,11 @@ class TestTerminal:
         assert plan.terminal_labels is None and plan.status_patch is None and plan.create_pod is None
 
 
+def refused(body: dict[str, Any], http_status: int, message: str, settings: Settings):
+    """The decision again, after the API server refused the pod the first one asked for."""
+    return reconcile_task(body, None, None, NOW, settings, Lookups(create_refused=CreateRefused(http_status, message)))
+
+
 class TestCreateErrors:
     """flyte-executor.md §3.5 step 2: what a refused pod create does to the action."""
 
@@ -519,7 +526,7 @@ class TestCreateErrors:
         return taskaction(spec_=spec(task_template(retries=retries)), finalizers=[FIN])
 
     def test_forbidden_is_a_user_retry(self, settings: Settings) -> None:
-        plan = after_create_error(self.body(retries=1), 403, 'pods "x" is forbidden: exceeded quota', NOW, settings)
+        plan = refused(self.body(retries=1), 403, 'pods "x" is forbidden: exceeded quota', settings)
         patch = plan.status_patch
         assert patch["errorState"] == {"code": "RuntimeFailure", "kind": "USER", "message": 'pods "x" is forbidden: exceeded quota'}
         assert patch["attempts"] == 2
@@ -533,14 +540,14 @@ class TestCreateErrors:
         assert [e.reason for e in plan.events] == ["FailedCreatePod", "RetryableFailure", "Queued"]
 
     def test_forbidden_without_retries_left_is_permanent(self, settings: Settings) -> None:
-        plan = after_create_error(self.body(retries=0), 403, "forbidden", NOW, settings)
+        plan = refused(self.body(retries=0), 403, "forbidden", settings)
         assert plan.status_patch["errorState"]["code"] == "RuntimeFailure"
         assert cond_tuple(plan.status_patch, "Failed") == ("True", "PermanentFailure", "forbidden")
         assert plan.terminal_labels == TERMINAL_NOW
 
     @pytest.mark.parametrize(("http", "code"), [(422, "InvalidResource"), (400, "BadRequest"), (413, "EntityTooLarge")])
     def test_permanent_user_failures(self, http: int, code: str, settings: Settings) -> None:
-        plan = after_create_error(self.body(retries=3), http, "admission webhook denied the request", NOW, settings)
+        plan = refused(self.body(retries=3), http, "admission webhook denied the request", settings)
         patch = plan.status_patch
         assert patch["errorState"] == {"code": code, "kind": "USER", "message": "admission webhook denied the request"}
         assert cond_tuple(patch, "Failed")[:2] == ("True", "PermanentFailure")
@@ -549,7 +556,7 @@ class TestCreateErrors:
 
     @pytest.mark.parametrize("http", [500, 503, 0])
     def test_other_errors_are_system_failures(self, http: int, settings: Settings) -> None:
-        plan = after_create_error(self.body(retries=3), http, "etcdserver: request timed out", NOW, settings)
+        plan = refused(self.body(retries=3), http, "etcdserver: request timed out", settings)
         patch = plan.status_patch
         assert patch["errorState"]["kind"] == "SYSTEM"
         assert patch["systemFailures"] == 1
@@ -559,7 +566,7 @@ class TestCreateErrors:
 
     def test_system_create_failures_are_fatal_past_the_limit(self, settings: Settings) -> None:
         body = taskaction(spec_=spec(), finalizers=[FIN], status={"systemFailures": 3})
-        plan = after_create_error(body, 500, "boom", NOW, settings)
+        plan = refused(body, 500, "boom", settings)
         assert plan.status_patch["errorState"]["code"] == "MaxSystemFailuresExceeded"
         assert plan.terminal_labels is not None
 
@@ -581,23 +588,23 @@ class TestPodTemplates:
 
     def test_a_named_template_is_asked_for_first(self, settings: Settings) -> None:
         plan = reconcile_task(self.named("gpu"), None, None, NOW, settings)
-        assert plan.needs_pod_template == "gpu"
+        assert plan.lookup == FindPodTemplate("gpu")
         assert plan.create_pod is None and plan.status_patch is None
 
     def test_the_pod_is_built_on_the_template(self, settings: Settings) -> None:
         base = {"template": {"spec": {"tolerations": [{"key": "gpu", "operator": "Exists"}], "containers": []}}}
-        plan = reconcile_task(self.named("gpu"), None, None, NOW, settings, pod_template=PodTemplateLookup("gpu", base))
+        plan = reconcile_task(self.named("gpu"), None, None, NOW, settings, lookups=Lookups(pod_template=PodTemplateLookup("gpu", base)))
         assert plan.create_pod["spec"]["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
 
     def test_a_named_template_that_does_not_exist_fails_the_action(self, settings: Settings) -> None:
-        plan = reconcile_task(self.named("gpu"), None, None, NOW, settings, pod_template=PodTemplateLookup("gpu", None))
+        plan = reconcile_task(self.named("gpu"), None, None, NOW, settings, lookups=Lookups(pod_template=PodTemplateLookup("gpu", None)))
         assert plan.create_pod is None
         assert plan.status_patch["errorState"] == {"code": "BadTaskSpecification", "kind": "USER", "message": "PodTemplate 'gpu' does not exist"}
 
     def test_a_missing_default_template_is_no_template(self) -> None:
         settings = Settings(read_outputs=False, default_pod_template_name="base")
-        assert reconcile_task(taskaction(), None, None, NOW, settings).needs_pod_template == "base"
-        plan = reconcile_task(taskaction(), None, None, NOW, settings, pod_template=PodTemplateLookup("base", None))
+        assert reconcile_task(taskaction(), None, None, NOW, settings).lookup == FindPodTemplate("base")
+        plan = reconcile_task(taskaction(), None, None, NOW, settings, lookups=Lookups(pod_template=PodTemplateLookup("base", None)))
         assert plan.create_pod is not None
 
 
@@ -613,21 +620,21 @@ class TestInputVariables:
 
     def test_inputs_are_asked_for_at_the_input_prefix(self, settings: Settings) -> None:
         plan = reconcile_task(self.body(), None, None, NOW, settings)
-        assert plan.needs_inputs == f"{paths.input_prefix(INPUT_URI)}/inputs.pb"
+        assert plan.lookup == ReadInputs(f"{paths.input_prefix(INPUT_URI)}/inputs.pb")
         assert plan.create_pod is None and plan.status_patch is None
 
     def test_the_pod_gets_the_rendered_values(self, settings: Settings) -> None:
         inputs = InputsLookup(literals={"n": self.literal(integer=5), "name": self.literal(string_value="ada")})
-        plan = reconcile_task(self.body(), None, None, NOW, settings, inputs=inputs)
+        plan = reconcile_task(self.body(), None, None, NOW, settings, lookups=Lookups(inputs=inputs))
         assert plan.create_pod["spec"]["containers"][0]["args"] == ["echo", "5", "ada"]
 
     def test_a_missing_input_is_a_bad_task_specification(self, settings: Settings) -> None:
-        plan = reconcile_task(self.body(), None, None, NOW, settings, inputs=InputsLookup(literals={"n": self.literal(integer=5)}))
+        plan = reconcile_task(self.body(), None, None, NOW, settings, lookups=Lookups(inputs=InputsLookup(literals={"n": self.literal(integer=5)})))
         assert plan.create_pod is None
         assert plan.status_patch["errorState"] == {"code": "BadTaskSpecification", "kind": "USER", "message": "requested input is not found [name]"}
 
     def test_unreadable_inputs_are_a_system_failure_that_retries(self, settings: Settings) -> None:
-        plan = reconcile_task(self.body(), None, None, NOW, settings, inputs=InputsLookup(error="connection refused"))
+        plan = reconcile_task(self.body(), None, None, NOW, settings, lookups=Lookups(inputs=InputsLookup(error="connection refused")))
         assert plan.create_pod is None
         assert plan.status_patch["systemFailures"] == 1 and plan.status_patch["errorState"]["code"] == "InputsReadFailed"
         assert plan.requeue_after == 10.0
