@@ -23,7 +23,7 @@ from ..pods.naming import pod_name
 from ..reconcile import plugin_state
 from ..reconcile.dispatch import needs_parent, reconcile
 from ..reconcile.lookups import NOTHING_LOOKED_UP, CreateRefused
-from ..reconcile.ownership import parent_name
+from ..reconcile.ownership import MAX_LINEAGE, parent_name
 from ..reconcile.plan import FindPodTemplate, Lookup, Plan, ReadInputs
 from ..reconcile.task import observed_attempts
 from ..settings import Settings
@@ -152,11 +152,12 @@ class Controller:
                 if pod is not None:
                     pod = self.pods.put(pod)
         parent = await self._parent(body) if needs_parent(body) else None
+        ancestors = self._ancestors(parent) if parent is not None else []
         # The decision may first need something only I/O can tell (a PodTemplate, inputs.pb, what a succeeded pod
         # left in storage), or learn that its pod was refused: look it up and decide again, each at most once.
         lookups = NOTHING_LOOKED_UP
         while True:
-            plan = reconcile(body, pod, parent, utcnow(), self.settings, lookups)
+            plan = reconcile(body, pod, parent, utcnow(), self.settings, lookups, ancestors)
             if plan.lookup is not None:
                 lookups = lookups.with_answer(plan.lookup, await self._look_up(namespace, plan.lookup))
                 continue
@@ -189,6 +190,20 @@ class Controller:
             if parent is not None:
                 parent = self.taskactions.put(parent)
         return parent
+
+    def _ancestors(self, parent: dict[str, Any]) -> list[dict[str, Any]]:
+        """The parent's parent and up, as far as the store knows them, to find a loop in the lineage."""
+        namespace = parent["metadata"]["namespace"]
+        chain: list[dict[str, Any]] = []
+        current: dict[str, Any] | None = parent
+        while current is not None and len(chain) < MAX_LINEAGE:
+            name = parent_name(current.get("spec") or {})
+            current = self.taskactions.get((namespace, name)) if name else None
+            if current is not None:
+                chain.append(current)
+                if any(a is current for a in chain[:-1]):
+                    break
+        return chain
 
     async def apply(self, body: dict[str, Any], plan: Plan) -> CreateRefused | None:
         """Carry the plan out; a refused pod create stops it there, and what the server said is returned."""

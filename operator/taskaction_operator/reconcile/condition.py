@@ -6,7 +6,6 @@ conditions, phaseHistory and errorState only, so a concurrent signal is never ov
 
 from __future__ import annotations
 
-import base64
 import copy
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from flyteidl2.workflow import run_definition_pb2
 from google.protobuf.message import DecodeError
 
 from ..api import constants as c
+from ..api.decoding import decode_base64
 from ..api import phase as ph
 from . import status as st
 from .plan import Plan
@@ -27,7 +27,7 @@ def _parse_spec(encoded: str | None, name: str) -> run_definition_pb2.ConditionA
         raise ValueError(f'condition action "{name}" has empty conditionSpec')
     action = run_definition_pb2.ConditionAction()
     try:
-        action.ParseFromString(base64.b64decode(encoded, validate=True))
+        action.ParseFromString(decode_base64(encoded))
     except (DecodeError, ValueError) as exc:
         raise ValueError(f"failed to unmarshal conditionSpec: {exc}") from exc
     return action

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,12 +32,13 @@ def reconcile(
     now: datetime,
     settings: Settings,
     lookups: Lookups = NOTHING_LOOKED_UP,
+    ancestors: Sequence[dict[str, Any]] = (),
 ) -> Plan:
     if (body.get("spec") or {}).get("actionType") == c.ACTION_TYPE_CONDITION:
         plan = reconcile_condition(body, now)
         if needs_parent(body):
-            gate = ownership.decide(body, parent)
+            gate = ownership.decide(body, parent, ancestors)
             if gate.owner_references is not None:
                 plan.metadata_patch = {"ownerReferences": gate.owner_references}
         return plan
-    return reconcile_task(body, pod, parent, now, settings, lookups)
+    return reconcile_task(body, pod, parent, now, settings, lookups, ancestors)

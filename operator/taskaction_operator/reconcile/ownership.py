@@ -6,6 +6,7 @@ deleting the root would leave the children behind.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ class ParentDecision:
     owner_references: list[dict[str, Any]] | None = None  # the new list to write, when one is added
     waiting_message: str | None = None  # why the child is not started yet
     error: str | None = None  # the reference is wrong: report it
+    error_code: str = "OwnerReferenceMismatch"
     missing: bool = False  # the parent does not exist (yet)
 
 
@@ -42,12 +44,34 @@ def _taskaction_references(meta: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def decide(child: dict[str, Any], parent: dict[str, Any] | None) -> ParentDecision:
-    """`parent` is the TaskAction named `<runName>-<parentActionName>` in the child's namespace, or None."""
+MAX_LINEAGE = 64
+CODE_PARENT_CYCLE = "ParentCycle"
+
+
+def lineage_loop(child: dict[str, Any], parent: dict[str, Any] | None, ancestors: Sequence[dict[str, Any]]) -> str | None:
+    """The names around the loop when the child is its own ancestor, as `a -> b -> a`, or None. `ancestors` are the
+    parent's parent and up, as far as they are known."""
+    name = child["metadata"]["name"]
+    chain = [name]
+    if parent_name(child.get("spec") or {}) == name:
+        return f"{name} -> {name}"
+    for ancestor in ([parent] if parent is not None else []) + list(ancestors):
+        chain.append(ancestor["metadata"]["name"])
+        if ancestor["metadata"]["name"] == name:
+            return " -> ".join(chain)
+    return None
+
+
+def decide(child: dict[str, Any], parent: dict[str, Any] | None, ancestors: Sequence[dict[str, Any]] = ()) -> ParentDecision:
+    """`parent` is the TaskAction named `<runName>-<parentActionName>` in the child's namespace, or None; `ancestors`
+    its own parent and up, as far as they are known (to find a loop)."""
     meta = child["metadata"]
     expected = parent_name(child.get("spec") or {})
     if expected is None:
         return ParentDecision(ready=True)
+    loop = lineage_loop(child, parent, ancestors)
+    if loop is not None:
+        return ParentDecision(ready=False, error=f"the action is its own ancestor: {loop}", error_code=CODE_PARENT_CYCLE)
     where = f"{meta.get('namespace')}/{expected}"
     refs = _taskaction_references(meta)
     if refs:

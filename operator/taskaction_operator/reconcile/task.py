@@ -10,6 +10,7 @@ leaves to the actions service (`parent_gate`), the pod plugin's launch (`start_a
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from ..pods import templating
 from ..pods.builder import build_pod, command_lines, pod_context
 from ..pods.naming import pod_name
 from ..pods.phase import demystify
+from ..pods.shape import k8s_pod_problem
 from ..settings import Settings
 from ..storage import paths
 from ..storage.outputs import OutputCheck
@@ -38,6 +40,7 @@ PARENT_POLL_SECONDS = 5.0
 STORAGE_RETRY_SECONDS = 10.0
 CODE_OUTPUTS_NOT_FOUND = "OutputsNotFound"
 CODE_STORAGE_READ_FAILED = "OutputsReadFailed"
+CODE_POD_NAME_TAKEN = "PodNameTaken"
 
 
 def observed_attempts(status: dict[str, Any]) -> int:
@@ -59,7 +62,11 @@ def validate(body: dict[str, Any]) -> tuple[TaskAction, tasks_pb2.TaskTemplate]:
     except ValidationError as exc:
         problems = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
         raise SpecError(problems) from exc
-    return ta, decode_task_template(ta.spec.task_template)
+    template = decode_task_template(ta.spec.task_template)
+    problem = k8s_pod_problem(template)
+    if problem is not None:
+        raise SpecError(problem)
+    return ta, template
 
 
 def invalid(body: dict[str, Any], message: str, now: datetime) -> Plan:
@@ -213,9 +220,11 @@ def reconcile_task(
     now: datetime,
     settings: Settings,
     lookups: Lookups = NOTHING_LOOKED_UP,
+    ancestors: Sequence[dict[str, Any]] = (),
 ) -> Plan:
-    """`pod` is the pod of the current attempt (`<name>-<attempts-1>`) or None; `parent` the parent TaskAction;
-    `lookups` what the shell looked up because an earlier plan of this reconcile asked for it."""
+    """`pod` is the pod of the current attempt (`<name>-<attempts-1>`) or None; `parent` the parent TaskAction and
+    `ancestors` its parent and up, as far as known; `lookups` what the shell looked up because an earlier plan of
+    this reconcile asked for it."""
     done = abort_or_finished(body, pod, now)
     if done is not None:
         return done
@@ -224,13 +233,15 @@ def reconcile_task(
     except SpecError as exc:
         return invalid(body, str(exc), now)
     r = TaskReconcile(body, ta, template, now, settings, lookups)
-    waiting = parent_gate(r, parent)
+    waiting = parent_gate(r, parent, ancestors)
     if waiting is not None:
         return waiting
     if c.FINALIZER not in (r.meta.get("finalizers") or []):
         r.metadata_patch["finalizers"] = list(r.meta.get("finalizers") or []) + [c.FINALIZER]
     if pod is not None and pod["metadata"]["name"] != r.pod_name:
         pod = None
+    if pod is not None and controller_uid(pod) != r.meta.get("uid"):
+        return not_our_pod(r, pod)
     if not plugin_state.is_started(r.status):
         launched = start_attempt(r, pod)
         if launched is not None:
@@ -238,14 +249,14 @@ def reconcile_task(
     return observe_pod(r, pod)
 
 
-def parent_gate(r: TaskReconcile, parent: dict[str, Any] | None) -> Plan | None:
+def parent_gate(r: TaskReconcile, parent: dict[str, Any] | None, ancestors: Sequence[dict[str, Any]]) -> Plan | None:
     """A child runs once its parent exists (and owns it); None when it may run."""
-    gate = ownership.decide(r.body, parent)
+    gate = ownership.decide(r.body, parent, ancestors)
     if gate.owner_references is not None:
         r.metadata_patch["ownerReferences"] = gate.owner_references
     if gate.error:
-        r.plan.events.append(Event("Warning", "OwnerReferenceMismatch", gate.error))
-        return r.conclude(ph.permanent("OwnerReferenceMismatch", gate.error))
+        r.plan.events.append(Event("Warning", gate.error_code, gate.error))
+        return r.conclude(ph.permanent(gate.error_code, gate.error))
     if gate.ready or plugin_state.is_started(r.status):
         return None
     created = parse_time(r.meta.get("creationTimestamp")) or r.now
@@ -256,6 +267,29 @@ def parent_gate(r: TaskReconcile, parent: dict[str, Any] | None) -> Plan | None:
     r.plan.waiting_for_parent = ownership.parent_name(r.body["spec"])
     plan = r.conclude(ph.queued(gate.waiting_message or "waiting for parent"))
     plan.requeue(max((deadline - r.now).total_seconds(), 0.0) if gate.missing else PARENT_POLL_SECONDS)
+    return plan
+
+
+def controller_uid(obj: dict[str, Any]) -> str | None:
+    """The uid of the TaskAction that controls the object, or None."""
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == c.KIND:
+            return ref.get("uid")
+    return None
+
+
+def not_our_pod(r: TaskReconcile, pod: dict[str, Any]) -> Plan:
+    """The attempt's pod name is taken by a pod this TaskAction does not control. Pods are matched by name, so a
+    TaskAction deleted and created again (same name, new uid) finds its predecessor's pod until the garbage collector
+    removes it: never adopt it (its outcome is another run's); delete it and wait. A pod of the name that no
+    TaskAction controls is somebody else's: the action cannot run."""
+    if controller_uid(pod) is None:
+        message = f"pod {r.meta['namespace']}/{r.pod_name} exists and is not controlled by this TaskAction"
+        return r.conclude(ph.permanent(CODE_POD_NAME_TAKEN, message))
+    if not pod["metadata"].get("deletionTimestamp"):
+        r.plan.delete_pod = r.pod_name
+    plan = r.conclude(ph.queued(f"waiting for pod {r.pod_name} of an earlier TaskAction of this name to go"))
+    plan.requeue(1.0)
     return plan
 
 

@@ -156,7 +156,9 @@ class TestParentDeleting:
 def test_started_child_keeps_being_monitored_when_its_parent_goes(parent_state: str, settings: Settings) -> None:
     body = child([good_ref()], finalizers=[FIN], status=started_status())
     the_parent = parent(deleting=True) if parent_state == "deleting" else None
-    plan = reconcile_task(body, running_pod("rabc123-train-0"), the_parent, NOW + timedelta(hours=1), settings)
+    its_pod = running_pod("rabc123-train-0")
+    its_pod["metadata"]["ownerReferences"][0]["uid"] = body["metadata"]["uid"]
+    plan = reconcile_task(body, its_pod, the_parent, NOW + timedelta(hours=1), settings)
     assert plan.status_patch is not None
     assert cond_tuple(plan.status_patch, "Progressing") == ("True", "Executing", "")
     assert plan.terminal_labels is None
@@ -179,3 +181,30 @@ def test_created_timestamp_is_used_for_the_deadline() -> None:
     plan = reconcile_task(young, None, None, NOW, settings)
     assert plan.requeue_after == pytest.approx(settings.parent_wait_seconds - 10)
     assert young["metadata"]["creationTimestamp"] == ts(NOW - timedelta(seconds=10))
+
+
+class TestLineageLoops:
+    """A child whose lineage comes back to itself never runs: it would own itself, or its ancestors would."""
+
+    def test_its_own_parent(self, settings: Settings) -> None:
+        body = taskaction(name="rabc123-a1", spec_=spec(actionName="a1", parentActionName="a1"))
+        plan = reconcile_task(body, None, body, NOW, settings)
+        assert plan.create_pod is None and plan.metadata_patch is None
+        assert cond_tuple(plan.status_patch, "Failed")[:2] == ("True", "PermanentFailure")
+        assert plan.status_patch["errorState"]["code"] == ownership.CODE_PARENT_CYCLE
+        assert "rabc123-a1 -> rabc123-a1" in plan.status_patch["errorState"]["message"]
+
+    def test_a_loop_of_two(self, settings: Settings) -> None:
+        a = taskaction(name="rabc123-x", uid="uid-x", spec_=spec(actionName="x", parentActionName="y"))
+        b = taskaction(name="rabc123-y", uid="uid-y", spec_=spec(actionName="y", parentActionName="x"))
+        plan = reconcile_task(a, None, b, NOW, settings, ancestors=[a])
+        assert plan.status_patch["errorState"]["code"] == ownership.CODE_PARENT_CYCLE
+        assert "rabc123-x -> rabc123-y -> rabc123-x" in plan.status_patch["errorState"]["message"]
+        assert plan.metadata_patch is None
+
+    def test_a_long_lineage_without_a_loop_runs(self, settings: Settings) -> None:
+        root = taskaction(uid=PARENT_UID)
+        mid = taskaction(name="rabc123-m", uid="uid-m", spec_=spec(actionName="m", parentActionName="a0"))
+        leaf = taskaction(name="rabc123-l", uid="uid-l", spec_=spec(actionName="l", parentActionName="m"), finalizers=[FIN])
+        plan = reconcile_task(leaf, None, mid, NOW, settings, ancestors=[root])
+        assert plan.create_pod is not None
