@@ -30,6 +30,9 @@ LABEL_IS_ROOT = "flyte.org/is-root"
 
 # The label every pod we create carries; the pod watch is restricted to it server-side.
 LABEL_MANAGED = "flyte.org/managed"
+# Ours, not Flyte's: which launch of the attempt made the pod (`<attempt>.<systemFailures>`), so a pod left by an
+# earlier launch of the same attempt (same name) is never taken for the new one.
+ANNOTATION_LAUNCH = "taskaction.flyte.org/launch"
 MANAGED_SELECTOR = f"{LABEL_MANAGED}=true"
 
 # Condition types and reasons (api/v1/taskaction_types.go).

@@ -209,8 +209,6 @@ class Controller:
         """Carry the plan out; a refused pod create stops it there, and what the server said is returned."""
         namespace, name = key_of(body)
         key = (namespace, name)
-        if plan.delete_pod:
-            await self.api.delete_pod(namespace, plan.delete_pod)
         if plan.create_pod is not None:
             try:
                 created = await self.api.create_pod(namespace, plan.create_pod)
@@ -231,6 +229,8 @@ class Controller:
             patch = {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}, "status": plan.status_patch}
             body = await self._guarded(self.api.patch_taskaction_status, namespace, name, patch)
             metrics.TASKACTION_BYTES.observe(len(json.dumps(body)))
+        if plan.delete_pod:
+            await self._delete_pod(namespace, plan.delete_pod)
         if plan.terminal_labels:
             body = self.taskactions.put(await self.api.patch_taskaction(namespace, name, {"metadata": {"labels": plan.terminal_labels}}))
         if plan.remove_finalizer:
@@ -248,6 +248,15 @@ class Controller:
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
         return None
+
+    async def _delete_pod(self, namespace: str, name: str) -> None:
+        """What the server answers goes into the store: the pod marked for deletion, so the next decision waits for
+        it to go instead of taking it for the next launch; or, when it was gone already, nothing."""
+        answer = await self.api.delete_pod(namespace, name)
+        if answer is not None and answer.get("kind") == "Pod":
+            self.pods.put(answer)
+        else:
+            self.pods.discard((namespace, name))
 
     async def _guarded(self, patch_fn: Any, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A write guarded by resourceVersion; on conflict the fresh object replaces our stale one before retrying."""

@@ -57,6 +57,10 @@ class ObjectStore:
         if current is not None and current["metadata"].get("uid") == obj["metadata"].get("uid"):
             del self._objects[key]
 
+    def discard(self, key: Key) -> None:
+        """Forget whatever is stored under the key (the server said it is gone)."""
+        self._objects.pop(key, None)
+
     def values(self) -> list[dict[str, Any]]:
         return list(self._objects.values())
 

@@ -160,8 +160,9 @@ class KubeApi:
     async def create_pod(self, namespace: str, pod: dict[str, Any]) -> dict[str, Any]:
         return await self._call("create", "pods", self.core.create_namespaced_pod, namespace, pod)
 
-    async def delete_pod(self, namespace: str, name: str) -> None:
-        await unless_missing(self._call("delete", "pods", self.core.delete_namespaced_pod, name, namespace))
+    async def delete_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The pod as marked for deletion (or a Status when it went at once), None when it was gone already."""
+        return await unless_missing(self._call("delete", "pods", self.core.delete_namespaced_pod, name, namespace))
 
     async def pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
         kwargs: dict[str, Any] = {"container": container} if container else {}

@@ -1,5 +1,7 @@
 """What one reconcile decided to do. Controller.apply carries a Plan out, in this order:
-pod deletion, pod creation, metadata patch, status patch, terminal labels, finalizer removal, events.
+pod creation, metadata patch, status patch, pod deletion, terminal labels, finalizer removal, events.
+The status is recorded before a pod is deleted: a crash between the two then leaves a pod too many (found and
+deleted by the next decision), never an attempt whose end was not counted.
 
 A plan may instead ask for one lookup (`lookup`): something only I/O can tell. The shell looks it up, puts the
 answer in the Lookups, and asks for the decision again."""

@@ -133,6 +133,11 @@ class TaskReconcile:
     def pod_name(self) -> str:
         return pod_name(self.meta["name"], self.attempt)
 
+    @property
+    def launch(self) -> str:
+        """This launch of the attempt: a system failure restarts the attempt under the same pod name."""
+        return f"{self.attempt}.{int(self.status.get('systemFailures') or 0)}"
+
     def conclude(self, info: ph.PhaseInfo) -> Plan:
         """mapPhaseToConditions, then the status write (when anything changed) and what follows from the phase."""
         st.map_phase_to_conditions(self.status, info, self.now)
@@ -300,12 +305,20 @@ def start_attempt(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan | None:
         plan = r.conclude(ph.queued(f"waiting for the previous pod {r.pod_name} to terminate"))
         plan.requeue(1.0)
         return plan
+    if pod is not None and pod["metadata"].get("annotations", {}).get(c.ANNOTATION_LAUNCH, r.launch) != r.launch:
+        # Made by an earlier launch of this attempt, whose end is already counted: a crash came between the
+        # status write and the deletion. (A pod without the mark was made before it existed: adopted, as upstream.)
+        r.plan.delete_pod = r.pod_name
+        plan = r.conclude(ph.queued(f"waiting for the previous pod {r.pod_name} to terminate"))
+        plan.requeue(1.0)
+        return plan
     if pod is None and r.lookups.create_refused is not None:
         return create_refused(r, r.lookups.create_refused)
     if pod is None:
         made = make_pod(r)
         if isinstance(made, Plan):
             return made
+        made["metadata"].setdefault("annotations", {})[c.ANNOTATION_LAUNCH] = r.launch
         r.plan.create_pod = made
     plugin_state.started(r.status)
     r.status["systemFailures"] = r.status.get("systemFailures") or 0

@@ -10,7 +10,7 @@ from taskaction_operator.api import constants as c
 from taskaction_operator.reconcile.task import CODE_POD_NAME_TAKEN, reconcile_task
 from taskaction_operator.settings import Settings
 
-from ..builders import NOW, ROOT_NAME, cond_tuple, succeeded_pod, taskaction
+from ..builders import NOW, ROOT_NAME, World, cond_tuple, failed_pod, succeeded_pod, taskaction
 
 RECREATED_UID = "99999999-0000-0000-0000-000000000001"
 SETTINGS = Settings(read_outputs=False)
@@ -53,3 +53,27 @@ def test_a_pod_no_taskaction_controls_ends_the_action() -> None:
     assert plan.delete_pod is None
     assert cond_tuple(plan.status_patch, "Failed")[:2] == ("True", "PermanentFailure")
     assert plan.status_patch["errorState"]["code"] == CODE_POD_NAME_TAKEN
+
+
+def test_a_pod_of_an_earlier_launch_of_the_attempt_is_deleted_not_counted_again() -> None:
+    """A system failure restarts the attempt under the same pod name. The status is recorded first; if the operator
+    dies before the old pod is deleted, the next decision finds that pod: it must delete it, not adopt it (which
+    would count the same failure again) nor run the attempt twice."""
+    world = World(taskaction(), SETTINGS)
+    world.reconcile()  # finalizer
+    world.reconcile()  # pod of launch 1.0
+    name = ROOT_NAME + "-0"
+    world.set_pod(failed_pod(name, pod_reason="Shutdown"))  # the node went away: SYSTEM Interrupted
+    plan = world.reconcile()
+    assert plan.delete_pod == name and world.status["systemFailures"] == 1
+    old_pod = world.pods.get(name) or failed_pod(name, pod_reason="Shutdown")
+    old_pod["metadata"]["annotations"][c.ANNOTATION_LAUNCH] = "1.0"
+    world.pods[name] = old_pod  # the crash: the deletion never happened
+    plan = world.reconcile()
+    assert plan.delete_pod == name and plan.create_pod is None
+    assert world.status["systemFailures"] == 1
+    assert cond_tuple(world.body, "Progressing")[:2] == ("True", "Queued")
+    assert name not in world.pods  # deleted this time
+    plan = world.reconcile()
+    assert plan.create_pod is not None
+    assert plan.create_pod["metadata"]["annotations"][c.ANNOTATION_LAUNCH] == "1.1"

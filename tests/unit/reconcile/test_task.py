@@ -74,7 +74,9 @@ class TestFirstReconcile:
         assert plan.create_pod is not None
         assert plan.create_pod["metadata"]["name"] == "rabc123-a0-0"
         template = task_template()
-        assert plan.create_pod == build_pod(TaskAction.model_validate(body), template, 1, settings)
+        expected = build_pod(TaskAction.model_validate(body), template, 1, settings)
+        expected["metadata"]["annotations"][c.ANNOTATION_LAUNCH] = "1.0"  # attempt 1, no system failure yet
+        assert plan.create_pod == expected
         assert plan.delete_pod is None
         patch = plan.status_patch
         assert patch is not None
