@@ -18,7 +18,11 @@ from .settings import Settings, load_settings
 async def _api(settings: Settings) -> KubeApi:
     """The one client of the process: leader election, the controller and the actions service share its pool."""
     return await connect(
-        in_cluster_first=True, qps=settings.api_qps, burst=settings.api_burst, max_inflight=settings.max_inflight_requests
+        in_cluster_first=True,
+        qps=settings.api_qps,
+        burst=settings.api_burst,
+        max_inflight=settings.max_inflight_requests,
+        timeout_seconds=settings.api_timeout_seconds,
     )
 
 
@@ -40,11 +44,16 @@ async def run(settings: Settings) -> int:
         else None
     )
     ready_flag = asyncio.Event()
-    probes = (
-        await health.start(settings.bind_address, settings.health_port, lambda: ready_flag.is_set() and (elector is None or elector.is_leader))
-        if settings.health_port
-        else None
-    )
+    memo = kopf.Memo(settings=settings, api=api)  # the kopf startup handler puts the controller in it
+
+    def ready() -> bool:
+        return ready_flag.is_set() and (elector is None or elector.is_leader)
+
+    def alive() -> bool:
+        controller = memo.get("controller")
+        return controller is None or controller.alive()
+
+    probes = await health.start(settings.bind_address, settings.health_port, ready, alive) if settings.health_port else None
     # Every replica serves the actions service (it only creates and reads TaskActions), leader or not.
     actions = ActionsServer(api, settings.actions_service_namespace, settings.actions_service_address) if settings.actions_service_address else None
     try:
@@ -58,7 +67,7 @@ async def run(settings: Settings) -> int:
                 standalone=True,
                 clusterwide=not settings.namespaces,
                 namespaces=settings.namespaces,
-                memo=kopf.Memo(settings=settings, api=api),
+                memo=memo,
                 ready_flag=ready_flag,
                 stop_flag=stop_flag,
             )

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     api_burst: int = Field(600, ge=1)
     max_inflight_requests: int = Field(64, ge=1, description="Concurrent API requests of the operator's client.")
     resync_seconds: float = Field(60.0, gt=0, description="Re-check of an unfinished action even without events.")
+    api_timeout_seconds: float = Field(
+        30.0, gt=0, description="Bound on one API request (a half-open connection must not hang a worker)."
+    )
+    ghost_sweep_seconds: float = Field(
+        600.0, gt=0, description="Compare the stores with a listing at least this often (also after every watch relist)."
+    )
 
     # Retries and timeouts.
     max_system_failures: int = Field(3, ge=0, description="Consecutive system failures tolerated; 0 means 3, as upstream.")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ..kube import ApiError, KubeApi
+from ..kube import TRANSPORT_ERRORS, ApiError, KubeApi
 from ..reconcile.plan import Event
 
 logger = logging.getLogger(__name__)
@@ -16,10 +17,11 @@ QUEUE_LIMIT = 10_000
 
 
 class EventRecorder:
-    def __init__(self, api: KubeApi, workers: int = 2):
+    """`record` queues; `post_forever` (run by the supervisor, several at once) posts."""
+
+    def __init__(self, api: KubeApi):
         self.api = api
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
-        self._tasks = [asyncio.create_task(self._post(), name=f"event-poster-{i}") for i in range(workers)]
 
     def record(self, obj: dict[str, Any], event: Event) -> None:
         meta = obj["metadata"]
@@ -51,15 +53,12 @@ class EventRecorder:
         except asyncio.QueueFull:
             logger.warning("event queue full: dropped %s %s for %s", event.type, event.reason, meta["name"])
 
-    async def _post(self) -> None:
+    async def post_forever(self, posted: Callable[[], None]) -> None:
+        """`posted` is told after every Event the API server took (the supervisor's beat)."""
         while True:
             body = await self._queue.get()
             try:
                 await self.api.create_event(body["metadata"]["namespace"], body)
-            except ApiError as exc:
-                logger.warning("event %s for %s not posted: %s", body["reason"], body["involvedObject"]["name"], exc)
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+                posted()
+            except (ApiError, *TRANSPORT_ERRORS) as exc:
+                logger.warning("event %s for %s not posted: %s", body["reason"], body["involvedObject"]["name"], exc or type(exc).__name__)

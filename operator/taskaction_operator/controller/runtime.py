@@ -12,15 +12,17 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
-from .. import metrics
+from .. import logs, metrics
 from ..api import constants as c
 from ..api.times import utcnow
 from ..kube import ApiError, KubeApi
 from ..logs import current_object
 from ..pods.naming import pod_name
 from ..reconcile import plugin_state
+from ..reconcile import status as st
 from ..reconcile.dispatch import needs_parent, reconcile
 from ..reconcile.lookups import NOTHING_LOOKED_UP, CreateRefused
 from ..reconcile.ownership import MAX_LINEAGE, parent_name
@@ -29,13 +31,16 @@ from ..reconcile.task import observed_attempts
 from ..settings import Settings
 from ..storage.inputs import read_inputs
 from ..storage.outputs import check_outputs
-from . import gc
+from . import gc, ghosts
 from .events import EventRecorder
+from .ghosts import GhostSweeper
+from .supervision import Supervisor
 from .store import Key, ObjectStore, key_of
 from .workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
 ERROR_BACKOFF = (0.5, 1, 2, 5, 10, 30, 60)
+EVENT_POSTERS = 2
 
 
 class Controller:
@@ -48,6 +53,8 @@ class Controller:
         self._errors: dict[Key, int] = defaultdict(int)
         self._waiting_children: dict[Key, set[Key]] = defaultdict(set)
         self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor()
+        self._unlisten: Callable[[], None] = lambda: None
 
     # Watch events --------------------------------------------------------------------------------------------
 
@@ -78,25 +85,40 @@ class Controller:
         self._tasks = [
             asyncio.create_task(self._worker(), name=f"reconciler-{i}") for i in range(self.settings.max_concurrent_reconciles)
         ]
+        for i in range(EVENT_POSTERS):
+            name = f"event-poster-{i}"
+            self.supervisor.spawn(name, lambda name=name: self.events.post_forever(lambda: self.supervisor.beat(name)))
         if self.settings.gc_interval_seconds > 0:
-            self._tasks.append(
-                asyncio.create_task(
-                    gc.run_forever(
-                        self.api,
-                        self.settings.namespaces,
-                        self.settings.gc_interval_seconds,
-                        self.settings.gc_ttl_seconds,
-                        self.settings.gc_page_size,
-                    ),
-                    name="garbage-collector",
-                )
+            self.supervisor.spawn(
+                "garbage-collector",
+                lambda: gc.run_forever(
+                    self.api,
+                    self.settings.namespaces,
+                    self.settings.gc_interval_seconds,
+                    self.settings.gc_ttl_seconds,
+                    self.settings.gc_page_size,
+                    lambda: self.supervisor.beat("garbage-collector"),
+                ),
             )
+        sweeper = GhostSweeper(self._sweep_ghosts, self.settings.ghost_sweep_seconds)
+        logs.relist_listeners.append(sweeper.relisted)
+        self._unlisten = lambda: logs.relist_listeners.remove(sweeper.relisted)
+        self.supervisor.spawn("ghost-sweep", lambda: sweeper.run_forever(lambda: self.supervisor.beat("ghost-sweep")))
+
+    async def _sweep_ghosts(self) -> None:
+        for key in await ghosts.sweep(self.api, self.settings.namespaces, self.taskactions, self.pods):
+            self.queue.add(key)
+
+    def alive(self) -> bool:
+        """Every background loop works (liveness)."""
+        return self.supervisor.alive()
 
     async def stop(self) -> None:
+        self._unlisten()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.events.stop()
+        await self.supervisor.stop()
 
     async def _worker(self) -> None:
         while True:
@@ -143,10 +165,14 @@ class Controller:
         namespace, name = key
         status = body.get("status") or {}
         pod = None
-        if (body.get("spec") or {}).get("actionType") != c.ACTION_TYPE_CONDITION:
+        # A finished action's pod plays no part in its decision (the terminal short-circuit, or a plain release).
+        if (body.get("spec") or {}).get("actionType") != c.ACTION_TYPE_CONDITION and not st.is_terminal(status):
             pod_key = (namespace, pod_name(name, observed_attempts(status)))
             pod = self.pods.get(pod_key)
-            if pod is None and plugin_state.is_started(status):
+            if pod is not None and pod["metadata"].get("deletionTimestamp"):
+                # The decision is about to wait for it to go: make sure it is not a ghost of a missed watch event.
+                pod = await self._refreshed_pod(pod_key)
+            elif pod is None and plugin_state.is_started(status):
                 # The watch may lag behind our own create: ask before calling the pod lost.
                 pod = await self.api.get_pod(*pod_key)
                 if pod is not None:
@@ -181,13 +207,24 @@ class Controller:
             found = await self.api.get_pod_template(fallback, name)
         return found
 
+    async def _refreshed_pod(self, key: Key) -> dict[str, Any] | None:
+        fresh = await self.api.get_pod(*key)
+        if fresh is None:
+            self.pods.discard(key)
+            return None
+        return self.pods.put(fresh)
+
     async def _parent(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """From the store; asked of the API server when the store has none, or one being deleted (the child will
+        wait on it: not on a ghost)."""
         name = parent_name(body["spec"])
         key = (body["metadata"]["namespace"], name)
         parent = self.taskactions.get(key)
-        if parent is None:
+        if parent is None or parent["metadata"].get("deletionTimestamp"):
             parent = await self.api.get_taskaction(*key)
-            if parent is not None:
+            if parent is None:
+                self.taskactions.discard(key)
+            else:
                 parent = self.taskactions.put(parent)
         return parent
 

@@ -2,6 +2,6 @@
 
 from .api import KubeApi
 from .connect import connect
-from .errors import ApiError, unless_missing
+from .errors import TRANSPORT_ERRORS, ApiError, unless_missing
 
-__all__ = ["ApiError", "KubeApi", "connect", "unless_missing"]
+__all__ = ["TRANSPORT_ERRORS", "ApiError", "KubeApi", "connect", "unless_missing"]

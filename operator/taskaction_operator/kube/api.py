@@ -21,12 +21,14 @@ from .throttle import TokenBucket
 logger = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 MAX_THROTTLE_RETRIES = 5
+DEFAULT_TIMEOUT_SECONDS = 30.0
 LIST_PAGE_SIZE = 500
 
 
 class KubeApi:
-    def __init__(self, api_client: client.ApiClient, qps: float, burst: int, max_inflight: int):
+    def __init__(self, api_client: client.ApiClient, qps: float, burst: int, max_inflight: int, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS):
         self.api_client = api_client
+        self.timeout_seconds = timeout_seconds
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.coordination = client.CoordinationV1Api(api_client)
@@ -35,7 +37,9 @@ class KubeApi:
 
     async def _send(self, verb: str, resource: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """The response of one request (not read yet), after the rate limit and any 429 retries; a non-2xx answer
-        raises ApiError."""
+        raises ApiError. Every request is bounded in time (`_request_timeout`, the client's by default): a
+        half-open connection raises a timeout instead of hanging its caller."""
+        kwargs.setdefault("_request_timeout", self.timeout_seconds)
         for attempt in range(MAX_THROTTLE_RETRIES + 1):
             await self.bucket.take()
             started = time.monotonic()
@@ -157,6 +161,15 @@ class KubeApi:
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await unless_missing(self._call("get", "pods", self.core.read_namespaced_pod, name, namespace))
 
+    async def list_pods(self, namespace: str | None, label_selector: str, limit: int, cont: str | None) -> dict[str, Any]:
+        """One page, straight from the API server."""
+        kwargs: dict[str, Any] = {"label_selector": label_selector, "limit": limit}
+        if cont:
+            kwargs["_continue"] = cont
+        if namespace is None:
+            return await self._call("list", "pods", self.core.list_pod_for_all_namespaces, **kwargs)
+        return await self._call("list", "pods", self.core.list_namespaced_pod, namespace, **kwargs)
+
     async def create_pod(self, namespace: str, pod: dict[str, Any]) -> dict[str, Any]:
         return await self._call("create", "pods", self.core.create_namespaced_pod, namespace, pod)
 
@@ -195,14 +208,20 @@ class KubeApi:
 
     # Leases --------------------------------------------------------------------------------------------------
 
-    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return await unless_missing(self._call("get", "leases", self.coordination.read_namespaced_lease, name, namespace))
+    # The Lease has a budget of its own (`timeout`, below the renew deadline), so that a slow request cannot make a
+    # leader miss its deadline while it still acts.
 
-    async def create_lease(self, namespace: str, lease: dict[str, Any]) -> dict[str, Any]:
-        return await self._call("create", "leases", self.coordination.create_namespaced_lease, namespace, lease)
+    async def get_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
+        call = self._call("get", "leases", self.coordination.read_namespaced_lease, name, namespace, _request_timeout=timeout)
+        return await unless_missing(call)
 
-    async def replace_lease(self, namespace: str, name: str, lease: dict[str, Any]) -> dict[str, Any]:
-        return await self._call("update", "leases", self.coordination.replace_namespaced_lease, name, namespace, lease)
+    async def create_lease(self, namespace: str, lease: dict[str, Any], timeout: float) -> dict[str, Any]:
+        return await self._call("create", "leases", self.coordination.create_namespaced_lease, namespace, lease, _request_timeout=timeout)
+
+    async def replace_lease(self, namespace: str, name: str, lease: dict[str, Any], timeout: float) -> dict[str, Any]:
+        return await self._call(
+            "update", "leases", self.coordination.replace_namespaced_lease, name, namespace, lease, _request_timeout=timeout
+        )
 
     async def close(self) -> None:
         await self.api_client.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 from kubernetes_asyncio import client, config
 
-from .api import KubeApi
+from .api import DEFAULT_TIMEOUT_SECONDS, KubeApi
 
 CLIENT_QPS = 50.0
 CLIENT_BURST = 100
@@ -31,6 +31,7 @@ async def connect(
     qps: float = CLIENT_QPS,
     burst: int = CLIENT_BURST,
     max_inflight: int = CLIENT_INFLIGHT,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> KubeApi:
     """A client from the kubeconfig (KUBECONFIG, ~/.kube/config) or the in-cluster service account; a process in a
     pod (the operator) tries its service account first, a person's tool (the CLI) the kubeconfig."""
@@ -55,4 +56,4 @@ async def connect(
                 raise
             from_cluster()
     configuration.connection_pool_maxsize = max_inflight
-    return KubeApi(without_env_lookups(client.ApiClient(configuration)), qps, burst, max_inflight)
+    return KubeApi(without_env_lookups(client.ApiClient(configuration)), qps, burst, max_inflight, timeout_seconds)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+import aiohttp
+
 T = TypeVar("T")
+
+
+# What a request can fail with besides an answer: the connection (an API server restarting), a timeout.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)
 
 
 class ApiError(Exception):
