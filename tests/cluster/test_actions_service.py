@@ -21,7 +21,7 @@ from flyteidl2.core import literals_pb2, types_pb2
 from flyteidl2.task import common_pb2, task_definition_pb2
 from flyteidl2.workflow import run_definition_pb2, state_service_pb2
 
-from taskaction_operator.client import runs
+from taskaction_operator.client import action_io, action_phase, runs
 from taskaction_operator.kube import KubeApi, connect
 from taskaction_operator.client.manifests import container_template
 from tests.support.kube import Kube
@@ -170,7 +170,7 @@ async def test_enqueued_child_is_owned_by_its_parent_and_its_phases_reach_the_wa
 
         done = await watch.until(lambda u: u.action_id.name == "n1" and u.phase == P.ACTION_PHASE_SUCCEEDED, "n1 SUCCEEDED")
         finished = kube.get("taskaction", f"{run}-n1", namespace)
-        assert done.output_uri == runs.output_uri(finished)
+        assert done.output_uri == action_io.output_uri(finished)
         assert done.action_id.run.name == run and done.action_id.run.project == "demo"
         seen = [u.phase for u in watch.updates if u.action_id.name == "n1"]
         assert seen == sorted(seen) and len(seen) == len(set(seen)), f"phases out of order or repeated: {seen}"
@@ -280,7 +280,7 @@ async def test_root_enqueued_through_the_service_runs(client: ActionsServiceClie
     root.ClearField("parent_action_name")
     root.input_uri = f"s3://flyte-data/demo/development/{run}/inputs"
     await client.enqueue(pb.EnqueueRequest(action=root))
-    obj = kube.wait("taskaction", f"{run}-a0", namespace, lambda o: o is not None and runs.phase_of(o) == P.ACTION_PHASE_SUCCEEDED, "Succeeded", timeout=60)
+    obj = kube.wait("taskaction", f"{run}-a0", namespace, lambda o: o is not None and action_phase.phase_of(o) == P.ACTION_PHASE_SUCCEEDED, "Succeeded", timeout=60)
     assert obj["metadata"]["labels"]["flyte.org/is-root"] == "true" and "ownerReferences" not in obj["metadata"]
     assert base64.b64decode(obj["spec"]["taskTemplate"]) == TEMPLATE.SerializeToString()
 

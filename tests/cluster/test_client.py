@@ -14,7 +14,7 @@ import pytest
 from flyteidl2.common import phase_pb2
 from flyteidl2.core import types_pb2
 
-from taskaction_operator.client import runs
+from taskaction_operator.client import action_io, action_phase, errors, manifests, runs, signals, trees
 from taskaction_operator.kube import KubeApi, connect
 from taskaction_operator.client.manifests import container_template
 from taskaction_operator.storage.filesystems import close_filesystems
@@ -66,11 +66,11 @@ async def test_a_run_with_two_children_has_the_actions_service_owner_references(
     assert left["spec"]["envVars"] == {"FROM_RUN": "1"}
     assert right["spec"]["envVars"] == {"FROM_RUN": "own"}
     assert left["metadata"]["labels"]["flyte.org/action"] == "left"
-    with pytest.raises(runs.NotFound, match="lib-nope"):
+    with pytest.raises(errors.NotFound, match="lib-nope"):
         await runs.create_child(api, TEMPLATE, run="lib", action="x", parent="nope", namespace=namespace)
     for name in ("lib-a0", "lib-left", "lib-right"):
         kube.wait("taskaction", name, namespace, lambda o: progressing_reason(o) == "Executing", "Executing")
-    tree = await runs.get_run(api, "lib", namespace)
+    tree = await trees.get_run(api, "lib", namespace)
     assert [(depth, node.action) for depth, node in tree.walk()] == [(0, "a0"), (1, "left"), (2, "right")]
     assert tree.phase == phase_pb2.ACTION_PHASE_RUNNING
 
@@ -122,16 +122,16 @@ async def test_signal_a_condition_then_refuse_a_different_value(api: KubeApi, ku
     assert created["metadata"]["labels"]["flyte.org/action-type"] == "condition"
     assert len(created["metadata"]["ownerReferences"]) == 1
     kube.wait("taskaction", "hitl-approve", namespace, lambda o: progressing_reason(o) == "Paused", "Paused")
-    with pytest.raises(runs.SignalRefused, match="expects a BOOLEAN, not a integer"):
-        await runs.signal(api, "hitl-approve", 3, "bob", namespace)
-    with pytest.raises(runs.SignalRefused, match="not a condition action"):
-        await runs.signal(api, "hitl-a0", True, "bob", namespace)
+    with pytest.raises(errors.SignalRefused, match="expects a BOOLEAN, not a integer"):
+        await signals.signal(api, "hitl-approve", 3, "bob", namespace)
+    with pytest.raises(errors.SignalRefused, match="not a condition action"):
+        await signals.signal(api, "hitl-a0", True, "bob", namespace)
 
     proc = cli(kube, "signal", "hitl-approve", "true", "--by", "alice@example.com", "-n", namespace)
     assert proc.returncode == 0, proc.stderr
     ta = kube.wait("taskaction", "hitl-approve", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")
     assert ta["status"]["signalledBy"] == "alice@example.com"
-    assert runs.phase_of(ta) == phase_pb2.ACTION_PHASE_SUCCEEDED
+    assert action_phase.phase_of(ta) == phase_pb2.ACTION_PHASE_SUCCEEDED
     again = cli(kube, "signal", "hitl-approve", "true", "-n", namespace)
     assert again.returncode == 0, again.stderr  # the same value: idempotent
     refused = cli(kube, "signal", "hitl-approve", "false", "-n", namespace)
@@ -147,7 +147,7 @@ async def test_inputs_and_outputs_round_trip_through_s3(
     settings = seaweedfs.settings()
     uri = f"s3://{seaweedfs.bucket}/demo/development/io/inputs"
     try:
-        path = await runs.write_inputs(uri, settings=settings, n=5, x=2.5, who="ada", ok=True)
+        path = await action_io.write_inputs(uri, settings=settings, n=5, x=2.5, who="ada", ok=True)
         assert path == uri + "/inputs.pb"
         from flyteidl2.task import common_pb2
 
@@ -156,20 +156,20 @@ async def test_inputs_and_outputs_round_trip_through_s3(
             ("n", "integer"), ("x", "float_value"), ("who", "string_value"), ("ok", "boolean")
         ]
         # outputs.pb is an Outputs message of the same literals: read back as Python values
-        body = runs.root_body(TEMPLATE, run="io", namespace=namespace, project="demo", domain="development", storage=f"s3://{seaweedfs.bucket}", labels=SUCCEED)
-        prefix = runs.output_uri({**body, "status": {}})
-        outputs = common_pb2.Outputs(literals=list(runs.inputs_message(total=7, name="done", ratio=0.5, ok=False).literals))
+        body = manifests.root_body(TEMPLATE, run="io", namespace=namespace, project="demo", domain="development", storage=f"s3://{seaweedfs.bucket}", labels=SUCCEED)
+        prefix = action_io.output_uri({**body, "status": {}})
+        outputs = common_pb2.Outputs(literals=list(action_io.inputs_message(total=7, name="done", ratio=0.5, ok=False).literals))
         seaweedfs.s3fs().pipe(f"{prefix}/outputs.pb", outputs.SerializeToString())
-        assert await runs.read_outputs(prefix, settings=settings) == {"total": 7, "name": "done", "ratio": 0.5, "ok": False}
-        with pytest.raises(runs.NotFound):
-            await runs.read_outputs(prefix + "-missing", settings=settings)
+        assert await action_io.read_outputs(prefix, settings=settings) == {"total": 7, "name": "done", "ratio": 0.5, "ok": False}
+        with pytest.raises(errors.NotFound):
+            await action_io.read_outputs(prefix + "-missing", settings=settings)
     finally:
         await close_filesystems()
 
     # the action succeeds (the operator finds outputs.pb) and the CLI reads its outputs with the store's settings
     await runs.submit(api, body)
     ta = kube.wait("taskaction", "io-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded", timeout=60)
-    assert runs.output_uri(ta) == prefix
+    assert action_io.output_uri(ta) == prefix
     env_cli = subprocess.run(
         [sys.executable, "-m", "taskaction_operator.client.cli", "outputs", "io-a0", "-n", namespace, "-o", "json"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "KUBECONFIG": kube.kubeconfig, **storage_env},

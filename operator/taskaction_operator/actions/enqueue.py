@@ -20,11 +20,11 @@ from flyteidl2.task import run_pb2
 
 from ..api import constants as c
 from ..api.decoding import encode_task_template
-from ..client import manifests, runs
+from ..client import errors, literals, manifests, names
 from ..pods.naming import taskaction_name
 
 RUN_START_TIME = "{{.runStartTime}}"
-SIGNALLABLE_TYPES = frozenset(runs.SIGNALLABLE_FIELDS)
+SIGNALLABLE_TYPES = frozenset(literals.SIGNALLABLE_FIELDS)
 
 
 class InvalidAction(ValueError):
@@ -52,11 +52,11 @@ def parent_name(action: actions_service_pb2.Action) -> str | None:
 def validate(action: actions_service_pb2.Action, namespace: str) -> None:
     run_id = action.action_id.run
     try:
-        runs.validate_names(
+        names.validate_names(
             run=run_id.name, action=action.action_id.name, project=run_id.project, domain=run_id.domain,
             namespace=namespace, parent=parent_of(action),
         )
-    except runs.InvalidName as exc:
+    except errors.InvalidName as exc:
         raise InvalidAction(str(exc)) from exc
     if kind_of(action) == "task":
         if not action.input_uri:
@@ -109,7 +109,7 @@ def _base(action: actions_service_pb2.Action, namespace: str, action_type: str) 
 def apply_run_spec(body: dict[str, Any], run_spec: run_pb2.RunSpec) -> dict[str, Any]:
     """applyRunSpecToTaskAction (root task actions): labels added (ours kept), annotations, envs, interruptible."""
     meta, spec = body["metadata"], body["spec"]
-    meta["labels"] = runs.merge_missing(meta["labels"], dict(run_spec.labels.values))
+    meta["labels"] = manifests.merge_missing(meta["labels"], dict(run_spec.labels.values))
     if run_spec.annotations.values:
         meta["annotations"] = dict(run_spec.annotations.values)
     if run_spec.envs.values:
@@ -135,7 +135,7 @@ def task_body(
     spec["taskTemplate"] = encode_task_template(template)
     if parent is None:
         return apply_run_spec(body, run_spec) if run_spec is not None else body
-    return runs.with_owner(runs.inherit_from_parent(body, parent), parent)
+    return manifests.with_owner(manifests.inherit_from_parent(body, parent), parent)
 
 
 def condition_body(action: actions_service_pb2.Action, namespace: str, parent: dict[str, Any] | None) -> dict[str, Any]:
@@ -145,7 +145,7 @@ def condition_body(action: actions_service_pb2.Action, namespace: str, parent: d
     body = _base(action, namespace, c.ACTION_TYPE_CONDITION)
     body["spec"]["actionType"] = c.ACTION_TYPE_CONDITION
     body["spec"]["conditionSpec"] = base64.b64encode(action.condition.SerializeToString()).decode()
-    return body if parent is None else runs.with_owner(body, parent)
+    return body if parent is None else manifests.with_owner(body, parent)
 
 
 def taskaction_for(

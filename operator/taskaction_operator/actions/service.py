@@ -19,7 +19,7 @@ from flyteidl2.actions import actions_service_pb2 as pb
 
 from .. import metrics
 from ..api import constants as c
-from ..client import runs
+from ..client import errors, signals
 from ..kube import ApiError, KubeApi
 from ..pods.naming import taskaction_name
 from . import enqueue, updates
@@ -157,12 +157,12 @@ class ActionsService:
         name = taskaction_name(request.action_id.run.name, request.action_id.name)
         who = request.signalled_by.user.id.subject or request.signalled_by.application.id.subject
         try:
-            await runs.signal(self.api, name, request.value, who or "actions-service", self.namespace)
-        except runs.NotFound as exc:
+            await signals.signal(self.api, name, request.value, who or "actions-service", self.namespace)
+        except errors.NotFound as exc:
             raise ConnectError(Code.NOT_FOUND, str(exc)) from exc
-        except runs.InvalidSignal as exc:
+        except errors.InvalidSignal as exc:
             raise ConnectError(Code.INVALID_ARGUMENT, str(exc)) from exc
-        except runs.SignalRefused as exc:
+        except errors.SignalRefused as exc:
             raise ConnectError(Code.FAILED_PRECONDITION, str(exc)) from exc
         except ApiError as exc:
             raise api_failure(exc, f"signalling TaskAction {self.namespace}/{name}") from exc

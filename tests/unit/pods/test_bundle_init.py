@@ -1,5 +1,6 @@
-"""Code bundles for any image: an init container fetches the bundle into an emptyDir the task runs from, unless the
-container fetches it itself (Flyte SDK images: `a0 ... --tgz <uri>`). Storage settings reach the pod as env."""
+"""Code bundles for any image (pods/bundle_init.py): an init container fetches the bundle into an emptyDir the task
+runs from, unless the container fetches it itself (Flyte SDK images: `a0 ... --tgz <uri>`). Storage settings reach
+the pod as env."""
 
 from __future__ import annotations
 
