@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     )
     actions_service_namespace: str = Field("flyte", description="Namespace of the TaskActions it creates and watches.")
 
+    # Kubernetes Events on TaskActions: "all" (one per phase entered), "failures" (Warnings only: failures, refused
+    # pods, system errors), "off". A repeat of the same Event for the same action is never posted twice in a row.
+    kube_events: str = Field("failures", pattern="^(all|failures|off)$")
+
     # Process.
     bind_address: str = Field("127.0.0.1", description="Address of the metrics and health endpoints (0.0.0.0 in a pod).")
     metrics_port: int = Field(8080, ge=0, description="Prometheus /metrics; 0 disables.")

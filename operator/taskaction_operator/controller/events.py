@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,16 +15,36 @@ from ..reconcile.plan import Event
 logger = logging.getLogger(__name__)
 COMPONENT = "taskaction-operator"
 QUEUE_LIMIT = 10_000
+DEDUPE_MEMORY = 10_000  # objects whose last Event is remembered
 
 
 class EventRecorder:
-    """`record` queues; `post_forever` (run by the supervisor, several at once) posts."""
+    """`record` queues; `post_forever` (run by the supervisor, several at once) posts. `level` is the setting
+    kube_events: all, failures (Warnings only) or off."""
 
-    def __init__(self, api: KubeApi):
+    def __init__(self, api: KubeApi, level: str = "all"):
         self.api = api
+        self.level = level
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
+        self._last: OrderedDict[str, tuple[str, str, str]] = OrderedDict()  # uid -> the last Event recorded for it
+
+    def wanted(self, obj: dict[str, Any], event: Event) -> bool:
+        """Not below the level, and not the same as the last one recorded for this object."""
+        if self.level == "off" or (self.level == "failures" and event.type != "Warning"):
+            return False
+        uid = obj["metadata"].get("uid") or obj["metadata"]["name"]
+        seen = (event.type, event.reason, event.message)
+        if self._last.get(uid) == seen:
+            return False
+        self._last[uid] = seen
+        self._last.move_to_end(uid)
+        if len(self._last) > DEDUPE_MEMORY:
+            self._last.popitem(last=False)
+        return True
 
     def record(self, obj: dict[str, Any], event: Event) -> None:
+        if not self.wanted(obj, event):
+            return
         meta = obj["metadata"]
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         body = {

@@ -81,7 +81,7 @@ class Controller:
     # Workers -------------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.events = EventRecorder(self.api)
+        self.events = EventRecorder(self.api, self.settings.kube_events)
         self._tasks = [
             asyncio.create_task(self._worker(), name=f"reconciler-{i}") for i in range(self.settings.max_concurrent_reconciles)
         ]
@@ -268,16 +268,21 @@ class Controller:
             metrics.TASKACTION_BYTES.observe(len(json.dumps(body)))
         if plan.delete_pod:
             await self._delete_pod(namespace, plan.delete_pod)
-        if plan.terminal_labels:
-            body = self.taskactions.put(await self.api.patch_taskaction(namespace, name, {"metadata": {"labels": plan.terminal_labels}}))
         if plan.remove_finalizer:
-            remaining = [f for f in body["metadata"].get("finalizers") or [] if f != c.FINALIZER]
-            patch = {"metadata": {"finalizers": remaining, "resourceVersion": body["metadata"]["resourceVersion"]}}
+            # One write with the terminal labels, if any; guarded, as the list of finalizers is replaced whole.
+            metadata: dict[str, Any] = {
+                "finalizers": [f for f in body["metadata"].get("finalizers") or [] if f != c.FINALIZER],
+                "resourceVersion": body["metadata"]["resourceVersion"],
+            }
+            if plan.terminal_labels:
+                metadata["labels"] = plan.terminal_labels
             try:
-                await self._guarded(self.api.patch_taskaction, namespace, name, patch)
+                await self._guarded(self.api.patch_taskaction, namespace, name, {"metadata": metadata})
             except ApiError as exc:
                 if exc.status != 404:
                     raise
+        elif plan.terminal_labels:
+            body = self.taskactions.put(await self.api.patch_taskaction(namespace, name, {"metadata": {"labels": plan.terminal_labels}}))
         for event in plan.events:
             self.events.record(body, event)
         if plan.waiting_for_parent:

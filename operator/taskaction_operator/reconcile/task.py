@@ -75,6 +75,7 @@ def invalid(body: dict[str, Any], message: str, now: datetime) -> Plan:
     st.fail_terminally(status, c.REASON_INVALID_SPEC, ph.ExecError(c.REASON_INVALID_SPEC, c.KIND_USER, message), now)
     plan = Plan(status_patch=st.status_patch(body.get("status") or {}, status))
     plan.terminal_labels = st.terminal_labels(body["metadata"].get("labels") or {}, status, now)
+    plan.remove_finalizer = c.FINALIZER in (body["metadata"].get("finalizers") or [])
     plan.events.append(Event("Warning", "FailedValidation", message))
     return plan
 
@@ -100,7 +101,11 @@ def abort_or_finished(body: dict[str, Any], pod: dict[str, Any] | None, now: dat
         return abort(body, pod)
     status = body.get("status") or {}
     if st.is_terminal(status):
-        return Plan(terminal_labels=st.terminal_labels(meta.get("labels") or {}, status, now))
+        # Nothing is left to abort: the finalizer goes with the terminal labels (or alone, if they are there).
+        return Plan(
+            terminal_labels=st.terminal_labels(meta.get("labels") or {}, status, now),
+            remove_finalizer=c.FINALIZER in (meta.get("finalizers") or []),
+        )
     return None
 
 
@@ -161,6 +166,11 @@ class TaskReconcile:
             plan.events.extend(phase_events(self.stored, status))
         if st.is_terminal(status):
             plan.terminal_labels = st.terminal_labels(self.meta.get("labels") or {}, status, self.now)
+            # Finished: nothing will be left to abort, so the finalizer is not added, or goes with the labels.
+            finalizers = (plan.metadata_patch or {}).get("finalizers")
+            if finalizers is not None:
+                plan.metadata_patch = {k: v for k, v in plan.metadata_patch.items() if k != "finalizers"} or None  # type: ignore[union-attr]
+            plan.remove_finalizer = c.FINALIZER in (self.meta.get("finalizers") or [])
         else:
             plan.requeue(self.settings.resync_seconds)
         if info.recheck_after is not None:

@@ -482,17 +482,28 @@ class TestDeletion:
         plan = reconcile_task(taskaction(deleting=True), running_pod(), None, NOW, settings)
         assert not plan.remove_finalizer and plan.delete_pod is None and plan.status_patch is None
 
-    def test_terminal_action_is_not_aborted_again(self, settings: Settings) -> None:
+    def test_a_finished_action_lets_go_of_its_finalizer_so_its_deletion_needs_nothing(self, settings: Settings) -> None:
+        """Nothing is left to abort once it finished: the finalizer goes in the write of the terminal labels, and a
+        deletion (the TTL collector's, a namespace's) no longer waits for the operator."""
         world = World(started_body(), settings)
         world.pods["rabc123-a0-0"] = succeeded_pod()
-        world.reconcile()
+        plan = world.reconcile()
+        assert plan.terminal_labels and plan.remove_finalizer
+        assert FIN not in world.body["metadata"].get("finalizers", [])
         body = world.body
         body["metadata"]["deletionTimestamp"] = ts(NOW)
         plan = reconcile_task(body, succeeded_pod(), None, NOW, settings)
-        assert plan.remove_finalizer
-        assert plan.delete_pod is None
-        assert plan.events == []
-        assert plan.status_patch is None
+        assert (plan.remove_finalizer, plan.delete_pod, plan.events, plan.status_patch) == (False, None, [], None)
+
+    def test_a_finished_action_still_holding_its_finalizer_lets_go_of_it(self, settings: Settings) -> None:
+        """Finished by an earlier version of the operator (or the Go executor), which kept the finalizer."""
+        body = started_body()
+        body["status"]["conditions"] = [
+            {"type": "Succeeded", "status": "True", "reason": "Completed", "message": "", "lastTransitionTime": ts(NOW)}
+        ]
+        body["metadata"]["labels"] = {"flyte.org/termination-status": "terminated", "flyte.org/completed-time": "2026-08-08.12-00"}
+        plan = reconcile_task(body, None, None, NOW, settings)
+        assert plan.remove_finalizer and plan.terminal_labels is None
 
 
 class TestTerminal:
