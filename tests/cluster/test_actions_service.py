@@ -7,7 +7,7 @@ import asyncio
 import base64
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -21,6 +21,7 @@ from flyteidl2.core import literals_pb2, types_pb2
 from flyteidl2.task import common_pb2, task_definition_pb2
 from flyteidl2.workflow import run_definition_pb2, state_service_pb2
 
+from taskaction_operator.api.times import rfc3339, utcnow
 from taskaction_operator.client import runs
 from taskaction_operator.kube import KubeApi, connect
 from taskaction_operator.client.manifests import container_template
@@ -149,7 +150,7 @@ async def test_enqueued_child_is_owned_by_its_parent_and_its_phases_reach_the_wa
     # The child inherits the root's labels and annotations, so both pods run until the same moment, then succeed: the
     # root is still running when its child is enqueued. (Patching the root's label instead would race the service's
     # watch, from which Enqueue reads the parent.)
-    until = (datetime.now(UTC) + timedelta(seconds=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = rfc3339(utcnow() + timedelta(seconds=15))
     root = await runs.create_run(
         api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "succeed"}, annotations={DELAY: until}, env_vars={"FROM_RUN": "1"}
     )

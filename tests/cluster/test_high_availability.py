@@ -8,10 +8,10 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime
 
 import pytest
 
+from taskaction_operator.api.times import parse_time
 from taskaction_operator.client.manifests import container_template, taskaction
 from tests.support.kube import Kube, is_true
 from tests.support.operator_process import OperatorProcess
@@ -20,10 +20,6 @@ COUNT = 200
 LEASE = "ha-test"
 LEASE_SECONDS = 8
 TAKEOVER_LIMIT_SECONDS = 15
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def holder(kube: Kube, namespace: str) -> str | None:

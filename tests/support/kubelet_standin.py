@@ -87,10 +87,10 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taskaction_operator.api.times import rfc3339, utcnow
 from taskaction_operator.bundles.errors import DEFAULT_TERMINATION_LOG, TERMINATION_LOG_ENV
 from tests.support.processes import DIE_WITH_PARENT
 
@@ -391,10 +391,6 @@ class PodSandbox:
 # Running containers.
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _tail(path: Path, lines: int = 40) -> str:
     if not path.exists():
         return ""
@@ -677,16 +673,16 @@ class PodRun:
         return argv, cwd, env
 
     def _start(self, argv: list[str], cwd: str, env: dict[str, str], record: ContainerRecord) -> _Process | None:
-        record.started_at = now()
+        record.started_at = rfc3339(utcnow())
         with self._lock:
             if self._killed_because:
-                record.exit_code, record.reason, record.finished_at = 137, "Error", now()
+                record.exit_code, record.reason, record.finished_at = 137, "Error", rfc3339(utcnow())
                 record.message = f"not started: {self._killed_because}"
                 return None
             try:
                 process = _Process(argv, cwd, env, record)
             except OSError as exc:  # what a runtime reports for an exec that fails
-                record.exit_code, record.reason, record.finished_at = START_ERROR_EXIT_CODE, "StartError", now()
+                record.exit_code, record.reason, record.finished_at = START_ERROR_EXIT_CODE, "StartError", rfc3339(utcnow())
                 record.message = f"failed to start {argv[:1]}: {exc}"
                 return None
             self._live.append(process)
@@ -696,7 +692,7 @@ class PodRun:
         if process is None:
             return
         record.exit_code = process.wait()
-        record.finished_at = now()
+        record.finished_at = rfc3339(utcnow())
         with self._lock:
             self._live.remove(process)
         record.reason = "Completed" if record.exit_code == 0 else "Error"
@@ -728,7 +724,7 @@ def run_pod_locally(
 
 
 def _condition(type_: str, status: str, reason: str = "", message: str = "") -> dict[str, Any]:
-    condition = {"type": type_, "status": status, "lastTransitionTime": now(), "lastProbeTime": None}
+    condition = {"type": type_, "status": status, "lastTransitionTime": rfc3339(utcnow()), "lastProbeTime": None}
     if reason:
         condition["reason"] = reason
     if message:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
+from ..api.times import rfc3339_micro, utcnow
 from ..kube import ApiError, KubeApi
 from ..reconcile.plan import Event
 
@@ -23,7 +23,7 @@ class EventRecorder:
 
     def record(self, obj: dict[str, Any], event: Event) -> None:
         meta = obj["metadata"]
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now = rfc3339_micro(utcnow())
         body = {
             "apiVersion": "v1",
             "kind": "Event",

@@ -10,24 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from ..api.times import parse_time, rfc3339_micro, utcnow
 from ..kube import ApiError, KubeApi
 
 logger = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _micro(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 def may_take(lease: dict[str, Any], identity: str, now: datetime) -> bool:
@@ -36,7 +25,7 @@ def may_take(lease: dict[str, Any], identity: str, now: datetime) -> bool:
     holder = spec.get("holderIdentity")
     if not holder or holder == identity:
         return True
-    renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+    renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
     duration = spec.get("leaseDurationSeconds") or 0
     return renewed is None or now >= renewed + timedelta(seconds=duration)
 
@@ -55,13 +44,13 @@ class LeaderElector:
     def _spec(self, lease: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
         spec = dict((lease or {}).get("spec") or {})
         if spec.get("holderIdentity") != self.identity:
-            spec["acquireTime"] = _micro(now)
+            spec["acquireTime"] = rfc3339_micro(now)
             spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + (1 if spec.get("holderIdentity") else 0)
-        spec.update(holderIdentity=self.identity, renewTime=_micro(now), leaseDurationSeconds=int(self.duration))
+        spec.update(holderIdentity=self.identity, renewTime=rfc3339_micro(now), leaseDurationSeconds=int(self.duration))
         return spec
 
     async def try_acquire_or_renew(self) -> bool:
-        now = _now()
+        now = utcnow()
         lease = await self.api.get_lease(self.namespace, self.name)
         if lease is None:
             body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": self.name}, "spec": self._spec(None, now)}

@@ -13,12 +13,13 @@ from flyteidl2.core import literals_pb2
 
 from taskaction_operator.api import constants as c
 from taskaction_operator.api.models import TaskAction
+from taskaction_operator.api.times import rfc3339
+from taskaction_operator.pods.builder import build_pod
+from taskaction_operator.pods.podtemplate import PodTemplateLookup
 from taskaction_operator.reconcile import plugin_state
 from taskaction_operator.reconcile.lookups import CreateRefused, Lookups
 from taskaction_operator.reconcile.plan import FindPodTemplate, ReadInputs
 from taskaction_operator.reconcile.task import REQUIRED_TASK_FIELDS, reconcile_task
-from taskaction_operator.pods.builder import build_pod
-from taskaction_operator.pods.podtemplate import PodTemplateLookup
 from taskaction_operator.settings import Settings
 from taskaction_operator.storage import paths
 from taskaction_operator.storage.inputs import InputsLookup
@@ -45,7 +46,6 @@ from ..builders import (
     task_template,
     taskaction,
     terminated,
-    ts,
     waiting,
 )
 
@@ -79,7 +79,7 @@ class TestFirstReconcile:
         patch = plan.status_patch
         assert patch is not None
         assert cond_tuple(patch, "Progressing") == ("True", "Queued", "task submitted to K8s")
-        assert patch["conditions"][0]["lastTransitionTime"] == ts(NOW)
+        assert patch["conditions"][0]["lastTransitionTime"] == rfc3339(NOW)
         assert patch["attempts"] == 1
         assert patch["systemFailures"] == 0
         assert patch["pluginPhase"] == "PhaseQueued"
@@ -389,7 +389,7 @@ class TestSystemFailures:
         status = started_status(system_failures=1)
         plugin_state.reset(status)
         old_pod = running_pod()
-        old_pod["metadata"]["deletionTimestamp"] = ts(NOW)
+        old_pod["metadata"]["deletionTimestamp"] = rfc3339(NOW)
         plan = reconcile_task(started_body(status=status), old_pod, None, NOW, settings)
         assert plan.create_pod is None and plan.delete_pod is None
         assert cond_tuple(plan.status_patch, "Progressing") == (
@@ -402,7 +402,7 @@ class TestSystemFailures:
 
     def test_pod_deleted_under_a_started_action(self, settings: Settings) -> None:
         deleting = running_pod()
-        deleting["metadata"]["deletionTimestamp"] = ts(NOW)
+        deleting["metadata"]["deletionTimestamp"] = rfc3339(NOW)
         plan = reconcile_task(started_body(), deleting, None, NOW, settings)
         assert plan.delete_pod == "rabc123-a0-0"
         assert plan.status_patch["errorState"]["code"] == "UnexpectedObjectDeletion"
@@ -411,7 +411,7 @@ class TestSystemFailures:
 
     def test_finished_pod_being_deleted_still_counts_as_finished(self, settings: Settings) -> None:
         done = succeeded_pod()
-        done["metadata"]["deletionTimestamp"] = ts(NOW)
+        done["metadata"]["deletionTimestamp"] = rfc3339(NOW)
         plan = reconcile_task(started_body(), done, None, NOW, settings)
         assert cond_tuple(plan.status_patch, "Succeeded")[:2] == ("True", "Completed")
 
@@ -425,9 +425,9 @@ class TestGoPluginState:
             "pluginState": b64(b"\x3b\xff\x81\x03\x01\x01\x0bPluginState\x01\xff\x82\x00"),  # a Go gob
             "pluginStateVersion": 1,
             "conditions": [
-                {"type": "Progressing", "status": "True", "reason": "Executing", "message": "", "lastTransitionTime": ts(CREATED)}
+                {"type": "Progressing", "status": "True", "reason": "Executing", "message": "", "lastTransitionTime": rfc3339(CREATED)}
             ],
-            "phaseHistory": [{"phase": "Executing", "occurredAt": ts(CREATED)}],
+            "phaseHistory": [{"phase": "Executing", "occurredAt": rfc3339(CREATED)}],
         }
 
     def test_go_state_is_taken_as_started(self) -> None:
@@ -485,7 +485,7 @@ class TestDeletion:
         world.pods["rabc123-a0-0"] = succeeded_pod()
         world.reconcile()
         body = world.body
-        body["metadata"]["deletionTimestamp"] = ts(NOW)
+        body["metadata"]["deletionTimestamp"] = rfc3339(NOW)
         plan = reconcile_task(body, succeeded_pod(), None, NOW, settings)
         assert plan.remove_finalizer
         assert plan.delete_pod is None
@@ -533,7 +533,7 @@ class TestCreateErrors:
         assert cond_tuple(patch, "Progressing") == ("True", "Queued", "restarting task")
         assert patch["phaseHistory"][0] == {
             "phase": "RetryableFailure",
-            "occurredAt": ts(NOW),
+            "occurredAt": rfc3339(NOW),
             "message": 'attempt 1: [RuntimeFailure] pods "x" is forbidden: exceeded quota',
         }
         assert plan.terminal_labels is None
