@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 import uuid
 from datetime import timedelta
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +27,7 @@ from taskaction_operator.client.manifests import container_template
 from tests.support.kube import Kube
 from tests.support.operator_process import OperatorProcess, running_operator, wait_for_port
 from tests.support.seaweedfs import free_ports
+from tests.support.waiting import wait_until_async
 
 TEMPLATE = container_template("busybox", ["echo", "hi"], name="mod.step")
 OUTCOME = "sim.taskaction.dev/outcome"
@@ -86,25 +86,15 @@ class Watch:
 
     def __init__(self, client: ActionsServiceClient, run: str, parent: str = "a0"):
         self.responses: list[pb.WatchForUpdatesResponse] = []
-        self.changed = asyncio.Event()
         self._task = asyncio.create_task(self._read(client, run, parent))
 
     async def _read(self, client: ActionsServiceClient, run: str, parent: str) -> None:
         async for response in client.watch_for_updates(pb.WatchForUpdatesRequest(parent_action_id=action_id(run, parent))):
             self.responses.append(response)
-            self.changed.set()
 
     async def sentinel(self) -> int:
         """Where the control message came: after the snapshot, before any change."""
-        deadline = time.monotonic() + UPDATE_TIMEOUT
-        while not any(r.HasField("control_message") for r in self.responses):
-            if time.monotonic() > deadline:
-                pytest.fail("no sentinel")
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), 1)
-            except TimeoutError:
-                pass
+        await wait_until_async(lambda: any(r.HasField("control_message") for r in self.responses), UPDATE_TIMEOUT, "no sentinel", interval=0.1)
         index = next(i for i, r in enumerate(self.responses) if r.HasField("control_message"))
         assert self.responses[index].control_message.sentinel
         return index
@@ -114,22 +104,17 @@ class Watch:
         return [r.action_update for r in self.responses if r.HasField("action_update")]
 
     async def until(self, predicate, what: str) -> state_service_pb2.ActionUpdate:
-        deadline = time.monotonic() + UPDATE_TIMEOUT
-        while True:
-            for update in self.updates:
-                if predicate(update):
-                    return update
-            if self._task.done():
+
+        def first_match() -> state_service_pb2.ActionUpdate | None:
+            found = next((update for update in self.updates if predicate(update)), None)
+            if found is None and self._task.done():
                 self._task.result()
                 pytest.fail(f"the watch ended before {what}")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                pytest.fail(f"no update {what} in {UPDATE_TIMEOUT}s; got {[(u.action_id.name, P.ActionPhase.Name(u.phase)) for u in self.updates]}")
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), remaining)
-            except TimeoutError:
-                pass
+            return found
+
+        return await wait_until_async(
+            first_match, UPDATE_TIMEOUT, lambda: f"no update {what}; got {[(u.action_id.name, P.ActionPhase.Name(u.phase)) for u in self.updates]}", interval=0.1
+        )
 
     async def close(self) -> None:
         self._task.cancel()

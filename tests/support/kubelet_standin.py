@@ -93,6 +93,7 @@ from typing import TYPE_CHECKING, Any
 from taskaction_operator.api.times import rfc3339, utcnow
 from taskaction_operator.bundles.errors import DEFAULT_TERMINATION_LOG, TERMINATION_LOG_ENV
 from tests.support.processes import DIE_WITH_PARENT
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.support.kube import Kube
@@ -931,10 +932,10 @@ class KubeletStandIn:
         """The record of the pod named so, once one of its containers has logged `text` (it may still run)."""
         deadline = time.monotonic() + timeout
         record = self._wait_started(pod_name, deadline)
-        while not any(text in c.log() for c in record.containers):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"pod {pod_name} did not log {text!r} in {timeout}s\n{self.report()}")
-            time.sleep(0.1)
+        wait_until(
+            lambda: any(text in c.log() for c in record.containers), max(0.0, deadline - time.monotonic()),
+            lambda: f"pod {pod_name} did not log {text!r}\n{self.report()}", interval=0.1,
+        )  # fmt: skip
         return record
 
     def _wait_started(self, pod_name: str, deadline: float) -> PodRecord:

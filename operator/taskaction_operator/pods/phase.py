@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ..api.constants import KIND_SYSTEM, KIND_USER
-from ..api.phase import ExecError, Phase, PhaseInfo, go_duration, initializing, permanent, queued, retryable
+from ..api.phase import Phase, PhaseInfo, go_duration, initializing, permanent, queued, retryable
 from ..api.times import parse_time
 from ..bundles.errors import parse_termination_message
 from ..settings import Settings
