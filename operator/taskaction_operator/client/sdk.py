@@ -276,14 +276,9 @@ async def upload_file(local: Path, uri: str, settings: Settings) -> None:
         raise failure(f"uploading the code bundle to {uri}", exc, secrets_of(settings)) from exc
 
 
-def inputs_file_uri(input_uri: str) -> str:
-    """`<inputUri prefix>/inputs.pb`: the file the operator gives the pod as `--inputs` (a root's inputUri is the
-    prefix `.../inputs`, a child's the file itself)."""
-    return f"{paths.input_prefix(input_uri.rstrip('/'))}/{paths.INPUTS_FILE}"
-
-
 async def write_inputs_file(input_uri: str, inputs: common_pb2.Inputs, settings: Settings) -> str:
-    uri = inputs_file_uri(input_uri)
+    """Writes the file the operator gives the pod as `--inputs`."""
+    uri = paths.inputs_file(input_uri)
     try:
         fs = filesystem_for(uri, settings)
         if scheme_of(uri) in LOCAL_SCHEMES:

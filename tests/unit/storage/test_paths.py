@@ -100,6 +100,11 @@ def test_input_prefix_and_checkpoints() -> None:
     assert paths.checkpoint_prefix(ROOT_OUTPUT_1) == ROOT_OUTPUT_1 + "/_flytecheckpoints"
 
 
+@pytest.mark.parametrize("input_uri", ["s3://b/p/d/r/inputs", "s3://b/p/d/r/inputs/inputs.pb"])
+def test_inputs_file_of_a_root_prefix_or_a_childs_file(input_uri: str) -> None:
+    assert paths.inputs_file(input_uri) == "s3://b/p/d/r/inputs/inputs.pb"
+
+
 _names = st.text(alphabet=string.ascii_lowercase + string.digits + "-", min_size=1, max_size=50)
 
 
