@@ -99,7 +99,7 @@ def map_phase_to_conditions(status: dict[str, Any], info: PhaseInfo, now: dateti
 
 
 def fail_terminally(status: dict[str, Any], reason: str, error: ExecError, now: datetime) -> None:
-    """Failed=True and Progressing=False with one reason (InvalidSpec, PluginNotFound, TimedOut...)."""
+    """Failed=True and Progressing=False with one reason (InvalidSpec, TimedOut...)."""
     set_condition(status, c.CONDITION_PROGRESSING, "False", reason, error.message, now)
     set_condition(status, c.CONDITION_FAILED, "True", reason, error.message, now)
     status["errorState"] = error_state(error)
