@@ -1,9 +1,9 @@
 """The real Flyte SDK (flyte==2.12.1) end to end through the operator's pod, with a real S3 server.
 
-1. `tests/storage/sdk_tasks/hello.py` is serialized OFFLINE as the SDK does for `flyte run` (reference
-   pods-and-bundles.md §3.5): `build_code_bundle(dryrun=True, copy_bundle_to=...)` makes the content-addressed
-   `fast<md5>.tar.gz`, which is uploaded to SeaweedFS where the control plane's data proxy would put it; the
-   `TaskTemplate` comes from `translate_task_to_wire` with a `CodeBundle` pointing at that upload.
+1. `tests/storage/sdk_tasks/hello.py` is serialized OFFLINE by the client (client/sdk.py) as the SDK does for
+   `flyte run` (docs/upstream-contract.md, "The SDK's TaskTemplate and code bundle"): `build_bundle` makes the
+   content-addressed `fast<md5>.tar.gz`, which is uploaded to SeaweedFS where the control plane's data proxy would put
+   it; the `TaskTemplate` comes from `serialize`, its `CodeBundle` pointing at that upload.
 2. `inputs.pb` (flyteidl2.task.Inputs, encoded by the SDK's own converter) goes under the run's input prefix.
 3. A TaskAction as the actions service writes it (client.manifests) carries the template; `decisions.validate` and
    `pods.builder.build_pod` give the pod the operator would create.

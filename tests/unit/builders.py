@@ -20,7 +20,7 @@ from taskaction_operator.reconcile import plugin_state
 NOW = datetime(2026, 8, 8, 12, 0, 0, tzinfo=UTC)
 CREATED = NOW - timedelta(minutes=1)
 
-# The example of pods-and-bundles.md §2.4.
+# The example of docs/upstream-contract.md, "Output paths".
 NAMESPACE = "flyte"
 RUN = "rabc123"
 ROOT_NAME = "rabc123-a0"

@@ -1,5 +1,5 @@
-"""`Enqueue`: the TaskAction the Go actions client creates for an `actions.Action` (actions/k8s/client.go Enqueue,
-reference pods-and-bundles.md §1.2-1.4). Pure: the caller fetches the parent and creates the object.
+"""`Enqueue`: the TaskAction the Go actions client creates for an `actions.Action` (actions/k8s/client.go Enqueue;
+docs/upstream-contract.md, "What the actions service writes"). Pure: the caller fetches the parent and creates it.
 
 - a task: the template embedded (`{{.runStartTime}}` in its args replaced when the RunSpec carries a start time),
   `taskType`, `shortName`, `cacheKey`; a root takes the RunSpec's labels, annotations, envs and interruptible, a child

@@ -1,7 +1,7 @@
 """Run a Flyte SDK task file with no Flyte backend: `taskaction submit -f pipeline.py --task pipeline -i x=5`.
 
-What `flyte run` and the control plane would do for an ephemeral deploy + run (reference pods-and-bundles.md §1.4,
-§3.1, §3.2, §3.5), done offline by the SDK itself:
+What `flyte run` and the control plane would do for an ephemeral deploy + run (docs/upstream-contract.md,
+"The SDK's TaskTemplate and code bundle"), done offline by the SDK itself:
 
 1. the file is imported as a module named after it; its directory is the bundle root and goes on sys.path;
 2. the command-line inputs are read as the task's declared types and encoded by the SDK (before any upload);

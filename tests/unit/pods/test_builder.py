@@ -1,4 +1,4 @@
-"""TaskTemplate -> Pod (pods-and-bundles.md §2.2-2.7, flyte-executor.md §3.2, §3.5, §3.7)."""
+"""TaskTemplate -> Pod (docs/upstream-contract.md, "The pod", "Names", "Ownership")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Pod status -> plugin phase: DemystifyPodStatus over the whole table of pods-and-bundles.md §2.9 and
-flyte-executor.md §3.8, with our documented difference (plain non-zero exit on a Failed pod is a USER failure)."""
+"""Pod status -> plugin phase: DemystifyPodStatus over the whole table of docs/upstream-contract.md,
+"Pod status -> phase", with our documented difference (plain non-zero exit on a Failed pod is a USER failure)."""
 
 from __future__ import annotations
 

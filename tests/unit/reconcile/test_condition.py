@@ -1,4 +1,4 @@
-"""Condition (HITL) actions (flyte-executor.md §2.8, §10.2; pods-and-bundles.md §1.8)."""
+"""Condition (HITL) actions (docs/upstream-contract.md, "Condition actions")."""
 
 from __future__ import annotations
 

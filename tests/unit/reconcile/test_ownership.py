@@ -1,4 +1,4 @@
-"""Parent TaskAction ownership of children (flyte-executor.md §0, pods-and-bundles.md §1.2-1.3) and the parent
+"""Parent TaskAction ownership of children (docs/upstream-contract.md, "Ownership") and the parent
 gate of reconcile_task."""
 
 from __future__ import annotations

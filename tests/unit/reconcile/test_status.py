@@ -1,5 +1,5 @@
-"""Status bookkeeping: conditions, phase history, the write test, terminal labels (flyte-executor.md §2.4, §2.6,
-§2.10; pods-and-bundles.md §1.6)."""
+"""Status bookkeeping: conditions, phase history, the write test, terminal labels (docs/upstream-contract.md,
+"Phase and conditions", "Terminal labels and garbage collection")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""reconcile_task: the task state machine of flyte-executor.md §2.2-2.7 and §3.5, on TaskAction and Pod dicts as
+"""reconcile_task: the task state machine of docs/upstream-contract.md, on TaskAction and Pod dicts as
 the API server returns them, with our documented differences (user-retry errorState/RetryableFailure history,
 InvalidSpec errorState, JSON plugin state, ResourceDeletedExternally counting, no re-abort of terminal actions)."""
 
@@ -520,7 +520,7 @@ def refused(body: dict[str, Any], http_status: int, message: str, settings: Sett
 
 
 class TestCreateErrors:
-    """flyte-executor.md §3.5 step 2: what a refused pod create does to the action."""
+    """What a refused pod create does to the action (docs/upstream-contract.md, "The task state machine", 3)."""
 
     def body(self, retries: int = 0) -> dict[str, Any]:
         return taskaction(spec_=spec(task_template(retries=retries)), finalizers=[FIN])
@@ -572,14 +572,15 @@ class TestCreateErrors:
 
 
 def test_reference_example_pod_paths(settings: Settings) -> None:
-    """The pod of the sample root CR writes to the path of pods-and-bundles.md §2.4."""
+    """The pod of the sample root CR writes to the path of docs/upstream-contract.md, "Output paths"."""
     template = task_template(args=["a0", "--inputs", "{{.input}}", "--outputs-path", "{{.outputPrefix}}"])
     plan = reconcile_task(taskaction(spec_=spec(template)), None, None, NOW, settings)
     assert arg_after(plan.create_pod, "--outputs-path") == ROOT_OUTPUT_1
 
 
 class TestPodTemplates:
-    """The base PodTemplate: by metadata.pod_template_name or the configured default (pods-and-bundles.md §2.8)."""
+    """The base PodTemplate: by metadata.pod_template_name or the configured default (docs/upstream-contract.md,
+    "PodTemplates")."""
 
     def named(self, name: str) -> dict[str, Any]:
         template = task_template()
