@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     # Process.
     bind_address: str = Field("127.0.0.1", description="Address of the metrics and health endpoints (0.0.0.0 in a pod).")
     metrics_port: int = Field(8080, ge=0, description="Prometheus /metrics; 0 disables.")
-    health_port: int = Field(8081, ge=0, description="kopf liveness endpoint; 0 disables.")
+    health_port: int = Field(8081, ge=0, description="/healthz and /readyz of this process (health.py); 0 disables.")
     log_format: str = Field("text", pattern="^(text|json)$")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
 

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,6 +19,7 @@ from taskaction_operator.client.manifests import container_template
 from taskaction_operator.storage.filesystems import close_filesystems
 from tests.support.kube import Kube, is_true, progressing_reason
 from tests.support.seaweedfs import SeaweedFS
+from tests.support.waiting import wait_until
 
 SUCCEED = {"sim.taskaction.dev/outcome": "succeed"}
 RUNNING = {"sim.taskaction.dev/outcome": "running"}
@@ -76,11 +76,10 @@ async def test_a_run_with_two_children_has_the_actions_service_owner_references(
 
     # abort: the root goes, the garbage collector takes the children and the pods
     assert await runs.abort(api, "lib", namespace)
-    deadline = time.monotonic() + 90
-    while kube.list("taskactions", namespace, "flyte.org/run=lib") or kube.list("pods", namespace, "run=lib"):
-        if time.monotonic() > deadline:
-            pytest.fail("the aborted run's TaskActions or pods are still there")
-        time.sleep(0.5)
+    wait_until(
+        lambda: not (kube.list("taskactions", namespace, "flyte.org/run=lib") or kube.list("pods", namespace, "run=lib")),
+        90, "the aborted run's TaskActions or pods are still there", interval=0.5,
+    )  # fmt: skip
 
 
 async def test_tree_and_watch_commands_show_every_action_and_end_with_success(api: KubeApi, kube: Kube, operator, namespace: str) -> None:

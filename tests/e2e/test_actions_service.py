@@ -8,7 +8,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +28,9 @@ from taskaction_operator.settings import Settings
 from tests.e2e.helm import CHART, Helm, find, one
 from tests.e2e.test_rbac import can_i, sa_kubeconfig
 from tests.support.kube import Kube
+from tests.support.operator_process import listens
 from tests.support.processes import DIE_WITH_PARENT
+from tests.support.waiting import wait_until
 
 ENABLED = ["--set", "actionsService.enabled=true"]
 TASK_POD_ENV = {"_U_EP_OVERRIDE": "r-taskaction-operator-actions.ops.svc:8090", "_U_INSECURE": "true", "_U_USE_ACTIONS": "1"}
@@ -182,16 +183,17 @@ class ServiceProcess:
                 [sys.executable, "-m", "taskaction_operator.actions.server"],
                 env=full, stdout=out, stderr=subprocess.STDOUT, preexec_fn=DIE_WITH_PARENT,
             )  # fmt: skip
-        host, port = self.address.rsplit(":", 1)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                socket.create_connection((host, int(port)), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        pytest.fail(f"the actions service never listened on {self.address}:\n{log.read_text(errors='replace')[-4000:]}")
+
+        def up() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the actions service exited with {self.proc.returncode}")
+            return listens(self.address)
+
+        try:
+            wait_until(up, 30, f"the actions service never listened on {self.address}")
+        except AssertionError as exc:
+            self.stop()
+            pytest.fail(f"{exc}:\n{log.read_text(errors='replace')[-4000:]}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

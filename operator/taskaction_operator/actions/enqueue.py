@@ -1,5 +1,5 @@
-"""`Enqueue`: the TaskAction the Go actions client creates for an `actions.Action` (actions/k8s/client.go Enqueue,
-reference pods-and-bundles.md §1.2-1.4). Pure: the caller fetches the parent and creates the object.
+"""`Enqueue`: the TaskAction the Go actions client creates for an `actions.Action` (actions/k8s/client.go Enqueue;
+docs/upstream-contract.md, "What the actions service writes"). Pure: the caller fetches the parent and creates it.
 
 - a task: the template embedded (`{{.runStartTime}}` in its args replaced when the RunSpec carries a start time),
   `taskType`, `shortName`, `cacheKey`; a root takes the RunSpec's labels, annotations, envs and interruptible, a child
@@ -11,7 +11,7 @@ reference pods-and-bundles.md §1.2-1.4). Pure: the caller fetches the parent an
 from __future__ import annotations
 
 import base64
-import datetime as dt
+from datetime import UTC
 from typing import Any
 
 from flyteidl2.actions import actions_service_pb2
@@ -20,6 +20,7 @@ from flyteidl2.task import run_pb2
 
 from ..api import constants as c
 from ..api.decoding import encode_task_template
+from ..api.times import rfc3339
 from ..client import errors, literals, manifests, names
 from ..pods.naming import taskaction_name
 
@@ -67,17 +68,12 @@ def validate(action: actions_service_pb2.Action, namespace: str) -> None:
             raise InvalidAction("action.task.spec.task_template is missing")
 
 
-def rfc3339(timestamp: Any) -> str:
-    """time.RFC3339 in UTC, as Go formats it (no fraction)."""
-    return timestamp.ToDatetime(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def embedded_template(action: actions_service_pb2.Action, run_spec: run_pb2.RunSpec | None) -> tasks_pb2.TaskTemplate:
     """substituteRunStartTime: only when the RunSpec carries a start time."""
     template = tasks_pb2.TaskTemplate()
     template.CopyFrom(action.task.spec.task_template)
     if run_spec is not None and run_spec.HasField("run_start_time") and template.HasField("container"):
-        start = rfc3339(run_spec.run_start_time)
+        start = rfc3339(run_spec.run_start_time.ToDatetime(UTC))  # Go's time.RFC3339: no fraction
         args = [arg.replace(RUN_START_TIME, start) for arg in template.container.args]
         del template.container.args[:]
         template.container.args.extend(args)

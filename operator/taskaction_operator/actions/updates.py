@@ -1,4 +1,5 @@
-"""What a parent's `WatchForUpdates` stream carries for a TaskAction (buildActionUpdate, reference §1.5). Pure.
+"""What a parent's `WatchForUpdates` stream carries for a TaskAction (buildActionUpdate; docs/upstream-contract.md,
+"The watch"). Pure.
 
 - `action_id` without org (the TaskAction has none), `phase` from the conditions (GetPhaseFromConditions), forced to
   ABORTED when a TaskAction that was not terminal is deleted;

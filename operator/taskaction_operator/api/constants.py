@@ -18,7 +18,6 @@ DNS1123_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 LABEL_TERMINATION_STATUS = "flyte.org/termination-status"
 LABEL_COMPLETED_TIME = "flyte.org/completed-time"
 LABEL_VALUE_TERMINATED = "terminated"
-COMPLETED_TIME_FORMAT = "%Y-%m-%d.%H-%M"  # Go "2006-01-02.15-04", UTC, minute precision
 
 # Labels the control plane writes on the TaskAction.
 LABEL_PROJECT = "flyte.org/project"
@@ -47,7 +46,6 @@ REASON_COMPLETED = "Completed"
 REASON_RETRYABLE_FAILURE = "RetryableFailure"
 REASON_PERMANENT_FAILURE = "PermanentFailure"
 REASON_ABORTED = "Aborted"
-REASON_PLUGIN_NOT_FOUND = "PluginNotFound"
 REASON_INVALID_SPEC = "InvalidSpec"
 REASON_PAUSED = "Paused"
 REASON_SIGNALED = "Signaled"

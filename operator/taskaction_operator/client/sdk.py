@@ -1,7 +1,7 @@
 """Run a Flyte SDK task file with no Flyte backend: `taskaction submit -f pipeline.py --task pipeline -i x=5`.
 
-What `flyte run` and the control plane would do for an ephemeral deploy + run (reference pods-and-bundles.md §1.4,
-§3.1, §3.2, §3.5), done offline by the SDK itself:
+What `flyte run` and the control plane would do for an ephemeral deploy + run (docs/upstream-contract.md,
+"The SDK's TaskTemplate and code bundle"), done offline by the SDK itself:
 
 1. the file is imported as a module named after it; its directory is the bundle root and goes on sys.path;
 2. the command-line inputs are read as the task's declared types and encoded by the SDK (before any upload);
@@ -276,14 +276,9 @@ async def upload_file(local: Path, uri: str, settings: Settings) -> None:
         raise failure(f"uploading the code bundle to {uri}", exc, secrets_of(settings)) from exc
 
 
-def inputs_file_uri(input_uri: str) -> str:
-    """`<inputUri prefix>/inputs.pb`: the file the operator gives the pod as `--inputs` (a root's inputUri is the
-    prefix `.../inputs`, a child's the file itself)."""
-    return f"{paths.input_prefix(input_uri.rstrip('/'))}/{paths.INPUTS_FILE}"
-
-
 async def write_inputs_file(input_uri: str, inputs: common_pb2.Inputs, settings: Settings) -> str:
-    uri = inputs_file_uri(input_uri)
+    """Writes the file the operator gives the pod as `--inputs`."""
+    uri = paths.inputs_file(input_uri)
     try:
         fs = filesystem_for(uri, settings)
         if scheme_of(uri) in LOCAL_SCHEMES:

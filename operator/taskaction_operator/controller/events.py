@@ -6,9 +6,9 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from ..api.times import rfc3339_micro, utcnow
 from ..kube import TRANSPORT_ERRORS, ApiError, KubeApi
 from ..reconcile.plan import Event
 
@@ -46,7 +46,7 @@ class EventRecorder:
         if not self.wanted(obj, event):
             return
         meta = obj["metadata"]
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now = rfc3339_micro(utcnow())
         body = {
             "apiVersion": "v1",
             "kind": "Event",

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from .. import metrics
 from ..api import constants as c
+from ..api.times import completed_time_label
 from ..kube import TRANSPORT_ERRORS, ApiError, KubeApi
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ def should_delete(completed_time: str, ttl_seconds: float, now: datetime) -> boo
         return False
     if ttl_seconds <= 0:
         return True
-    return completed_time < (now - timedelta(seconds=ttl_seconds)).strftime(c.COMPLETED_TIME_FORMAT)
+    return completed_time < completed_time_label(now - timedelta(seconds=ttl_seconds))
 
 
 async def sweep(api: KubeApi, namespaces: list[str | None], ttl_seconds: float, page_size: int, now: datetime) -> dict[str, int]:

@@ -14,24 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from ..api.times import rfc3339_micro, utcnow
 from ..kube import TRANSPORT_ERRORS, ApiError, KubeApi
 
 logger = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _micro(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 def lease_record(lease: dict[str, Any]) -> tuple[Any, ...]:
@@ -68,13 +57,13 @@ class LeaderElector:
     def _spec(self, lease: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
         spec = dict((lease or {}).get("spec") or {})
         if spec.get("holderIdentity") != self.identity:
-            spec["acquireTime"] = _micro(now)
+            spec["acquireTime"] = rfc3339_micro(now)
             spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + (1 if spec.get("holderIdentity") else 0)
-        spec.update(holderIdentity=self.identity, renewTime=_micro(now), leaseDurationSeconds=int(self.duration))
+        spec.update(holderIdentity=self.identity, renewTime=rfc3339_micro(now), leaseDurationSeconds=int(self.duration))
         return spec
 
     async def try_acquire_or_renew(self) -> bool:
-        now = _now()
+        now = utcnow()
         lease = await self.api.get_lease(self.namespace, self.name, self.request_timeout)
         if lease is None:
             body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": self.name}, "spec": self._spec(None, now)}

@@ -11,19 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from ..api.constants import KIND_SYSTEM, KIND_USER
-from ..api.phase import ExecError, Phase, PhaseInfo, go_duration, initializing, permanent, queued, retryable
+from ..api.phase import Phase, PhaseInfo, go_duration, initializing, permanent, queued, retryable
+from ..api.times import parse_time
 from ..bundles.errors import parse_termination_message
 from ..settings import Settings
 
 PRIMARY_CONTAINER_ANNOTATION = "primary_container_name"
 SIGKILL_EXIT_CODES = (137, 247)
 SYSTEM_POD_REASONS = ("Shutdown", "Terminated", "NodeShutdown", "NodeAffinity")
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _terminated(container_status: dict[str, Any]) -> dict[str, Any] | None:
@@ -131,7 +126,7 @@ def _classify_waiting(
 def demystify_pending(status: dict[str, Any], now: datetime, settings: Settings) -> PhaseInfo:
     for cond in status.get("conditions") or []:
         cond_type, cond_status = cond.get("type"), cond.get("status")
-        since = _parse_time(cond.get("lastTransitionTime"))
+        since = parse_time(cond.get("lastTransitionTime"))
         cond_reason, cond_message = cond.get("reason") or "", cond.get("message") or ""
         if cond_type == "PodScheduled" and cond_status == "False":
             info = queued(f"{cond_reason}:{cond_message}")

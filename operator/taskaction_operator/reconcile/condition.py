@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError
 from ..api import constants as c
 from ..api.decoding import decode_base64
 from ..api import phase as ph
+from ..api.times import parse_time
 from . import status as st
 from .plan import Plan
 
@@ -61,7 +62,7 @@ def reconcile_condition(body: dict[str, Any], now: datetime) -> Plan:
         st.fail_terminally(status, c.REASON_INVALID_SPEC, ph.ExecError(c.REASON_INVALID_SPEC, c.KIND_USER, str(exc)), now)
         return _persisted(body, status, now)
     timeout = spec.timeout.ToTimedelta() if spec.HasField("timeout") else timedelta(0)
-    created = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00")) if meta.get("creationTimestamp") else now
+    created = parse_time(meta.get("creationTimestamp")) or now
     deadline = created + timeout if timeout > timedelta(0) else None
     if deadline is not None and now >= deadline:
         message = f"condition timed out after {ph.go_duration(round((now - created).total_seconds()))} without a signal"

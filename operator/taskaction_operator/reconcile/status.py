@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ..api import constants as c
 from ..api.phase import ExecError, Phase, PhaseInfo
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from ..api.times import completed_time_label, parse_time, rfc3339
 
 
 def find_condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
@@ -102,7 +99,7 @@ def map_phase_to_conditions(status: dict[str, Any], info: PhaseInfo, now: dateti
 
 
 def fail_terminally(status: dict[str, Any], reason: str, error: ExecError, now: datetime) -> None:
-    """Failed=True and Progressing=False with one reason (InvalidSpec, PluginNotFound, TimedOut...)."""
+    """Failed=True and Progressing=False with one reason (InvalidSpec, TimedOut...)."""
     set_condition(status, c.CONDITION_PROGRESSING, "False", reason, error.message, now)
     set_condition(status, c.CONDITION_FAILED, "True", reason, error.message, now)
     status["errorState"] = error_state(error)
@@ -144,7 +141,7 @@ def terminal_time(status: dict[str, Any], now: datetime) -> datetime:
     for type_ in (c.CONDITION_SUCCEEDED, c.CONDITION_FAILED):
         cond = find_condition(status, type_)
         if cond and cond.get("status") == "True" and cond.get("lastTransitionTime"):
-            return datetime.fromisoformat(cond["lastTransitionTime"].replace("Z", "+00:00"))
+            return parse_time(cond["lastTransitionTime"])
     return now
 
 
@@ -154,5 +151,5 @@ def terminal_labels(labels: dict[str, str], status: dict[str, Any], now: datetim
         return None
     return {
         c.LABEL_TERMINATION_STATUS: c.LABEL_VALUE_TERMINATED,
-        c.LABEL_COMPLETED_TIME: terminal_time(status, now).astimezone(UTC).strftime(c.COMPLETED_TIME_FORMAT),
+        c.LABEL_COMPLETED_TIME: completed_time_label(terminal_time(status, now)),
     }

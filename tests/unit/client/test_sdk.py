@@ -137,18 +137,6 @@ def test_bundle_upload_uri_is_the_data_proxys_layout() -> None:
     assert sdk.bundle_upload_uri("s3://bucket/", "p", "d", "abc123", "fastdef.tar.gz") == "s3://bucket/uploads/p/d/abc123/fastdef.tar.gz"
 
 
-@pytest.mark.parametrize(
-    ("input_uri", "expected"),
-    [
-        ("s3://b/p/d/r/inputs", "s3://b/p/d/r/inputs/inputs.pb"),
-        ("s3://b/p/d/r/inputs/", "s3://b/p/d/r/inputs/inputs.pb"),
-        ("s3://b/p/d/r/child/inputs.pb", "s3://b/p/d/r/child/inputs.pb"),
-    ],
-)
-def test_inputs_file_uri_is_where_the_pod_reads(input_uri: str, expected: str) -> None:
-    assert sdk.inputs_file_uri(input_uri) == expected
-
-
 def test_without_the_sdk_the_error_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "flyte", None)  # makes `import flyte` raise ImportError
     with pytest.raises(errors.ClientError, match=re.escape("pip install flyte==2.12.1")):

@@ -1,5 +1,5 @@
-"""TaskTemplate -> Pod (pods-and-bundles.md §2.2-2.7, flyte-executor.md §3.2, §3.5, §3.7); its env is test_env, its
-resources test_resources, the bundle's init container test_bundle_init."""
+"""TaskTemplate -> Pod (docs/upstream-contract.md, "The pod", "Names", "Ownership"); its env is test_env, its resources
+test_resources, the bundle's init container test_bundle_init."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Condition (HITL) actions (flyte-executor.md §2.8, §10.2; pods-and-bundles.md §1.8)."""
+"""Condition (HITL) actions (docs/upstream-contract.md, "Condition actions")."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from taskaction_operator.api import constants as c
+from taskaction_operator.api.times import rfc3339
 from taskaction_operator.reconcile.condition import reconcile_condition
 from taskaction_operator.reconcile.dispatch import reconcile
 from taskaction_operator.settings import Settings
@@ -23,7 +24,6 @@ from ..builders import (
     condition_taskaction,
     encode,
     taskaction,
-    ts,
 )
 
 
@@ -39,7 +39,7 @@ def signal(body: dict[str, Any], who: str = "user@example.com") -> dict[str, Any
         **body["status"],
         "signalValue": encode(bool_literal(True)),
         "signalledBy": who,
-        "signalledAt": ts(NOW),
+        "signalledAt": rfc3339(NOW),
     }
     return out
 
@@ -154,7 +154,7 @@ class TestInvalidSpec:
 
 def test_deleting_condition_needs_nothing() -> None:
     body, _ = paused()
-    body["metadata"]["deletionTimestamp"] = ts(NOW)
+    body["metadata"]["deletionTimestamp"] = rfc3339(NOW)
     plan = reconcile_condition(body, NOW)
     assert plan.status_patch is None and plan.metadata_patch is None and not plan.remove_finalizer
 

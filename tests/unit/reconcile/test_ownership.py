@@ -1,4 +1,4 @@
-"""Parent TaskAction ownership of children (flyte-executor.md §0, pods-and-bundles.md §1.2-1.3) and the parent
+"""Parent TaskAction ownership of children (docs/upstream-contract.md, "Ownership") and the parent
 gate of reconcile_task."""
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from taskaction_operator.api import constants as c
+from taskaction_operator.api.times import rfc3339
 from taskaction_operator.reconcile import ownership
 from taskaction_operator.reconcile.task import reconcile_task
 from taskaction_operator.settings import Settings
 
-from ..builders import CREATED, NOW, cond_tuple, running_pod, spec, started_status, taskaction, ts
+from ..builders import CREATED, NOW, cond_tuple, running_pod, spec, started_status, taskaction
 
 PARENT_UID = "aaaaaaaa-0000-0000-0000-000000000001"
 CHILD = "rabc123-train"
@@ -180,7 +181,7 @@ def test_created_timestamp_is_used_for_the_deadline() -> None:
     young = child(created=NOW - timedelta(seconds=10))
     plan = reconcile_task(young, None, None, NOW, settings)
     assert plan.requeue_after == pytest.approx(settings.parent_wait_seconds - 10)
-    assert young["metadata"]["creationTimestamp"] == ts(NOW - timedelta(seconds=10))
+    assert young["metadata"]["creationTimestamp"] == rfc3339(NOW - timedelta(seconds=10))
 
 
 class TestLineageLoops:

@@ -1,4 +1,4 @@
-"""reconcile_task: the task state machine of flyte-executor.md §2.2-2.7 and §3.5, on TaskAction and Pod dicts as
+"""reconcile_task: the task state machine of docs/upstream-contract.md, on TaskAction and Pod dicts as
 the API server returns them, with our documented differences (user-retry errorState/RetryableFailure history,
 InvalidSpec errorState, JSON plugin state, ResourceDeletedExternally counting, no re-abort of terminal actions)."""
 
@@ -13,12 +13,13 @@ from flyteidl2.core import literals_pb2
 
 from taskaction_operator.api import constants as c
 from taskaction_operator.api.models import TaskAction
+from taskaction_operator.api.times import rfc3339
+from taskaction_operator.pods.builder import build_pod
+from taskaction_operator.pods.podtemplate import PodTemplateLookup
 from taskaction_operator.reconcile import plugin_state
 from taskaction_operator.reconcile.lookups import CreateRefused, Lookups
 from taskaction_operator.reconcile.plan import FindPodTemplate, ReadInputs
 from taskaction_operator.reconcile.task import REQUIRED_TASK_FIELDS, reconcile_task
-from taskaction_operator.pods.builder import build_pod
-from taskaction_operator.pods.podtemplate import PodTemplateLookup
 from taskaction_operator.settings import Settings
 from taskaction_operator.storage import paths
 from taskaction_operator.storage.inputs import InputsLookup
@@ -45,7 +46,6 @@ from ..builders import (
     task_template,
     taskaction,
     terminated,
-    ts,
     waiting,
 )
 
@@ -81,7 +81,7 @@ class TestFirstReconcile:
         patch = plan.status_patch
         assert patch is not None
         assert cond_tuple(patch, "Progressing") == ("True", "Queued", "task submitted to K8s")
-        assert patch["conditions"][0]["lastTransitionTime"] == ts(NOW)
+        assert patch["conditions"][0]["lastTransitionTime"] == rfc3339(NOW)
         assert patch["attempts"] == 1
         assert patch["systemFailures"] == 0
         assert patch["pluginPhase"] == "PhaseQueued"
@@ -391,7 +391,7 @@ class TestSystemFailures:
         status = started_status(system_failures=1)
         plugin_state.reset(status)
         old_pod = running_pod()
-        old_pod["metadata"]["deletionTimestamp"] = ts(NOW)
+        old_pod["metadata"]["deletionTimestamp"] = rfc3339(NOW)
         plan = reconcile_task(started_body(status=status), old_pod, None, NOW, settings)
         assert plan.create_pod is None and plan.delete_pod is None
         assert cond_tuple(plan.status_patch, "Progressing") == (
@@ -404,7 +404,7 @@ class TestSystemFailures:
 
     def test_pod_deleted_under_a_started_action(self, settings: Settings) -> None:
         deleting = running_pod()
-        deleting["metadata"]["deletionTimestamp"] = ts(NOW)
+        deleting["metadata"]["deletionTimestamp"] = rfc3339(NOW)
         plan = reconcile_task(started_body(), deleting, None, NOW, settings)
         assert plan.delete_pod == "rabc123-a0-0"
         assert plan.status_patch["errorState"]["code"] == "UnexpectedObjectDeletion"
@@ -413,7 +413,7 @@ class TestSystemFailures:
 
     def test_finished_pod_being_deleted_still_counts_as_finished(self, settings: Settings) -> None:
         done = succeeded_pod()
-        done["metadata"]["deletionTimestamp"] = ts(NOW)
+        done["metadata"]["deletionTimestamp"] = rfc3339(NOW)
         plan = reconcile_task(started_body(), done, None, NOW, settings)
         assert cond_tuple(plan.status_patch, "Succeeded")[:2] == ("True", "Completed")
 
@@ -427,9 +427,9 @@ class TestGoPluginState:
             "pluginState": b64(b"\x3b\xff\x81\x03\x01\x01\x0bPluginState\x01\xff\x82\x00"),  # a Go gob
             "pluginStateVersion": 1,
             "conditions": [
-                {"type": "Progressing", "status": "True", "reason": "Executing", "message": "", "lastTransitionTime": ts(CREATED)}
+                {"type": "Progressing", "status": "True", "reason": "Executing", "message": "", "lastTransitionTime": rfc3339(CREATED)}
             ],
-            "phaseHistory": [{"phase": "Executing", "occurredAt": ts(CREATED)}],
+            "phaseHistory": [{"phase": "Executing", "occurredAt": rfc3339(CREATED)}],
         }
 
     def test_go_state_is_taken_as_started(self) -> None:
@@ -491,7 +491,7 @@ class TestDeletion:
         assert plan.terminal_labels and plan.remove_finalizer
         assert FIN not in world.body["metadata"].get("finalizers", [])
         body = world.body
-        body["metadata"]["deletionTimestamp"] = ts(NOW)
+        body["metadata"]["deletionTimestamp"] = rfc3339(NOW)
         plan = reconcile_task(body, succeeded_pod(), None, NOW, settings)
         assert (plan.remove_finalizer, plan.delete_pod, plan.events, plan.status_patch) == (False, None, [], None)
 
@@ -499,7 +499,7 @@ class TestDeletion:
         """Finished by an earlier version of the operator (or the Go executor), which kept the finalizer."""
         body = started_body()
         body["status"]["conditions"] = [
-            {"type": "Succeeded", "status": "True", "reason": "Completed", "message": "", "lastTransitionTime": ts(NOW)}
+            {"type": "Succeeded", "status": "True", "reason": "Completed", "message": "", "lastTransitionTime": rfc3339(NOW)}
         ]
         body["metadata"]["labels"] = {"flyte.org/termination-status": "terminated", "flyte.org/completed-time": "2026-08-08.12-00"}
         plan = reconcile_task(body, None, None, NOW, settings)
@@ -533,7 +533,7 @@ def refused(body: dict[str, Any], http_status: int, message: str, settings: Sett
 
 
 class TestCreateErrors:
-    """flyte-executor.md §3.5 step 2: what a refused pod create does to the action."""
+    """What a refused pod create does to the action (docs/upstream-contract.md, "The task state machine", 3)."""
 
     def body(self, retries: int = 0) -> dict[str, Any]:
         return taskaction(spec_=spec(task_template(retries=retries)), finalizers=[FIN])
@@ -546,7 +546,7 @@ class TestCreateErrors:
         assert cond_tuple(patch, "Progressing") == ("True", "Queued", "restarting task")
         assert patch["phaseHistory"][0] == {
             "phase": "RetryableFailure",
-            "occurredAt": ts(NOW),
+            "occurredAt": rfc3339(NOW),
             "message": 'attempt 1: [RuntimeFailure] pods "x" is forbidden: exceeded quota',
         }
         assert plan.terminal_labels is None
@@ -585,14 +585,15 @@ class TestCreateErrors:
 
 
 def test_reference_example_pod_paths(settings: Settings) -> None:
-    """The pod of the sample root CR writes to the path of pods-and-bundles.md §2.4."""
+    """The pod of the sample root CR writes to the path of docs/upstream-contract.md, "Output paths"."""
     template = task_template(args=["a0", "--inputs", "{{.input}}", "--outputs-path", "{{.outputPrefix}}"])
     plan = reconcile_task(taskaction(spec_=spec(template)), None, None, NOW, settings)
     assert arg_after(plan.create_pod, "--outputs-path") == ROOT_OUTPUT_1
 
 
 class TestPodTemplates:
-    """The base PodTemplate: by metadata.pod_template_name or the configured default (pods-and-bundles.md §2.8)."""
+    """The base PodTemplate: by metadata.pod_template_name or the configured default (docs/upstream-contract.md,
+    "PodTemplates")."""
 
     def named(self, name: str) -> dict[str, Any]:
         template = task_template()
