@@ -32,7 +32,7 @@ def inputs_message(**values: Any) -> common_pb2.Inputs:
 
 async def write_inputs(uri: str, *, settings: Settings | None = None, **values: Any) -> str:
     """Write `inputs.pb` (flyteidl2.task.Inputs) at `uri` (a prefix or the file); returns the file's URI."""
-    path = _file(paths.input_prefix(uri.rstrip("/")), paths.INPUTS_FILE)
+    path = paths.inputs_file(uri)  # where the pod reads it
     data = inputs_message(**values).SerializeToString()
     fs = filesystem_for(path, settings or Settings())
     if scheme_of(path) in LOCAL_SCHEMES:

@@ -18,6 +18,7 @@ from flyteidl2.workflow import run_definition_pb2
 from google.protobuf import duration_pb2
 
 from ..api import constants as c
+from ..api.owners import parent_reference
 from ..api.decoding import encode_task_template
 from ..pods.naming import taskaction_name
 from ..storage import paths
@@ -113,7 +114,7 @@ def taskaction(
         "taskType": template.type,
         "shortName": template.id.name,
         "taskTemplate": encode_task_template(template),
-        "inputUri": f"{base}/inputs" if parent is None else f"{base}/{action}/inputs.pb",
+        "inputUri": f"{base}/inputs" if parent is None else f"{base}/{action}/{paths.INPUTS_FILE}",
         "runOutputBase": f"{base}/",
     }
     if parent is not None:
@@ -143,17 +144,6 @@ def merge_missing(target: dict[str, str] | None, source: dict[str, str] | None) 
     return merged
 
 
-def owner_reference(parent: dict[str, Any]) -> dict[str, Any]:
-    """setParentOwnership: one reference, blockOwnerDeletion true, no controller flag."""
-    return {
-        "apiVersion": c.API_VERSION,
-        "kind": c.KIND,
-        "name": parent["metadata"]["name"],
-        "uid": parent["metadata"]["uid"],
-        "blockOwnerDeletion": True,
-    }
-
-
 def inherit_from_parent(body: dict[str, Any], parent: dict[str, Any]) -> dict[str, Any]:
     """inheritRunContextFromParentTaskAction (task children only): envVars, interruptible, labels and annotations
     of the parent, never overwriting what the child has. Returns a new dict."""
@@ -174,7 +164,7 @@ def inherit_from_parent(body: dict[str, Any], parent: dict[str, Any]) -> dict[st
 
 def with_owner(body: dict[str, Any], parent: dict[str, Any]) -> dict[str, Any]:
     body = copy.deepcopy(body)
-    body["metadata"]["ownerReferences"] = [owner_reference(parent)]
+    body["metadata"]["ownerReferences"] = [parent_reference(parent)]
     return body
 
 

@@ -19,6 +19,7 @@ from google.protobuf import text_format
 from google.protobuf.json_format import MessageToDict
 
 from ..api import constants as c
+from ..api.owners import controller_reference
 from ..api.decoding import SpecError
 from ..api.models import TaskAction
 from ..settings import Settings
@@ -110,10 +111,6 @@ def secret_annotations(template: tasks_pb2.TaskTemplate) -> dict[str, str]:
         .translate(_BASE32)
         for i, secret in enumerate(template.security_context.secrets)
     }
-
-
-def owner_reference(ctx: PodContext) -> dict[str, Any]:
-    return {"apiVersion": c.API_VERSION, "kind": c.KIND, "name": ctx.name, "uid": ctx.uid, "controller": True}
 
 
 def command_lines(template: tasks_pb2.TaskTemplate) -> list[str]:
@@ -237,7 +234,7 @@ def build_pod(
             "namespace": ctx.namespace,
             "labels": pod_labels,
             "annotations": annotations,
-            "ownerReferences": [owner_reference(ctx)],
+            "ownerReferences": [controller_reference(ctx.name, ctx.uid)],
         },
         "spec": spec,
     }

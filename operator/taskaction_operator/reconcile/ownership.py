@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api import constants as c
+from ..api.owners import parent_reference
 from ..pods.naming import taskaction_name
 
 
@@ -29,11 +30,6 @@ def parent_name(spec: dict[str, Any]) -> str | None:
     if not parent:
         return None
     return taskaction_name(spec["runName"], parent)
-
-
-def parent_reference(parent: dict[str, Any]) -> dict[str, Any]:
-    meta = parent["metadata"]
-    return {"apiVersion": c.API_VERSION, "kind": c.KIND, "name": meta["name"], "uid": meta["uid"], "blockOwnerDeletion": True}
 
 
 def _taskaction_references(meta: dict[str, Any]) -> list[dict[str, Any]]:

@@ -165,10 +165,6 @@ def test_started_child_keeps_being_monitored_when_its_parent_goes(parent_state: 
     assert plan.terminal_labels is None
 
 
-def test_parent_reference_shape() -> None:
-    assert ownership.parent_reference(parent()) == good_ref()
-
-
 def test_deleting_child_is_not_gated_by_its_parent(settings: Settings) -> None:
     body = child([good_ref()], finalizers=[FIN], deleting=True)
     plan = reconcile_task(body, None, None, NOW, settings)
