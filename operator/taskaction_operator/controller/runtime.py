@@ -63,7 +63,8 @@ class Controller:
         if event_type == "DELETED":
             self.taskactions.remove(obj)
             self.queue.forget(key)
-        else:
+        elif not self.taskactions.holds(obj):
+            # The echo of our own write is not news: the plan that wrote it scheduled whatever comes next.
             self.taskactions.put(obj)
             self.queue.add(key)
         for child in self._waiting_children.pop(key, ()):
@@ -72,6 +73,8 @@ class Controller:
     def on_pod_event(self, event_type: str | None, obj: dict[str, Any]) -> None:
         if event_type == "DELETED":
             self.pods.remove(obj)
+        elif self.pods.holds(obj):
+            return  # the pod as we created it: its owner decided with it already
         else:
             self.pods.put(obj)
         for ref in obj["metadata"].get("ownerReferences") or []:

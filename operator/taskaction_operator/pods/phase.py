@@ -17,6 +17,8 @@ from ..bundles.errors import parse_termination_message
 from ..settings import Settings
 
 PRIMARY_CONTAINER_ANNOTATION = "primary_container_name"
+# A pending pod that reports no condition yet: nothing more is known than that it waits.
+SCHEDULING = "Scheduling"
 SIGKILL_EXIT_CODES = (137, 247)
 SYSTEM_POD_REASONS = ("Shutdown", "Terminated", "NodeShutdown", "NodeAffinity")
 
@@ -159,7 +161,7 @@ def demystify_pending(status: dict[str, Any], now: datetime, settings: Settings)
             left = timeout - pending
             return PhaseInfo(info.phase, info.reason, recheck_after=min(left, info.recheck_after or left))
         return info
-    return queued("Scheduling")
+    return queued(SCHEDULING)
 
 
 def determine_primary_phase(status: dict[str, Any], spec: dict[str, Any], primary: str) -> PhaseInfo:

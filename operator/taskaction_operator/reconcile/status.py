@@ -28,6 +28,16 @@ def is_true(status: dict[str, Any], type_: str) -> bool:
     return bool(cond and cond.get("status") == "True")
 
 
+def progressing_reason(status: dict[str, Any]) -> str | None:
+    cond = find_condition(status, c.CONDITION_PROGRESSING)
+    return cond.get("reason") if cond else None
+
+
+def progressing_message(status: dict[str, Any]) -> str:
+    cond = find_condition(status, c.CONDITION_PROGRESSING)
+    return (cond.get("message") or "") if cond else ""
+
+
 def is_terminal(status: dict[str, Any]) -> bool:
     return is_true(status, c.CONDITION_SUCCEEDED) or is_true(status, c.CONDITION_FAILED)
 

@@ -25,7 +25,7 @@ from ..api.times import parse_time
 from ..pods import templating
 from ..pods.builder import build_pod, command_lines, pod_context
 from ..pods.naming import pod_name
-from ..pods.phase import demystify
+from ..pods.phase import SCHEDULING, demystify
 from ..pods.shape import k8s_pod_problem
 from ..settings import Settings
 from ..storage import paths
@@ -398,6 +398,9 @@ def observe_pod(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan:
         where = f"{r.meta['namespace']}/{r.pod_name}"
         return r.system_failure(ph.ExecError(c.CODE_RESOURCE_DELETED, c.KIND_SYSTEM, f"resource not found, name [{where}]"))
     info = demystify(pod, r.now, r.settings)
+    if info.phase is ph.Phase.QUEUED and info.reason == SCHEDULING and st.progressing_reason(r.status) == c.REASON_QUEUED:
+        # Says nothing an action already Queued does not: not worth a status write.
+        info = ph.queued(st.progressing_message(r.status))
     if pod["metadata"].get("deletionTimestamp") and info.phase not in (
         ph.Phase.SUCCESS,
         ph.Phase.RETRYABLE_FAILURE,

@@ -652,3 +652,14 @@ class TestInputVariables:
         assert plan.create_pod is None
         assert plan.status_patch["systemFailures"] == 1 and plan.status_patch["errorState"]["code"] == "InputsReadFailed"
         assert plan.requeue_after == 10.0
+
+
+def test_a_pending_pod_without_news_is_not_worth_a_status_write(settings: Settings) -> None:
+    """`Scheduling` (a pending pod with no condition yet) says nothing an action already Queued does not say."""
+    world = World(taskaction(), settings)
+    made = world.reconcile()
+    assert made.create_pod is not None  # Queued, "task submitted to K8s"
+    world.set_pod(pod(world.current_pod_name(), phase="Pending"))
+    plan = world.reconcile()
+    assert plan.status_patch is None
+    assert cond_tuple(world.body, "Progressing") == ("True", "Queued", "task submitted to K8s")
