@@ -83,21 +83,39 @@ async def test_a_run_with_two_children_has_the_actions_service_owner_references(
 
 
 async def test_tree_and_watch_commands_show_every_action_and_end_with_success(api: KubeApi, kube: Kube, operator, namespace: str) -> None:
-    proc = cli(kube, "submit", "-n", namespace, "--image", "busybox", "--run", "clirun", "--label", "sim.taskaction.dev/outcome=succeed",
-               "--annotation", "sim.taskaction.dev/delay=4s", "--", "echo", "hi")
+    # Every pod is held Running (kwok) until the watch has shown its first snapshot, so that the snapshot and the
+    # live updates after it are told apart whatever the machine's load.
+    proc = cli(kube, "submit", "-n", namespace, "--image", "busybox", "--run", "clirun", "--label", "sim.taskaction.dev/outcome=running", "--", "echo", "hi")
     assert proc.returncode == 0, proc.stderr
     assert "taskaction/clirun-a0 created" in proc.stdout
     await runs.create_child(api, TEMPLATE, run="clirun", action="first", namespace=namespace)
     proc = cli(kube, "submit", "-n", namespace, "--image", "busybox", "--run", "clirun", "--action", "second", "--parent", "first", "--", "true")
     assert proc.returncode == 0, proc.stderr
 
-    watch = cli(kube, "watch", "clirun", "-n", namespace)
-    assert watch.returncode == 0, watch.stdout + watch.stderr
+    env = {**os.environ, "KUBECONFIG": kube.kubeconfig}
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "taskaction_operator.client.cli", "watch", "clirun", "-n", namespace], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        first_block = []
+        for line in watcher.stdout:  # type: ignore[union-attr]
+            if not line.strip():
+                break
+            first_block.append(line)
+        assert first_block and "SUCCEEDED" not in first_block[0], first_block
+        for name in ("clirun-a0-0", "clirun-first-0", "clirun-second-0"):
+            kube.wait("pod", name, namespace, lambda o: o is not None, "created")
+            kube.run("label", "pod", name, "-n", namespace, "--overwrite", "sim.taskaction.dev/outcome=succeed")
+        rest, _ = watcher.communicate(timeout=120)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0, rest
+    stdout = "".join(first_block) + "\n" + rest
     for action in ("a0", "first", "second"):
-        assert action in watch.stdout
-    blocks = watch.stdout.strip().split("\n\n")
+        assert action in stdout
+    blocks = stdout.strip().split("\n\n")
     assert blocks[-1].splitlines()[0] == f"run clirun ({namespace}): SUCCEEDED"
-    assert blocks[0].splitlines()[0] != blocks[-1].splitlines()[0]  # a snapshot first, then live updates to the end
+    assert len(blocks) > 1  # a snapshot first, then live updates to the end
 
     for name in ("clirun-first", "clirun-second"):
         kube.wait("taskaction", name, namespace, lambda o: is_true(o, "Succeeded"), "Succeeded", timeout=60)
