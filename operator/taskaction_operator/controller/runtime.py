@@ -23,7 +23,7 @@ from ..logs import current_object
 from ..pods.naming import pod_name
 from ..reconcile import plugin_state
 from ..reconcile import status as st
-from ..reconcile.dispatch import needs_parent, reconcile
+from ..reconcile.dispatch import Observed, needs_parent, reconcile
 from ..reconcile.lookups import NOTHING_LOOKED_UP, CreateRefused
 from ..reconcile.ownership import MAX_LINEAGE, parent_name
 from ..reconcile.plan import FindPodTemplate, Lookup, Plan, ReadInputs
@@ -181,12 +181,12 @@ class Controller:
                 if pod is not None:
                     pod = self.pods.put(pod)
         parent = await self._parent(body) if needs_parent(body) else None
-        ancestors = self._ancestors(parent) if parent is not None else []
+        seen = Observed(body, pod, parent, self._ancestors(parent) if parent is not None else ())
         # The decision may first need something only I/O can tell (a PodTemplate, inputs.pb, what a succeeded pod
         # left in storage), or learn that its pod was refused: look it up and decide again, each at most once.
         lookups = NOTHING_LOOKED_UP
         while True:
-            plan = reconcile(body, pod, parent, utcnow(), self.settings, lookups, ancestors)
+            plan = reconcile(seen, utcnow(), self.settings, lookups)
             if plan.lookup is not None:
                 lookups = lookups.with_answer(plan.lookup, await self._look_up(namespace, plan.lookup))
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,20 +26,24 @@ def needs_parent(body: dict[str, Any]) -> bool:
     )
 
 
-def reconcile(
-    body: dict[str, Any],
-    pod: dict[str, Any] | None,
-    parent: dict[str, Any] | None,
-    now: datetime,
-    settings: Settings,
-    lookups: Lookups = NOTHING_LOOKED_UP,
-    ancestors: Sequence[dict[str, Any]] = (),
-) -> Plan:
+@dataclass(frozen=True)
+class Observed:
+    """What the shell saw of one action: the TaskAction, the pod of its current attempt, its parent and the parent's
+    ancestors (as far as known)."""
+
+    body: dict[str, Any]
+    pod: dict[str, Any] | None = None
+    parent: dict[str, Any] | None = None
+    ancestors: Sequence[dict[str, Any]] = ()
+
+
+def reconcile(seen: Observed, now: datetime, settings: Settings, lookups: Lookups = NOTHING_LOOKED_UP) -> Plan:
+    body = seen.body
     if (body.get("spec") or {}).get("actionType") == c.ACTION_TYPE_CONDITION:
         plan = reconcile_condition(body, now)
         if needs_parent(body):
-            gate = ownership.decide(body, parent, ancestors)
+            gate = ownership.decide(body, seen.parent, seen.ancestors)
             if gate.owner_references is not None:
                 plan.metadata_patch = {"ownerReferences": gate.owner_references}
         return plan
-    return reconcile_task(body, pod, parent, now, settings, lookups, ancestors)
+    return reconcile_task(body, seen.pod, seen.parent, now, settings, lookups, seen.ancestors)

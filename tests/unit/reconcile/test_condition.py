@@ -10,7 +10,7 @@ import pytest
 from taskaction_operator.api import constants as c
 from taskaction_operator.api.times import rfc3339
 from taskaction_operator.reconcile.condition import reconcile_condition
-from taskaction_operator.reconcile.dispatch import reconcile
+from taskaction_operator.reconcile.dispatch import Observed, reconcile
 from taskaction_operator.settings import Settings
 
 from ..builders import (
@@ -163,7 +163,7 @@ class TestDispatch:
     def test_condition_goes_to_the_condition_reconcile_and_gets_its_parent_reference(self) -> None:
         parent = taskaction(uid="parent-uid")
         body = condition_taskaction(condition_spec=encode(condition_action()))
-        plan = reconcile(body, None, parent, NOW, Settings())
+        plan = reconcile(Observed(body, None, parent), NOW, Settings())
         assert plan.create_pod is None
         assert cond_tuple(plan.status_patch, "Progressing") == ("True", "Paused", "waiting for signal")
         assert plan.metadata_patch == {
@@ -174,5 +174,5 @@ class TestDispatch:
         assert c.FINALIZER not in str(plan.metadata_patch)
 
     def test_task_goes_to_the_task_reconcile(self) -> None:
-        plan = reconcile(taskaction(), None, None, NOW, Settings())
+        plan = reconcile(Observed(taskaction()), NOW, Settings())
         assert plan.create_pod is not None
