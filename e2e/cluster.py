@@ -20,6 +20,11 @@ Paths (TASKACTION_CACHE overrides the cache root, same as the build script):
     $HOME/.cache/taskaction-operator/kwok         KWOK_WORKDIR (cluster dir, logs, pids)
     $HOME/.cache/taskaction-operator/kubeconfig   kubeconfig of the cluster
 
+TASKACTION_CLUSTER_NAME names a second cluster beside the shared one (for example the node tier's while the shared
+cluster's kwok still plays every node, see docs/testing.md): its own cluster dir and kubeconfig-<name>; binaries,
+stages and the lock are shared. The real node (e2e/node.py) is one per machine, joined to the cluster that `up
+--with-node` brought up.
+
 Stdlib only; importable (`up()`, `down()`, `status()`, `kubectl()`, `KUBECONFIG`, ...).
 """
 
@@ -49,11 +54,13 @@ STAGES = E2E / "kwok" / "stages.yaml"
 CACHE = Path(os.environ.get("TASKACTION_CACHE") or Path.home() / ".cache" / "taskaction-operator")
 BIN_DIR = CACHE / "bin"
 KWOK_WORKDIR = CACHE / "kwok"
-KUBECONFIG = CACHE / "kubeconfig"
-RENDERED_CONFIG = CACHE / "kwokctl.rendered.yaml"
 LOCK_FILE = CACHE / "cluster.lock"
 
-CLUSTER_NAME = "taskaction"
+DEFAULT_CLUSTER_NAME = "taskaction"
+CLUSTER_NAME = os.environ.get("TASKACTION_CLUSTER_NAME") or DEFAULT_CLUSTER_NAME
+_SUFFIX = "" if CLUSTER_NAME == DEFAULT_CLUSTER_NAME else f"-{CLUSTER_NAME}"
+KUBECONFIG = CACHE / f"kubeconfig{_SUFFIX}"
+RENDERED_CONFIG = CACHE / f"kwokctl{_SUFFIX}.rendered.yaml"
 CLUSTER_DIR = KWOK_WORKDIR / "clusters" / CLUSTER_NAME
 CONFIG_HASH_FILE = CLUSTER_DIR / "taskaction-config.sha256"
 NODE_COUNT = 2
@@ -365,7 +372,7 @@ def _wait_reaped(pids, timeout: float = 5) -> None:
 
 def _delete_node() -> None:
     try:
-        node.down(CACHE)
+        node.down(CACHE, cluster=CLUSTER_NAME)
     except node.NodeError as exc:
         raise ClusterError(str(exc)) from exc
 
@@ -423,7 +430,8 @@ def node_up() -> None:
     if not server:
         raise ClusterError("node step 'cluster' failed: no API server address in the kubeconfig")
     try:
-        node.up(cache=CACHE, pki=CLUSTER_DIR / "pki", apiserver=server, kubelet=BIN_DIR / "kubelet", kubectl=kubectl)
+        node.up(cache=CACHE, cluster=CLUSTER_NAME, pki=CLUSTER_DIR / "pki", apiserver=server, kubelet=BIN_DIR / "kubelet",
+                kubectl=kubectl)
     except node.NodeError as exc:
         raise ClusterError(f"{exc}\n(logs: {node.Paths(CACHE).logs}; `python3 e2e/cluster.py down` stops what started)") from exc
 

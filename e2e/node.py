@@ -84,7 +84,7 @@ class Paths:
         self.kubelet_root = self.run / "kubelet"
         self.kubelet_kubeconfig = self.run / "kubelet.kubeconfig"
         self.pids = self.run / "pids"
-        self.pause_key = self.node / "pause-image"
+        self.joined = self.run / "cluster-name"  # the cluster this node is joined to (one node per machine)
 
 
 def log(msg: str) -> None:
@@ -350,9 +350,20 @@ def node_problem(kubectl: Callable[..., subprocess.CompletedProcess], paths: Pat
     return None
 
 
-def up(*, cache: Path, pki: Path, apiserver: str, kubelet: Path, kubectl: Callable[..., subprocess.CompletedProcess]) -> None:
-    """Bring the node up on the running cluster (idempotent: a Ready node is left as it is)."""
+def joined_cluster(paths: Paths) -> str | None:
+    with contextlib.suppress(OSError):
+        return paths.joined.read_text().strip()
+    return None
+
+
+def up(*, cache: Path, cluster: str, pki: Path, apiserver: str, kubelet: Path,
+       kubectl: Callable[..., subprocess.CompletedProcess]) -> None:
+    """Bring the node up on the running cluster named `cluster` (idempotent: a Ready node is left as it is)."""
     paths = Paths(cache)
+    other = joined_cluster(paths)
+    if other is not None and other != cluster:
+        log(f"node {NODE_NAME} is joined to cluster {other}: moving it to {cluster}")
+        down(cache)
     if node_problem(kubectl, paths) is None:
         log(f"node {NODE_NAME} already Ready")
         return
@@ -363,7 +374,7 @@ def up(*, cache: Path, pki: Path, apiserver: str, kubelet: Path, kubectl: Callab
         ("credentials", lambda: write_credentials(paths, pki, apiserver)),
         ("containerd", lambda: start_containerd(paths)),
         ("pause-image", lambda: ensure_pause_image(paths)),
-        ("kubelet", lambda: start_kubelet(paths, kubelet, pki)),
+        ("kubelet", lambda: (start_kubelet(paths, kubelet, pki), paths.joined.write_text(cluster + "\n"))),
         ("node-ready", lambda: wait_until("node-ready", f"Ready (node {NODE_NAME})", lambda: node_problem(kubectl, paths),
                                           READY_TIMEOUT, lambda: tail(paths.logs / "kubelet.log", 40))),
     ]
@@ -407,10 +418,14 @@ def _remove_pod_cgroups() -> None:
             root.rmdir()
 
 
-def down(cache: Path) -> None:
+def down(cache: Path, cluster: str | None = None) -> None:
     """Stop the node: kubelet, every container, containerd, the shims; unmount what they mounted; remove the
-    interfaces and the run directory. The image store (node/containerd) stays: the next `up` reuses it."""
+    interfaces and the run directory. The image store (node/containerd) stays: the next `up` reuses it.
+    With `cluster`, only if the node is joined to that cluster (deleting another cluster leaves it alone)."""
     paths = Paths(cache)
+    joined = joined_cluster(paths)
+    if cluster is not None and joined is not None and joined != cluster:
+        return
     if not paths.run.exists() and not node_processes(paths) and \
             sh("down", ["ip", "netns", "pids", NODE_NETNS], check=False).returncode != 0 and \
             sh("down", ["ip", "link", "show", NODE_IF], check=False).returncode != 0:
