@@ -418,6 +418,27 @@ def _remove_pod_cgroups() -> None:
             root.rmdir()
 
 
+# What the kubelet adds to iptables at start (no kube-proxy runs here, so nothing else makes KUBE-* chains):
+# (table, chain, the jumps to it from built-in chains).
+KUBELET_CHAINS = (
+    ("filter", "KUBE-FIREWALL", ("INPUT", "OUTPUT")),
+    ("filter", "KUBE-KUBELET-CANARY", ()),
+    ("nat", "KUBE-KUBELET-CANARY", ()),
+    ("mangle", "KUBE-KUBELET-CANARY", ()),
+    ("mangle", "KUBE-IPTABLES-HINT", ()),
+)
+
+
+def _remove_kubelet_iptables() -> None:
+    for tool in ("iptables", "ip6tables"):
+        for table, chain, jumps in KUBELET_CHAINS:
+            for builtin in jumps:
+                while sh("down", [tool, "-t", table, "-D", builtin, "-j", chain], check=False).returncode == 0:
+                    pass  # one jump removed per call
+            sh("down", [tool, "-t", table, "-F", chain], check=False)
+            sh("down", [tool, "-t", table, "-X", chain], check=False)
+
+
 def down(cache: Path, cluster: str | None = None) -> None:
     """Stop the node: kubelet, every container, containerd, the shims; unmount what they mounted; remove the
     interfaces and the run directory. The image store (node/containerd) stays: the next `up` reuses it.
@@ -452,5 +473,10 @@ def down(cache: Path, cluster: str | None = None) -> None:
     for link in (BRIDGE, NODE_IF):  # deleting one end of the veth pair deletes both
         sh("down", ["ip", "link", "delete", link], check=False)
     sh("down", ["ip", "netns", "delete", NODE_NETNS], check=False)
+    _remove_kubelet_iptables()
+    # The runc shims' socket directory is fixed (/run/containerd/s); removed only if nothing else left a socket there.
+    for directory in ("/run/containerd/s", "/run/containerd"):
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)
     shutil.rmtree(paths.run, ignore_errors=True)
     log(f"node {NODE_NAME} stopped; no process left")
