@@ -108,11 +108,15 @@ def render(template: str, **values: str) -> str:
     return string.Template((TEMPLATES / template).read_text()).substitute(**values)
 
 
-def wait_until(step: str, what: str, probe: Callable[[], str | None], timeout: float, diagnose: Callable[[], str] = lambda: "") -> None:
-    """Poll probe() (None = done, else what is still wrong) until done or the time is up."""
+def wait_until(step: str, what: str, probe: Callable[[], str | None], timeout: float, diagnose: Callable[[], str] = lambda: "",
+               hopeless: Callable[[], str | None] = lambda: None) -> None:
+    """Poll probe() (None = done, else what is still wrong) until done or the time is up; fail at once when
+    hopeless() says why waiting cannot help (a daemon exited)."""
     deadline = time.monotonic() + timeout
     problem = probe()
     while problem is not None and time.monotonic() < deadline:
+        if (reason := hopeless()) is not None:
+            raise NodeError(step, f"{reason}\n{diagnose()}")
         time.sleep(0.5)
         problem = probe()
     if problem is not None:
@@ -273,12 +277,11 @@ def start_containerd(paths: Paths) -> None:
         start_daemon("containerd", "containerd", ["containerd", "--config", str(paths.containerd_config)], paths)
 
     def answers() -> str | None:
-        if pid_of(paths, "containerd") is None:
-            return "containerd exited"
         proc = ctr(paths, "version", check=False, timeout=10)
         return None if proc.returncode == 0 else proc.stderr.decode(errors="replace").strip()[-300:]
 
-    wait_until("containerd", "answering", answers, 30, lambda: tail(paths.logs / "containerd.log"))
+    wait_until("containerd", "answering", answers, 30, lambda: tail(paths.logs / "containerd.log"),
+               hopeless=lambda: None if pid_of(paths, "containerd") else "containerd exited")
 
 
 def image_present(paths: Paths, image: str, step: str) -> bool:
@@ -334,12 +337,17 @@ def start_kubelet(paths: Paths, kubelet: Path, pki: Path) -> None:
     ], paths)
 
 
+def daemons_gone(paths: Paths) -> str | None:
+    for name in ("containerd", "kubelet"):
+        if pid_of(paths, name) is None:
+            return f"{name} is not running (log: {paths.logs / (name + '.log')})"
+    return None
+
+
 def node_problem(kubectl: Callable[..., subprocess.CompletedProcess], paths: Paths) -> str | None:
     """None when the node is Ready; else why not."""
-    if pid_of(paths, "kubelet") is None:
-        return "the kubelet exited"
-    if pid_of(paths, "containerd") is None:
-        return "containerd exited"
+    if (gone := daemons_gone(paths)) is not None:
+        return gone
     proc = kubectl("get", "node", NODE_NAME, "-o", "json", check=False, timeout=10)
     if proc.returncode != 0:
         return f"node {NODE_NAME} not registered ({proc.stderr.strip()[-200:]})"
@@ -376,7 +384,8 @@ def up(*, cache: Path, cluster: str, pki: Path, apiserver: str, kubelet: Path,
         ("pause-image", lambda: ensure_pause_image(paths)),
         ("kubelet", lambda: (start_kubelet(paths, kubelet, pki), paths.joined.write_text(cluster + "\n"))),
         ("node-ready", lambda: wait_until("node-ready", f"Ready (node {NODE_NAME})", lambda: node_problem(kubectl, paths),
-                                          READY_TIMEOUT, lambda: tail(paths.logs / "kubelet.log", 40))),
+                                          READY_TIMEOUT, lambda: tail(paths.logs / "kubelet.log", 40),
+                                          hopeless=lambda: daemons_gone(paths))),
     ]
     for name, step in steps:
         t0 = time.monotonic()
