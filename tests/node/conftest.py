@@ -96,7 +96,9 @@ def real_node_pod_template(namespace: str) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
+# One namespace and one operator for the tier: each test names its own runs, and a new operator per module would
+# add its start and drain (~6 s) four times over.
+@pytest.fixture(scope="session")
 def namespace(kube: Kube, seaweedfs: SeaweedFS) -> Iterator[str]:
     name = f"node-{uuid.uuid4().hex[:8]}"
     kube.run("create", "namespace", name)
@@ -108,7 +110,7 @@ def namespace(kube: Kube, seaweedfs: SeaweedFS) -> Iterator[str]:
     kube.run("delete", "namespace", name, "--wait=false")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def operator(kube: Kube, crd: None, namespace: str, seaweedfs: SeaweedFS, images: Images, unreachable_control_plane: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     env = {
