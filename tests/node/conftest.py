@@ -9,7 +9,6 @@ its taint, and puts them on the host network, where the S3 server and the API se
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import uuid
@@ -20,8 +19,8 @@ import pytest
 
 from tests.support.kube import Kube
 from tests.support.local_cluster import REPO, cluster
-from tests.support.operator_process import OperatorProcess, running_operator
-from tests.support.seaweedfs import SeaweedFS, seaweedfs_fixture
+from tests.support.operator_process import OperatorProcess, running_operator, wait_for_port
+from tests.support.seaweedfs import SeaweedFS, free_ports, seaweedfs_fixture
 
 node = cluster.node
 BUILD_IMAGES = REPO / "e2e" / "build-images.sh"
@@ -68,12 +67,10 @@ seaweedfs = seaweedfs_fixture(scope="session")
 
 
 @pytest.fixture(scope="session")
-def unreachable_control_plane() -> Iterator[str]:
-    """A loopback address that refuses connections, held by this test run: where SDK tasks are told the control
-    plane is (they are leaves and must not need it; without an override the SDK would dial host.docker.internal)."""
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused, nobody else gets the port
-        yield "%s:%d" % held.getsockname()
+def actions_service_address() -> str:
+    """Where the operator serves the Flyte actions service (the SDK's control plane); pods reach it over the host
+    network."""
+    return f"127.0.0.1:{free_ports(1)[0]}"
 
 
 def real_node_pod_template(namespace: str) -> dict:
@@ -111,7 +108,7 @@ def namespace(kube: Kube, seaweedfs: SeaweedFS) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def operator(kube: Kube, crd: None, namespace: str, seaweedfs: SeaweedFS, images: Images, unreachable_control_plane: str,
+def operator(kube: Kube, crd: None, namespace: str, seaweedfs: SeaweedFS, images: Images, actions_service_address: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     env = {
         # The operator reads error.pb / outputs.pb of succeeded pods ...
@@ -123,9 +120,14 @@ def operator(kube: Kube, crd: None, namespace: str, seaweedfs: SeaweedFS, images
         "TASKACTION_POD_STORAGE_SECRET": STORAGE_SECRET,
         "TASKACTION_DEFAULT_POD_TEMPLATE_NAME": POD_TEMPLATE,
         "TASKACTION_BOOTSTRAP_IMAGE": images.runtime,
-        "TASKACTION_DEFAULT_ENV_VARS": json.dumps({"_U_EP_OVERRIDE": unreachable_control_plane, "_U_INSECURE": "true"}),
+        # ... and the control plane of Flyte SDK tasks: the operator's actions service, where parents enqueue children.
+        "TASKACTION_ACTIONS_SERVICE_ADDRESS": actions_service_address,
+        "TASKACTION_ACTIONS_SERVICE_NAMESPACE": namespace,
+        "TASKACTION_DEFAULT_ENV_VARS": json.dumps(
+            {"_U_EP_OVERRIDE": actions_service_address, "_U_INSECURE": "true", "_U_USE_ACTIONS": "1"}),
     }
     with running_operator(kube, namespace, tmp_path_factory.mktemp("operator") / "operator.log", env) as process:
+        wait_for_port(actions_service_address, process)
         yield process
 
 

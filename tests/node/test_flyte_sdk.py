@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flyte._internal.image_cache import ImageCache
 from flyteidl2.core import execution_pb2
 from flyteidl2.task import common_pb2
 
@@ -18,17 +19,27 @@ from tests.node.conftest import Images
 from tests.support.kube import Kube, condition, is_true
 from tests.support.seaweedfs import SeaweedFS
 
-HELLO = Path(__file__).resolve().parents[1] / "storage" / "sdk_tasks" / "hello.py"
+SDK_TASKS = Path(__file__).resolve().parents[1] / "storage" / "sdk_tasks"
+HELLO = SDK_TASKS / "hello.py"
 FINISH_TIMEOUT = 180  # cold: the SDK image's first container (a large image to unpack) and the SDK's imports
 
 
-async def submit(kube: Kube, seaweedfs: SeaweedFS, namespace: str, image: str, task: str, x: int) -> tuple[str, dict]:
+async def submit(kube: Kube, seaweedfs: SeaweedFS, namespace: str, image: str, task_file: Path, task: str, x: int,
+                 image_cache: dict[str, str] | None = None) -> tuple[str, dict]:
+    """`taskaction submit -f` of `task` with input x, in `image`; `image_cache` (environment name -> image) is
+    handed to the task as the Flyte control plane does after building images, so that the children a parent
+    enqueues run in them too."""
     prepared = await sdk.prepare_sdk_run(
-        HELLO, task, {"x": str(x)}, run=sdk.new_run_name(), namespace=namespace, project="flytesnacks",
+        task_file, task, {"x": str(x)}, run=sdk.new_run_name(), namespace=namespace, project="flytesnacks",
         domain="development", storage=f"s3://{seaweedfs.bucket}", settings=seaweedfs.settings(),
     )
     template = prepared.template
     template.container.image = image
+    if image_cache:
+        args = list(template.container.args)
+        assert args[0] == "a0", args
+        del template.container.args[:]
+        template.container.args.extend(["a0", "--image-cache", ImageCache(image_lookup=image_cache).to_transport, *args[1:]])
     body = prepared.body
     body["spec"]["taskTemplate"] = encode_task_template(template)
     kube.create(body)
@@ -41,15 +52,15 @@ def output_prefix(body: dict) -> str:
                                       spec["actionName"], 1)
 
 
-def finished(kube: Kube, name: str, namespace: str) -> dict:
+def finished(kube: Kube, name: str, namespace: str, timeout: float = FINISH_TIMEOUT) -> dict:
     return kube.wait("taskaction", name, namespace, lambda o: is_true(o, "Succeeded") or is_true(o, "Failed"), "finished",
-                     timeout=FINISH_TIMEOUT)
+                     timeout=timeout)
 
 
 async def test_an_sdk_task_runs_in_a_container_and_writes_its_outputs(
     kube: Kube, operator, namespace: str, images: Images, seaweedfs: SeaweedFS
 ) -> None:
-    name, body = await submit(kube, seaweedfs, namespace, images.sdk, "double", 21)
+    name, body = await submit(kube, seaweedfs, namespace, images.sdk, HELLO, "double", 21)
     ta = finished(kube, name, namespace)
     assert is_true(ta, "Succeeded"), ta["status"]
     pod = kube.get("pod", f"{name}-0", namespace)
@@ -62,7 +73,7 @@ async def test_an_sdk_task_runs_in_a_container_and_writes_its_outputs(
 async def test_an_sdk_task_that_raises_fails_with_the_user_error_of_error_pb(
     kube: Kube, operator, namespace: str, images: Images, seaweedfs: SeaweedFS
 ) -> None:
-    name, body = await submit(kube, seaweedfs, namespace, images.sdk, "explode", 3)
+    name, body = await submit(kube, seaweedfs, namespace, images.sdk, HELLO, "explode", 3)
     ta = finished(kube, name, namespace)
     assert is_true(ta, "Failed"), ta["status"]
     # The SDK writes the exception to error.pb and exits 0: the container succeeded, the task did not.
