@@ -17,7 +17,7 @@ and no masquerading, so they reach nothing but the node and each other; pods tha
 (which listen on 127.0.0.1) run with hostNetwork.
 
 Paths (under the cache, TASKACTION_CACHE overrides it):
-    node/               persistent: containerd's image store, the pause image's key
+    node/               persistent: containerd's image store (node/containerd), the CNI config
     node/run/           removed by `down`: containerd state and socket, kubelet root, configs, pids
     node/logs/          containerd.log and kubelet.log of the last `up` (kept for reading after a failure)
 
@@ -53,11 +53,12 @@ PEER_IF = "tanode0-peer"
 NODE_IP = "203.0.113.10"
 BRIDGE = "tacni0"
 POD_SUBNET = "10.245.0.0/24"
-# Loopback port numbers of the kubelet; not 10250/10248 so a machine's own kubelet (if any) is left alone.
+# The kubelet's ports (API on the node IP, health on 127.0.0.1): not 10250/10248, so a kubelet the machine may
+# run otherwise is left alone.
 KUBELET_PORT = 10350
 HEALTHZ_PORT = 10348
 APT_PACKAGES = {"containerd": "containerd", "runc": "runc", "/usr/lib/cni/bridge": "containernetworking-plugins",
-                "iptables": "iptables", "buildah": "buildah"}
+                "iptables": "iptables", "buildah": "buildah", "gcc": "gcc", "openssl": "openssl"}
 K8S_NAMESPACE = "k8s.io"  # containerd namespace of the CRI plugin: images the kubelet sees live here
 READY_TIMEOUT = 120
 
@@ -91,9 +92,9 @@ def log(msg: str) -> None:
     print(f"[node] {msg}", file=sys.stderr, flush=True)
 
 
-def sh(step: str, args: list[str], *, timeout: float = 120, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def sh(step: str, args: list[str], *, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
     try:
-        proc = subprocess.run(args, input=input, capture_output=True, timeout=timeout)
+        proc = subprocess.run(args, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise NodeError(step, f"timed out after {timeout}s: {' '.join(args)}") from exc
     except FileNotFoundError as exc:
@@ -226,10 +227,6 @@ def ensure_network() -> None:
         sh("network", [*prefix, "sysctl", "-q", "-w", f"net.ipv6.conf.{link}.disable_ipv6=1"], check=False)
     sh("network", ["ip", "-n", NODE_NETNS, "link", "set", PEER_IF, "up"])
     sh("network", ["ip", "link", "set", NODE_IF, "up"])
-    # Pods on the bridge: kube-proxy is absent, but the kubelet expects bridged traffic to pass through iptables.
-    for key in ("net/bridge/bridge-nf-call-iptables",):
-        with contextlib.suppress(OSError):
-            Path("/proc/sys", key).write_text("1\n")
 
 
 def write_credentials(paths: Paths, pki: Path, apiserver: str) -> None:
