@@ -33,7 +33,8 @@ import cluster as local_cluster  # noqa: E402
 import doc  # noqa: E402  (e2e/bench/doc.py)
 
 from taskaction_operator.client.manifests import container_template, taskaction  # noqa: E402
-from taskaction_operator.controller.decisions import build_pod, validate  # noqa: E402
+from taskaction_operator.reconcile.task import validate  # noqa: E402
+from taskaction_operator.pods.builder import build_pod  # noqa: E402
 from taskaction_operator.settings import Settings  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

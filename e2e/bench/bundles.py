@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "operator"))
 
 from taskaction_operator.bundles.bootstrap import Options, run  # noqa: E402
-from taskaction_operator.bundles.unpack import INFLATE_BLOCK  # noqa: E402
+from taskaction_operator.bundles.inflate import INFLATE_BLOCK  # noqa: E402
 from tests.support.seaweedfs import running_seaweedfs  # noqa: E402
 
 MB = 1_000_000

@@ -7,26 +7,22 @@ import sys
 
 import kopf
 import prometheus_client
-from kubernetes_asyncio import client, config
 
 from . import health, logs
 from .actions.server import ActionsServer
-from .client.kube import ClientApi
 from .controller import handlers  # noqa: F401  (registers the kopf handlers)
-from .controller.kubeapi import without_env_lookups
 from .controller.leader import LeaderElector
+from .kube import KubeApi, connect
 from .settings import Settings, load_settings
 
-async def _api(settings: Settings) -> ClientApi:
+async def _api(settings: Settings) -> KubeApi:
     """The one client of the process: leader election, the controller and the actions service share its pool."""
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        await config.load_kube_config()
-    configuration = client.Configuration.get_default_copy()
-    configuration.connection_pool_maxsize = settings.max_inflight_requests
-    return ClientApi(
-        without_env_lookups(client.ApiClient(configuration)), settings.api_qps, settings.api_burst, settings.max_inflight_requests
+    return await connect(
+        in_cluster_first=True,
+        qps=settings.api_qps,
+        burst=settings.api_burst,
+        max_inflight=settings.max_inflight_requests,
+        timeout_seconds=settings.api_timeout_seconds,
     )
 
 
@@ -48,11 +44,16 @@ async def run(settings: Settings) -> int:
         else None
     )
     ready_flag = asyncio.Event()
-    probes = (
-        await health.start(settings.bind_address, settings.health_port, lambda: ready_flag.is_set() and (elector is None or elector.is_leader))
-        if settings.health_port
-        else None
-    )
+    memo = kopf.Memo(settings=settings, api=api)  # the kopf startup handler puts the controller in it
+
+    def ready() -> bool:
+        return ready_flag.is_set() and (elector is None or elector.is_leader)
+
+    def alive() -> bool:
+        controller = memo.get("controller")
+        return controller is None or controller.alive()
+
+    probes = await health.start(settings.bind_address, settings.health_port, ready, alive) if settings.health_port else None
     # Every replica serves the actions service (it only creates and reads TaskActions), leader or not.
     actions = ActionsServer(api, settings.actions_service_namespace, settings.actions_service_address) if settings.actions_service_address else None
     try:
@@ -66,7 +67,7 @@ async def run(settings: Settings) -> int:
                 standalone=True,
                 clusterwide=not settings.namespaces,
                 namespaces=settings.namespaces,
-                memo=kopf.Memo(settings=settings, api=api),
+                memo=memo,
                 ready_flag=ready_flag,
                 stop_flag=stop_flag,
             )
@@ -89,7 +90,7 @@ async def run(settings: Settings) -> int:
             await actions.stop()
         if probes is not None:
             await probes.cleanup()
-        await api.api_client.close()
+        await api.close()
 
 
 def main() -> None:

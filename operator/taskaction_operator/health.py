@@ -1,7 +1,8 @@
 """/healthz and /readyz of the operator process, served by every replica (the standby too).
 
-Liveness means the event loop answers. Readiness means this replica is doing the work: it leads (or leader election
-is off) and kopf has finished starting up, its watches established.
+Liveness means the event loop answers and every background loop works (none keeps crashing: see
+controller/supervision.py). Readiness means this replica is doing the work: it leads (or leader election is off) and
+kopf has finished starting up, its watches established.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from collections.abc import Callable
 from aiohttp import web
 
 
-async def start(address: str, port: int, ready: Callable[[], bool]) -> web.AppRunner:
+async def start(address: str, port: int, ready: Callable[[], bool], alive: Callable[[], bool]) -> web.AppRunner:
     async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"alive": True})
+        is_alive = alive()
+        return web.json_response({"alive": is_alive}, status=200 if is_alive else 500)
 
     async def readyz(_: web.Request) -> web.Response:
         is_ready = ready()

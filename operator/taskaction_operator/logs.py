@@ -7,6 +7,7 @@ import contextvars
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from . import metrics
@@ -14,6 +15,8 @@ from . import metrics
 current_object: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("current_object", default=None)
 
 _WATCH_RESTARTS = {"Restarting the watch-stream": "expired", "is inactive, reconnecting": "inactive"}
+# Told when a watch expired (410): kopf lists again, and objects deleted meanwhile get no DELETED event.
+relist_listeners: list[Callable[[], None]] = []
 
 
 class ObjectContext(logging.Filter):
@@ -60,6 +63,9 @@ class WatchRestarts(logging.Filter):
         for marker, reason in _WATCH_RESTARTS.items():
             if marker in message:
                 metrics.WATCH_RESTARTS.labels(reason).inc()
+                if reason == "expired":
+                    for listener in relist_listeners:
+                        listener()
         return record.levelno >= logging.INFO
 
 

@@ -29,6 +29,14 @@ GC_DELETIONS = Counter("taskaction_gc_deletions_total", "Finished TaskActions de
 GC_SWEEP_SECONDS = Histogram(
     "taskaction_gc_sweep_duration_seconds", "Duration of one garbage-collection sweep.", ["error"], buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300)
 )
+BACKGROUND_CRASHES = Counter(
+    "taskaction_background_crashes_total", "Crashes of background loops (gc, event-poster, ghost-sweep), each restarted.", ["loop"]
+)
+BACKGROUND_BEAT = Gauge(
+    "taskaction_background_last_success_timestamp_seconds",
+    "When each background loop last finished a unit of work (a GC sweep, an Event posted, a ghost sweep).",
+    ["loop"],
+)
 TASKACTION_BYTES = Histogram(
     "taskaction_object_size_bytes",
     "JSON size of the TaskActions the operator reconciles.",

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     api_burst: int = Field(600, ge=1)
     max_inflight_requests: int = Field(64, ge=1, description="Concurrent API requests of the operator's client.")
     resync_seconds: float = Field(60.0, gt=0, description="Re-check of an unfinished action even without events.")
+    api_timeout_seconds: float = Field(
+        30.0, gt=0, description="Bound on one API request (a half-open connection must not hang a worker)."
+    )
+    ghost_sweep_seconds: float = Field(
+        600.0, gt=0, description="Compare the stores with a listing at least this often (also after every watch relist)."
+    )
 
     # Retries and timeouts.
     max_system_failures: int = Field(3, ge=0, description="Consecutive system failures tolerated; 0 means 3, as upstream.")
@@ -91,10 +97,14 @@ class Settings(BaseSettings):
     )
     actions_service_namespace: str = Field("flyte", description="Namespace of the TaskActions it creates and watches.")
 
+    # Kubernetes Events on TaskActions: "all" (one per phase entered), "failures" (Warnings only: failures, refused
+    # pods, system errors), "off". A repeat of the same Event for the same action is never posted twice in a row.
+    kube_events: str = Field("failures", pattern="^(all|failures|off)$")
+
     # Process.
     bind_address: str = Field("127.0.0.1", description="Address of the metrics and health endpoints (0.0.0.0 in a pod).")
     metrics_port: int = Field(8080, ge=0, description="Prometheus /metrics; 0 disables.")
-    health_port: int = Field(8081, ge=0, description="kopf liveness endpoint; 0 disables.")
+    health_port: int = Field(8081, ge=0, description="/healthz and /readyz of this process (health.py); 0 disables.")
     log_format: str = Field("text", pattern="^(text|json)$")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
 

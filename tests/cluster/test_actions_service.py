@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -21,12 +20,14 @@ from flyteidl2.core import literals_pb2, types_pb2
 from flyteidl2.task import common_pb2, task_definition_pb2
 from flyteidl2.workflow import run_definition_pb2, state_service_pb2
 
-from taskaction_operator.client import runs
-from taskaction_operator.client.kube import ClientApi, connect
+from taskaction_operator.api.times import rfc3339, utcnow
+from taskaction_operator.client import action_io, action_phase, runs
+from taskaction_operator.kube import KubeApi, connect
 from taskaction_operator.client.manifests import container_template
 from tests.support.kube import Kube
 from tests.support.operator_process import OperatorProcess, running_operator, wait_for_port
 from tests.support.seaweedfs import free_ports
+from tests.support.waiting import wait_until_async
 
 TEMPLATE = container_template("busybox", ["echo", "hi"], name="mod.step")
 OUTCOME = "sim.taskaction.dev/outcome"
@@ -56,7 +57,7 @@ async def client(operator: OperatorProcess, service_address: str) -> AsyncIterat
 
 
 @pytest.fixture
-async def api(kube: Kube, crd: None) -> AsyncIterator[ClientApi]:
+async def api(kube: Kube, crd: None) -> AsyncIterator[KubeApi]:
     kube_client = await connect(kube.kubeconfig)
     yield kube_client
     await kube_client.close()
@@ -85,25 +86,15 @@ class Watch:
 
     def __init__(self, client: ActionsServiceClient, run: str, parent: str = "a0"):
         self.responses: list[pb.WatchForUpdatesResponse] = []
-        self.changed = asyncio.Event()
         self._task = asyncio.create_task(self._read(client, run, parent))
 
     async def _read(self, client: ActionsServiceClient, run: str, parent: str) -> None:
         async for response in client.watch_for_updates(pb.WatchForUpdatesRequest(parent_action_id=action_id(run, parent))):
             self.responses.append(response)
-            self.changed.set()
 
     async def sentinel(self) -> int:
         """Where the control message came: after the snapshot, before any change."""
-        deadline = time.monotonic() + UPDATE_TIMEOUT
-        while not any(r.HasField("control_message") for r in self.responses):
-            if time.monotonic() > deadline:
-                pytest.fail("no sentinel")
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), 1)
-            except TimeoutError:
-                pass
+        await wait_until_async(lambda: any(r.HasField("control_message") for r in self.responses), UPDATE_TIMEOUT, "no sentinel", interval=0.1)
         index = next(i for i, r in enumerate(self.responses) if r.HasField("control_message"))
         assert self.responses[index].control_message.sentinel
         return index
@@ -113,22 +104,17 @@ class Watch:
         return [r.action_update for r in self.responses if r.HasField("action_update")]
 
     async def until(self, predicate, what: str) -> state_service_pb2.ActionUpdate:
-        deadline = time.monotonic() + UPDATE_TIMEOUT
-        while True:
-            for update in self.updates:
-                if predicate(update):
-                    return update
-            if self._task.done():
+
+        def first_match() -> state_service_pb2.ActionUpdate | None:
+            found = next((update for update in self.updates if predicate(update)), None)
+            if found is None and self._task.done():
                 self._task.result()
                 pytest.fail(f"the watch ended before {what}")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                pytest.fail(f"no update {what} in {UPDATE_TIMEOUT}s; got {[(u.action_id.name, P.ActionPhase.Name(u.phase)) for u in self.updates]}")
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), remaining)
-            except TimeoutError:
-                pass
+            return found
+
+        return await wait_until_async(
+            first_match, UPDATE_TIMEOUT, lambda: f"no update {what}; got {[(u.action_id.name, P.ActionPhase.Name(u.phase)) for u in self.updates]}", interval=0.1
+        )
 
     async def close(self) -> None:
         self._task.cancel()
@@ -143,13 +129,13 @@ def new_run() -> str:
 
 
 async def test_enqueued_child_is_owned_by_its_parent_and_its_phases_reach_the_watch(
-    client: ActionsServiceClient, api: ClientApi, kube: Kube, namespace: str
+    client: ActionsServiceClient, api: KubeApi, kube: Kube, namespace: str
 ) -> None:
     run = new_run()
     # The child inherits the root's labels and annotations, so both pods run until the same moment, then succeed: the
     # root is still running when its child is enqueued. (Patching the root's label instead would race the service's
     # watch, from which Enqueue reads the parent.)
-    until = (datetime.now(UTC) + timedelta(seconds=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = rfc3339(utcnow() + timedelta(seconds=15))
     root = await runs.create_run(
         api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "succeed"}, annotations={DELAY: until}, env_vars={"FROM_RUN": "1"}
     )
@@ -170,7 +156,7 @@ async def test_enqueued_child_is_owned_by_its_parent_and_its_phases_reach_the_wa
 
         done = await watch.until(lambda u: u.action_id.name == "n1" and u.phase == P.ACTION_PHASE_SUCCEEDED, "n1 SUCCEEDED")
         finished = kube.get("taskaction", f"{run}-n1", namespace)
-        assert done.output_uri == runs.output_uri(finished)
+        assert done.output_uri == action_io.output_uri(finished)
         assert done.action_id.run.name == run and done.action_id.run.project == "demo"
         seen = [u.phase for u in watch.updates if u.action_id.name == "n1"]
         assert seen == sorted(seen) and len(seen) == len(set(seen)), f"phases out of order or repeated: {seen}"
@@ -182,7 +168,7 @@ async def test_enqueued_child_is_owned_by_its_parent_and_its_phases_reach_the_wa
         await watch.close()
 
 
-async def test_failed_child_carries_its_error(client: ActionsServiceClient, api: ClientApi, kube: Kube, namespace: str) -> None:
+async def test_failed_child_carries_its_error(client: ActionsServiceClient, api: KubeApi, kube: Kube, namespace: str) -> None:
     run = new_run()
     await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "fail"}, annotations={"sim.taskaction.dev/exit-code": "3"})
     watch = Watch(client, run)
@@ -196,7 +182,7 @@ async def test_failed_child_carries_its_error(client: ActionsServiceClient, api:
         await watch.close()
 
 
-async def test_abort_deletes_the_child_and_the_watch_says_aborted(client: ActionsServiceClient, api: ClientApi, kube: Kube, namespace: str) -> None:
+async def test_abort_deletes_the_child_and_the_watch_says_aborted(client: ActionsServiceClient, api: KubeApi, kube: Kube, namespace: str) -> None:
     run = new_run()
     await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "running"})
     watch = Watch(client, run)
@@ -217,7 +203,7 @@ def boolean(value: bool) -> literals_pb2.Literal:
     return literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(boolean=value)))
 
 
-async def test_condition_signal_and_trace(client: ActionsServiceClient, api: ClientApi, kube: Kube, namespace: str) -> None:
+async def test_condition_signal_and_trace(client: ActionsServiceClient, api: KubeApi, kube: Kube, namespace: str) -> None:
     run = new_run()
     await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "running"})
     watch = Watch(client, run)
@@ -257,7 +243,7 @@ async def test_condition_signal_and_trace(client: ActionsServiceClient, api: Cli
         await again.close()
 
 
-async def test_refusals_name_the_problem(client: ActionsServiceClient, api: ClientApi, namespace: str) -> None:
+async def test_refusals_name_the_problem(client: ActionsServiceClient, api: KubeApi, namespace: str) -> None:
     run = new_run()
     with pytest.raises(ConnectError) as orphan:
         await client.enqueue(pb.EnqueueRequest(action=child_action(run, "n1")))
@@ -280,12 +266,12 @@ async def test_root_enqueued_through_the_service_runs(client: ActionsServiceClie
     root.ClearField("parent_action_name")
     root.input_uri = f"s3://flyte-data/demo/development/{run}/inputs"
     await client.enqueue(pb.EnqueueRequest(action=root))
-    obj = kube.wait("taskaction", f"{run}-a0", namespace, lambda o: o is not None and runs.phase_of(o) == P.ACTION_PHASE_SUCCEEDED, "Succeeded", timeout=60)
+    obj = kube.wait("taskaction", f"{run}-a0", namespace, lambda o: o is not None and action_phase.phase_of(o) == P.ACTION_PHASE_SUCCEEDED, "Succeeded", timeout=60)
     assert obj["metadata"]["labels"]["flyte.org/is-root"] == "true" and "ownerReferences" not in obj["metadata"]
     assert base64.b64decode(obj["spec"]["taskTemplate"]) == TEMPLATE.SerializeToString()
 
 
-async def test_grpc_over_cleartext_http2(operator: OperatorProcess, service_address: str, api: ClientApi, namespace: str) -> None:
+async def test_grpc_over_cleartext_http2(operator: OperatorProcess, service_address: str, api: KubeApi, namespace: str) -> None:
     """Go clients speak gRPC (HTTP/2 without TLS): the same port serves them."""
     import pyqwest
     from connectrpc.protocol import ProtocolType

@@ -7,19 +7,19 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 
 import pytest
 from flyteidl2.common import phase_pb2
 from flyteidl2.core import types_pb2
 
-from taskaction_operator.client import runs
-from taskaction_operator.client.kube import ClientApi, connect
+from taskaction_operator.client import action_io, action_phase, errors, manifests, runs, signals, trees
+from taskaction_operator.kube import KubeApi, connect
 from taskaction_operator.client.manifests import container_template
 from taskaction_operator.storage.filesystems import close_filesystems
 from tests.support.kube import Kube, is_true, progressing_reason
 from tests.support.seaweedfs import SeaweedFS
+from tests.support.waiting import wait_until
 
 SUCCEED = {"sim.taskaction.dev/outcome": "succeed"}
 RUNNING = {"sim.taskaction.dev/outcome": "running"}
@@ -27,7 +27,7 @@ TEMPLATE = container_template("busybox", ["echo", "hi"])
 
 
 @pytest.fixture
-async def api(kube: Kube, crd: None) -> AsyncIterator[ClientApi]:
+async def api(kube: Kube, crd: None) -> AsyncIterator[KubeApi]:
     client = await connect(kube.kubeconfig)
     yield client
     await client.close()
@@ -40,13 +40,13 @@ def cli(kube: Kube, *args: str, timeout: float = 120) -> subprocess.CompletedPro
     )
 
 
-async def make_run(api: ClientApi, namespace: str, run: str, labels: dict[str, str]) -> None:
+async def make_run(api: KubeApi, namespace: str, run: str, labels: dict[str, str]) -> None:
     await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels=labels, env_vars={"FROM_RUN": "1"}, annotations={"team": "ml"})
     await runs.create_child(api, TEMPLATE, run=run, action="left", namespace=namespace)
     await runs.create_child(api, TEMPLATE, run=run, action="right", parent="left", namespace=namespace, env_vars={"FROM_RUN": "own"})
 
 
-async def test_a_run_with_two_children_has_the_actions_service_owner_references(api: ClientApi, kube: Kube, operator, namespace: str) -> None:
+async def test_a_run_with_two_children_has_the_actions_service_owner_references(api: KubeApi, kube: Kube, operator, namespace: str) -> None:
     await make_run(api, namespace, "lib", RUNNING)
     root = kube.get("taskaction", "lib-a0", namespace)
     left = kube.get("taskaction", "lib-left", namespace)
@@ -66,24 +66,23 @@ async def test_a_run_with_two_children_has_the_actions_service_owner_references(
     assert left["spec"]["envVars"] == {"FROM_RUN": "1"}
     assert right["spec"]["envVars"] == {"FROM_RUN": "own"}
     assert left["metadata"]["labels"]["flyte.org/action"] == "left"
-    with pytest.raises(runs.NotFound, match="lib-nope"):
+    with pytest.raises(errors.NotFound, match="lib-nope"):
         await runs.create_child(api, TEMPLATE, run="lib", action="x", parent="nope", namespace=namespace)
     for name in ("lib-a0", "lib-left", "lib-right"):
         kube.wait("taskaction", name, namespace, lambda o: progressing_reason(o) == "Executing", "Executing")
-    tree = await runs.get_run(api, "lib", namespace)
+    tree = await trees.get_run(api, "lib", namespace)
     assert [(depth, node.action) for depth, node in tree.walk()] == [(0, "a0"), (1, "left"), (2, "right")]
     assert tree.phase == phase_pb2.ACTION_PHASE_RUNNING
 
     # abort: the root goes, the garbage collector takes the children and the pods
     assert await runs.abort(api, "lib", namespace)
-    deadline = time.monotonic() + 90
-    while kube.list("taskactions", namespace, "flyte.org/run=lib") or kube.list("pods", namespace, "run=lib"):
-        if time.monotonic() > deadline:
-            pytest.fail("the aborted run's TaskActions or pods are still there")
-        time.sleep(0.5)
+    wait_until(
+        lambda: not (kube.list("taskactions", namespace, "flyte.org/run=lib") or kube.list("pods", namespace, "run=lib")),
+        90, "the aborted run's TaskActions or pods are still there", interval=0.5,
+    )  # fmt: skip
 
 
-async def test_tree_and_watch_commands_show_every_action_and_end_with_success(api: ClientApi, kube: Kube, operator, namespace: str) -> None:
+async def test_tree_and_watch_commands_show_every_action_and_end_with_success(api: KubeApi, kube: Kube, operator, namespace: str) -> None:
     proc = cli(kube, "submit", "-n", namespace, "--image", "busybox", "--run", "clirun", "--label", "sim.taskaction.dev/outcome=succeed",
                "--annotation", "sim.taskaction.dev/delay=4s", "--", "echo", "hi")
     assert proc.returncode == 0, proc.stderr
@@ -116,22 +115,22 @@ async def test_tree_and_watch_commands_show_every_action_and_end_with_success(ap
     assert failed.returncode == 2 and "no TaskAction of run 'nosuchrun'" in failed.stderr
 
 
-async def test_signal_a_condition_then_refuse_a_different_value(api: ClientApi, kube: Kube, operator, namespace: str) -> None:
+async def test_signal_a_condition_then_refuse_a_different_value(api: KubeApi, kube: Kube, operator, namespace: str) -> None:
     await runs.create_run(api, TEMPLATE, run="hitl", namespace=namespace, labels=RUNNING)
     created = await runs.create_condition(api, run="hitl", action="approve", namespace=namespace, simple_type=types_pb2.BOOLEAN)
     assert created["metadata"]["labels"]["flyte.org/action-type"] == "condition"
     assert len(created["metadata"]["ownerReferences"]) == 1
     kube.wait("taskaction", "hitl-approve", namespace, lambda o: progressing_reason(o) == "Paused", "Paused")
-    with pytest.raises(runs.SignalRefused, match="expects a BOOLEAN, not a integer"):
-        await runs.signal(api, "hitl-approve", 3, "bob", namespace)
-    with pytest.raises(runs.SignalRefused, match="not a condition action"):
-        await runs.signal(api, "hitl-a0", True, "bob", namespace)
+    with pytest.raises(errors.SignalRefused, match="expects a BOOLEAN, not a integer"):
+        await signals.signal(api, "hitl-approve", 3, "bob", namespace)
+    with pytest.raises(errors.SignalRefused, match="not a condition action"):
+        await signals.signal(api, "hitl-a0", True, "bob", namespace)
 
     proc = cli(kube, "signal", "hitl-approve", "true", "--by", "alice@example.com", "-n", namespace)
     assert proc.returncode == 0, proc.stderr
     ta = kube.wait("taskaction", "hitl-approve", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")
     assert ta["status"]["signalledBy"] == "alice@example.com"
-    assert runs.phase_of(ta) == phase_pb2.ACTION_PHASE_SUCCEEDED
+    assert action_phase.phase_of(ta) == phase_pb2.ACTION_PHASE_SUCCEEDED
     again = cli(kube, "signal", "hitl-approve", "true", "-n", namespace)
     assert again.returncode == 0, again.stderr  # the same value: idempotent
     refused = cli(kube, "signal", "hitl-approve", "false", "-n", namespace)
@@ -142,12 +141,12 @@ async def test_signal_a_condition_then_refuse_a_different_value(api: ClientApi, 
 
 
 async def test_inputs_and_outputs_round_trip_through_s3(
-    api: ClientApi, kube: Kube, operator, namespace: str, seaweedfs: SeaweedFS, storage_env: dict[str, str]
+    api: KubeApi, kube: Kube, operator, namespace: str, seaweedfs: SeaweedFS, storage_env: dict[str, str]
 ) -> None:
     settings = seaweedfs.settings()
     uri = f"s3://{seaweedfs.bucket}/demo/development/io/inputs"
     try:
-        path = await runs.write_inputs(uri, settings=settings, n=5, x=2.5, who="ada", ok=True)
+        path = await action_io.write_inputs(uri, settings=settings, n=5, x=2.5, who="ada", ok=True)
         assert path == uri + "/inputs.pb"
         from flyteidl2.task import common_pb2
 
@@ -156,20 +155,20 @@ async def test_inputs_and_outputs_round_trip_through_s3(
             ("n", "integer"), ("x", "float_value"), ("who", "string_value"), ("ok", "boolean")
         ]
         # outputs.pb is an Outputs message of the same literals: read back as Python values
-        body = runs.root_body(TEMPLATE, run="io", namespace=namespace, project="demo", domain="development", storage=f"s3://{seaweedfs.bucket}", labels=SUCCEED)
-        prefix = runs.output_uri({**body, "status": {}})
-        outputs = common_pb2.Outputs(literals=list(runs.inputs_message(total=7, name="done", ratio=0.5, ok=False).literals))
+        body = manifests.root_body(TEMPLATE, run="io", namespace=namespace, project="demo", domain="development", storage=f"s3://{seaweedfs.bucket}", labels=SUCCEED)
+        prefix = action_io.output_uri({**body, "status": {}})
+        outputs = common_pb2.Outputs(literals=list(action_io.inputs_message(total=7, name="done", ratio=0.5, ok=False).literals))
         seaweedfs.s3fs().pipe(f"{prefix}/outputs.pb", outputs.SerializeToString())
-        assert await runs.read_outputs(prefix, settings=settings) == {"total": 7, "name": "done", "ratio": 0.5, "ok": False}
-        with pytest.raises(runs.NotFound):
-            await runs.read_outputs(prefix + "-missing", settings=settings)
+        assert await action_io.read_outputs(prefix, settings=settings) == {"total": 7, "name": "done", "ratio": 0.5, "ok": False}
+        with pytest.raises(errors.NotFound):
+            await action_io.read_outputs(prefix + "-missing", settings=settings)
     finally:
         await close_filesystems()
 
     # the action succeeds (the operator finds outputs.pb) and the CLI reads its outputs with the store's settings
     await runs.submit(api, body)
     ta = kube.wait("taskaction", "io-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded", timeout=60)
-    assert runs.output_uri(ta) == prefix
+    assert action_io.output_uri(ta) == prefix
     env_cli = subprocess.run(
         [sys.executable, "-m", "taskaction_operator.client.cli", "outputs", "io-a0", "-n", namespace, "-o", "json"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "KUBECONFIG": kube.kubeconfig, **storage_env},

@@ -14,8 +14,9 @@ from flyte.models import SerializationContext
 from flyteidl2.core import tasks_pb2
 
 from taskaction_operator.client.manifests import taskaction
-from taskaction_operator.controller.decisions import validate
-from taskaction_operator.pods.builder import build_pod, quantity_value
+from taskaction_operator.reconcile.task import validate
+from taskaction_operator.pods.builder import build_pod
+from taskaction_operator.pods.resources import quantity_value
 from taskaction_operator.settings import Settings
 from taskaction_operator.storage import paths
 from tests.storage.sdk_tasks import hello

@@ -10,7 +10,7 @@ from kubernetes_asyncio import client, config
 
 from taskaction_operator.client.manifests import container_template, taskaction
 from taskaction_operator.controller.gc import sweep
-from taskaction_operator.controller.kubeapi import KubeApi
+from taskaction_operator.kube import KubeApi
 from tests.support.kube import Kube, progressing_reason
 from tests.support.operator_process import OperatorProcess, running_operator
 

@@ -8,6 +8,7 @@ succeeded pod (SeaweedFS), finds neither, and calls the task succeeded; the exit
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +62,17 @@ def test_exit_3_makes_the_action_failed_with_the_exit_code(kube: Kube, operator,
 
 
 def test_a_termination_message_file_wins_over_the_log(kube: Kube, operator, namespace: str, tmp_path: Path) -> None:
-    script = "echo noise >&2; echo 'bad input: x' > /dev/termination-log; exit 4"
+    marker = f"bad input: {uuid.uuid4().hex}"  # this test's own words, to tell its file from any other program's
+    script = f"echo noise >&2; echo '{marker}' > /dev/termination-log; exit 4"
     with KubeletStandIn(kube, namespace, tmp_path) as kubelet:
         kube.create(shell_action(namespace, "ks-msg", script))
         ta = kube.wait("taskaction", "ks-msg-a0", namespace, lambda o: is_true(o, "Failed"), "Failed")
     message = ta["status"]["errorState"]["message"]
-    assert "exit code (4)" in message and "bad input: x" in message and "noise" not in message, kubelet.report()
-    assert not Path("/dev/termination-log").exists()
+    assert "exit code (4)" in message and marker in message and "noise" not in message, kubelet.report()
+    # The stand-in redirected the path: the host's own /dev/termination-log (which other programs may write) never
+    # got this test's message.
+    host_file = Path("/dev/termination-log")
+    assert not host_file.exists() or marker not in host_file.read_text(errors="replace")
 
 
 def test_a_parent_pod_waits_for_its_childs_pod(kube: Kube, operator, namespace: str, tmp_path: Path) -> None:

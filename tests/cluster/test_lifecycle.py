@@ -52,6 +52,8 @@ def test_pod_success_makes_the_action_succeeded(kube: Kube, operator, namespace:
         "taskaction", "run-ok-a0", namespace, lambda o: "flyte.org/completed-time" in o["metadata"].get("labels", {}), "labelled"
     )
     assert ta["metadata"]["labels"]["flyte.org/termination-status"] == "terminated"
+    # Nothing is left to abort: the finalizer went in the same write, so deleting it needs no operator.
+    assert "flyte.org/plugin-finalizer" not in ta["metadata"].get("finalizers", [])
 
 
 def test_pod_failure_makes_the_action_failed_with_a_named_error(kube: Kube, operator, namespace: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from taskaction_operator.client.manifests import container_template, taskaction
 from tests.support.kube import Kube, is_true
 from tests.support.operator_process import OperatorProcess, running_operator
+from tests.support.waiting import wait_until
 
 COUNT = 5
 
@@ -68,10 +68,7 @@ def get(url: str) -> tuple[int, dict]:
 
 
 def test_metrics_move_during_a_run(kube: Kube, operator, namespace: str, ports: dict[str, int]) -> None:
-    deadline = time.monotonic() + 20
-    while get(f"http://127.0.0.1:{ports['health']}/readyz")[0] != 200:
-        assert time.monotonic() < deadline, "never ready"
-        time.sleep(0.2)
+    wait_until(lambda: get(f"http://127.0.0.1:{ports['health']}/readyz")[0] == 200, 20, "never ready", interval=0.2)
     before = scrape(ports["metrics"])
     template = container_template("busybox", ["true"])
     for i in range(COUNT):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from taskaction_operator.client.manifests import container_template, taskaction
 from tests.support.kube import Kube, is_true
+from tests.support.waiting import wait_until
 
 COUNT = 30
 
@@ -29,15 +28,16 @@ def test_restart_mid_flight_loses_nothing_and_duplicates_nothing(kube: Kube, ope
     time.sleep(1.0)
     operator.start()
 
-    deadline = time.monotonic() + 120
-    while True:
-        actions = kube.list("taskactions", namespace, "burst=yes")
-        done = [a for a in actions if is_true(a, "Succeeded")]
-        if len(done) == COUNT:
-            break
-        if time.monotonic() > deadline:
-            pytest.fail(f"{len(done)}/{COUNT} succeeded after the restart; operator log:\n{operator.log()}")
-        time.sleep(1)
+    actions: list[dict] = []
+
+    def all_succeeded() -> bool:
+        actions[:] = kube.list("taskactions", namespace, "burst=yes")
+        return succeeded() == COUNT
+
+    def succeeded() -> int:
+        return sum(is_true(a, "Succeeded") for a in actions)
+
+    wait_until(all_succeeded, 120, lambda: f"{succeeded()}/{COUNT} succeeded after the restart; operator log:\n{operator.log()}", interval=1)
     pods = kube.list("pods", namespace, "burst=yes")
     assert sorted(p["metadata"]["name"] for p in pods) == sorted(f"burst-{i}-a0-0" for i in range(COUNT))
     assert all(a["status"]["attempts"] == 1 for a in actions)

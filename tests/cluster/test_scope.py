@@ -11,15 +11,15 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 from kubernetes_asyncio import client, config
 
 from taskaction_operator.api import constants as c
 from taskaction_operator.client.manifests import container_template, taskaction
 from taskaction_operator.controller.discovery import wait_until_served
-from taskaction_operator.controller.kubeapi import KubeApi
+from taskaction_operator.kube import KubeApi
 from tests.support.kube import Kube, is_true
 from tests.support.operator_process import OperatorProcess
+from tests.support.waiting import wait_until
 
 COUNT = 3
 
@@ -64,19 +64,19 @@ def test_an_operator_restarted_while_its_namespace_terminates_lets_the_namespace
         operator.kill9()
 
         kube.run("delete", "namespace", namespace, "--wait=false")
-        deadline = time.monotonic() + 60
-        while not all(ta["metadata"].get("deletionTimestamp") for ta in kube.list("taskactions", namespace)):
-            assert time.monotonic() < deadline, "the namespace controller did not delete the actions"
-            time.sleep(0.5)
+        wait_until(
+            lambda: all(ta["metadata"].get("deletionTimestamp") for ta in kube.list("taskactions", namespace)),
+            60, "the namespace controller did not delete the actions", interval=0.5,
+        )  # fmt: skip
         assert len(kube.list("taskactions", namespace)) == COUNT  # held by the finalizer, no operator running
 
         operator.start()
-        deadline = time.monotonic() + 90
-        while not _namespace_gone(kube, namespace):
-            if time.monotonic() > deadline:
-                left = [(ta["metadata"]["name"], ta["metadata"].get("finalizers")) for ta in kube.list("taskactions", namespace)]
-                pytest.fail(f"namespace {namespace} still there 90 s after the restart; actions left: {left}\noperator log:\n{operator.log()}")
-            time.sleep(1)
+
+        def report() -> str:
+            left = [(ta["metadata"]["name"], ta["metadata"].get("finalizers")) for ta in kube.list("taskactions", namespace)]
+            return f"namespace {namespace} still there after the restart; actions left: {left}\noperator log:\n{operator.log()}"
+
+        wait_until(lambda: _namespace_gone(kube, namespace), 90, report, interval=1)
     finally:
         operator.stop()
         kube.run("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")

@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from tests.support.kube import Kube, is_true
 from tests.support.kubelet_standin import KubeletStandIn
 from tests.support.operator_process import OperatorProcess, running_operator, wait_for_port
 from tests.support.seaweedfs import SeaweedFS, free_ports
+from tests.support.waiting import wait_until
 
 PIPELINE_FILE = Path(pipeline_module.__file__)
 CHILD_FAILURE_FILE = Path(child_failure_module.__file__)
@@ -67,14 +67,6 @@ def taskaction_cli(kube: Kube, storage_env: dict[str, str], *args: str) -> subpr
     return subprocess.run([sys.executable, "-m", "taskaction_operator.client.cli", *args], capture_output=True, text=True, timeout=180, env=env)
 
 
-def wait_for(predicate, what: str, timeout: float, report) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not {what} after {timeout:.0f}s\n{report()}")
-        time.sleep(0.5)
-
-
 def submit_sdk_run(
     kube: Kube, storage_env: dict[str, str], seaweedfs: SeaweedFS, namespace: str, task_file: Path, task: str, inputs: str
 ) -> str:
@@ -102,7 +94,7 @@ def run_report(kube: Kube, namespace: str, run: str, kubelet: KubeletStandIn, op
 
 def ended_run(kube: Kube, namespace: str, run: str, condition: str, report: Callable[[], str]) -> dict[str, dict]:
     """Once the run's root has `condition` (Succeeded, Failed): the run's TaskActions by action name."""
-    wait_for(lambda: is_true(kube.get("taskaction", f"{run}-a0", namespace), condition), condition, RUN_TIMEOUT, report)
+    wait_until(lambda: is_true(kube.get("taskaction", f"{run}-a0", namespace), condition), RUN_TIMEOUT, lambda: f"not {condition}\n{report()}", interval=0.5)
     return {a["spec"]["actionName"]: a for a in kube.list("taskaction", namespace, f"flyte.org/run={run}")}
 
 
@@ -141,11 +133,12 @@ def test_pipeline_runs_as_three_actions_and_deletes_as_a_tree(
     pods = [p["metadata"]["name"] for p in kube.list("pod", namespace, f"flyte.org/run={run}")]
     assert len(pods) == 3, pods
     kube.delete("taskaction", root_name, namespace)
-    wait_for(
+    wait_until(
         lambda: not kube.list("taskaction", namespace, f"flyte.org/run={run}") and not kube.list("pod", namespace, f"flyte.org/run={run}"),
-        "all three TaskActions and their pods gone",
         90,
-        lambda: json.dumps([a["metadata"]["name"] for a in kube.list("taskaction", namespace, f"flyte.org/run={run}")]),
+        lambda: "not all three TaskActions and their pods gone: "
+        + json.dumps([a["metadata"]["name"] for a in kube.list("taskaction", namespace, f"flyte.org/run={run}")]),
+        interval=0.5,
     )
 
 

@@ -52,7 +52,7 @@ def test_input_variables_are_rendered_from_inputs_pb(kube: Kube, operator, names
     inputs = common_pb2.Inputs(
         literals=[common_pb2.NamedLiteral(name="n", value=primitive(integer=5)), common_pb2.NamedLiteral(name="who", value=primitive(string_value="ada"))]
     )
-    seaweedfs.s3fs().pipe(f"{paths.input_prefix(body['spec']['inputUri'])}/inputs.pb", inputs.SerializeToString())
+    seaweedfs.s3fs().pipe(paths.inputs_file(body["spec"]["inputUri"]), inputs.SerializeToString())
     kube.create(body)
     pod = kube.wait("pod", "run-inputs-a0-0", namespace, lambda o: o is not None, "created")
     assert pod["spec"]["containers"][0]["args"] == ["echo", "5", "ada"]

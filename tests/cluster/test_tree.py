@@ -5,13 +5,12 @@ garbage collector."""
 from __future__ import annotations
 
 import json
-import time
 
-import pytest
 import yaml
 
 from taskaction_operator.client.manifests import container_template, taskaction
 from tests.support.kube import Kube, progressing_reason
+from tests.support.waiting import wait_until
 
 RUN = "tree"
 LEVELS = [("a0", None), ("left", "a0"), ("right", "a0"), ("leaf", "left")]
@@ -58,18 +57,11 @@ def test_three_levels_applied_by_kubectl_get_owner_references_and_cascade(kube: 
         assert kube.get("pod", f"{RUN}-{action}-0", namespace) is not None
 
     kube.delete("taskaction", f"{RUN}-a0", namespace)
-    deadline = time.monotonic() + 90
-    while True:
-        left_tas = kube.list("taskactions", namespace, f"flyte.org/run={RUN}")
-        left_pods = kube.list("pods", namespace, f"run={RUN}")
-        if not left_tas and not left_pods:
-            break
-        if time.monotonic() > deadline:
-            pytest.fail(
-                "after deleting the root, still there: "
-                + json.dumps([o["metadata"]["name"] for o in left_tas + left_pods])
-            )
-        time.sleep(0.5)
+
+    def left() -> list[str]:
+        return [o["metadata"]["name"] for o in kube.list("taskactions", namespace, f"flyte.org/run={RUN}") + kube.list("pods", namespace, f"run={RUN}")]
+
+    wait_until(lambda: not left(), 90, lambda: f"after deleting the root, still there: {json.dumps(left())}", interval=0.5)
 
 
 def test_a_child_waits_for_its_parent_and_says_for_whom(kube: Kube, operator, namespace: str) -> None:

@@ -24,6 +24,7 @@ from tests.e2e.helm import CHART, Helm, install_helm
 from tests.support.kube import Kube, progressing_reason
 from tests.support.local_cluster import cluster as local_cluster
 from tests.support.operator_process import OperatorProcess
+from tests.support.waiting import WaitTimedOut, wait_until
 
 OUTCOME = "sim.taskaction.dev/outcome"
 DENIED = re.compile(r"403|[Ff]orbidden|Not enough permissions")
@@ -31,14 +32,17 @@ DENIED = re.compile(r"403|[Ff]orbidden|Not enough permissions")
 
 def _wait(kube: Kube, kind: str, name: str, ns: str, pred: Any, timeout: float, log: Path) -> str | None:
     """None when pred held; else why it did not (a 403 in the log ends the wait at once)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def held_or_refused() -> str | None:
         if pred(kube.get(kind, name, ns)):
-            return None
-        if DENIED.search(log.read_text(errors="replace")):
-            return "refused"
-        time.sleep(0.25)
-    return f"{kind} {name} timed out"
+            return "held"
+        return "refused" if DENIED.search(log.read_text(errors="replace")) else None
+
+    try:
+        outcome = wait_until(held_or_refused, timeout, f"{kind} {name}")
+    except WaitTimedOut:
+        return f"{kind} {name} timed out"
+    return None if outcome == "held" else outcome
 
 
 def scenario(kube: Kube, config: Path, env: dict[str, str], work_ns: str, log: Path) -> str | None:

@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from tests.support.kube import Kube
+from tests.support.waiting import wait_until
 
 
 class WatchRecorder:
@@ -46,12 +44,11 @@ class WatchRecorder:
             return [(t, o) for t, o in self.events if o.get("metadata", {}).get("name") == name]
 
     def wait(self, name: str, pred: Callable[[list[tuple[str, dict[str, Any]]]], bool], what: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not pred(self.history(name)):
-            if time.monotonic() > deadline:
-                seen = [(t, ((o.get("status") or {}).get("conditions"))) for t, o in self.history(name)][-5:]
-                pytest.fail(f"{name}: not {what} after {timeout}s; last watch events: {json.dumps(seen)[:3000]}")
-            time.sleep(0.2)
+        def report() -> str:
+            seen = [(t, ((o.get("status") or {}).get("conditions"))) for t, o in self.history(name)][-5:]
+            return f"{name}: not {what}; last watch events: {json.dumps(seen)[:3000]}"
+
+        wait_until(lambda: pred(self.history(name)), timeout, report, interval=0.2)
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -10,7 +10,7 @@ import tarfile
 import uuid
 
 from taskaction_operator.client.manifests import container_template, taskaction
-from taskaction_operator.pods.builder import BOOTSTRAP_CONTAINER, CODE_DIR
+from taskaction_operator.pods.bundle_init import BOOTSTRAP_CONTAINER, CODE_DIR
 from tests.node.conftest import Images
 from tests.support.kube import Kube, is_true
 from tests.support.seaweedfs import SeaweedFS

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from tests.e2e.helm import CHART, Helm, install_helm
 from tests.node.conftest import Images, cluster, node, real_node_pod_template
 from tests.node.pod_apiserver import SERVICE_PORT, PodAPIServer, sandbox_netns
 from tests.support.kube import Kube, is_true
+from tests.support.waiting import wait_until
 
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}
 READY_TIMEOUT = 180
@@ -68,16 +68,6 @@ def values(images: Images, tasks_ns: str) -> dict:
     }
 
 
-def wait_for(what: str, probe, timeout: float, diagnose=lambda: ""):
-    """probe()'s first result that is not None."""
-    deadline = time.monotonic() + timeout
-    while (found := probe()) is None:
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} after {timeout}s\n{diagnose()}")
-        time.sleep(0.2)
-    return found
-
-
 def finished(ta: dict | None) -> dict | None:
     return ta if is_true(ta, "Succeeded") or is_true(ta, "Failed") else None
 
@@ -95,8 +85,9 @@ def test_the_chart_runs_the_operator_image_on_the_node_under_restricted_and_it_r
                                stderr=subprocess.PIPE, text=True)
     try:
         selector = f"app.kubernetes.io/instance={release}"
-        pod = wait_for("operator pod", lambda: next(iter(kube.list("pods", operator_ns, selector)), None), 60)
-        netns = wait_for("pod sandbox", lambda: sandbox_netns(node.Paths(cluster.CACHE).socket, pod["metadata"]["uid"]), 60)
+        pod = wait_until(lambda: next(iter(kube.list("pods", operator_ns, selector)), None), 60, "no operator pod")
+        netns = wait_until(lambda: sandbox_netns(node.Paths(cluster.CACHE).socket, pod["metadata"]["uid"]), 60,
+                           f"no sandbox of pod {pod['metadata']['name']} in containerd")
         with PodAPIServer(netns, api_port) as door:
             out, err = install.communicate(timeout=READY_TIMEOUT + 30)
             assert install.returncode == 0, f"helm install failed:\n{err}\n{kube.run('describe', 'pod', '-n', operator_ns, '-l', selector).stdout}"
@@ -113,8 +104,9 @@ def test_the_chart_runs_the_operator_image_on_the_node_under_restricted_and_it_r
             body = taskaction(container_template(images.base, ["-c", "print('reconciled')"], command=["python3"]),
                               run="chart", namespace=tasks_ns)
             kube.create(body)
-            ta = wait_for("finished TaskAction", lambda: finished(kube.get("taskaction", "chart-a0", tasks_ns)), 120,
-                          lambda: kube.run("logs", "-n", operator_ns, "-l", selector, "--tail=40", check=False).stdout)
+            ta = wait_until(lambda: finished(kube.get("taskaction", "chart-a0", tasks_ns)), 120,
+                            lambda: "TaskAction chart-a0 not finished; the operator pod's log:\n"
+                            + kube.run("logs", "-n", operator_ns, "-l", selector, "--tail=40", check=False).stdout)
             assert is_true(ta, "Succeeded"), json.dumps(ta["status"], indent=1)
             assert kube.get("pod", "chart-a0-0", tasks_ns)["spec"]["nodeName"] == node.NODE_NAME
             assert door.connections > 0

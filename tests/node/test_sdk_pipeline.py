@@ -6,15 +6,13 @@ the containers)."""
 
 from __future__ import annotations
 
-import time
-
-import pytest
 from flyteidl2.task import common_pb2
 
 from tests.node.conftest import Images
 from tests.node.test_flyte_sdk import SDK_TASKS, finished, output_prefix, submit
 from tests.support.kube import Kube, is_true
 from tests.support.seaweedfs import SeaweedFS
+from tests.support.waiting import wait_until_async
 
 PIPELINE = SDK_TASKS / "pipeline.py"
 RUN_TIMEOUT = 240  # three SDK pods one after the other, each importing the SDK
@@ -40,8 +38,6 @@ async def test_pipeline_enqueues_its_children_into_containers_and_deletes_as_a_t
     assert [(lit.name, lit.value.scalar.primitive.integer) for lit in outputs.literals] == [("o0", 20)]
 
     kube.delete("taskaction", root_name, namespace)
-    deadline = time.monotonic() + 90
-    while kube.list("taskaction", namespace, f"flyte.org/run={run}") or kube.list("pod", namespace, f"flyte.org/run={run}"):
-        if time.monotonic() > deadline:
-            pytest.fail("the run's TaskActions and pods are not all gone 90 s after the root was deleted")
-        time.sleep(0.5)
+    selector = f"flyte.org/run={run}"
+    await wait_until_async(lambda: not kube.list("taskaction", namespace, selector) and not kube.list("pod", namespace, selector),
+                           90, "the run's TaskActions and pods are not all gone after the root was deleted")

@@ -31,16 +31,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flyte._code_bundle import build_code_bundle
-from flyte._internal.runtime.task_serde import translate_task_to_wire
-from flyte.models import SerializationContext
 from flyteidl2.task import common_pb2
 
 from taskaction_operator.bundles.errors import BY_CODE, parse_termination_message
 from taskaction_operator.client.manifests import taskaction
-from taskaction_operator.controller.decisions import validate
+from taskaction_operator.reconcile.task import validate
 from taskaction_operator.pods.builder import build_pod
-from taskaction_operator.storage import paths
 from taskaction_operator.storage.outputs import check_outputs
 from tests.storage.sdk_tasks import hello
 from tests.storage.test_flyte_sdk import (
@@ -51,12 +47,13 @@ from tests.storage.test_flyte_sdk import (
     expected_prefix,
     pod_settings,
     run_pod,
+    sdk_template,
     upload_inputs,
+    uploaded_bundle,
 )
 from tests.support.kubelet_standin import DEFAULT_IMAGES, RUNTIME_IMAGE
 from tests.support.seaweedfs import HOST, SeaweedFS
 
-SDK_TASKS = Path(hello.__file__).resolve().parent
 BOOTSTRAP = [sys.executable, "-m", "taskaction_operator.bundles"]
 FAST_RETRIES = ["--retries", "4", "--retry-delay", "0.05"]
 # A generic task image that does not fetch its own bundle: FROM the runtime target (its ENV: no bytecode written),
@@ -301,16 +298,9 @@ def run_log(tmp_path: Path) -> str:
 
 async def test_sdk_bundle_through_a_generic_image_pod(seaweedfs: SeaweedFS, tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
-    bundle = await build_code_bundle(from_dir=SDK_TASKS, dryrun=True, copy_bundle_to=tmp_path / "out", copy_style="loaded_modules")
-    local = Path(bundle.tgz)
-    assert local.name.startswith("fast") and local.name.endswith(".tar.gz")
-    remote = seaweedfs.url(f"uploads/{PROJECT}/{DOMAIN}/{bundle.computed_version}/{local.name}")
-    seaweedfs.s3fs().put_file(str(local), remote)
-    context = SerializationContext(
-        project=PROJECT, domain=DOMAIN, org="local", version=bundle.computed_version,
-        code_bundle=dataclasses.replace(bundle, tgz=remote), root_dir=SDK_TASKS,
-    )
-    template = translate_task_to_wire(hello.double, context).task_template
+    bundle, remote = await uploaded_bundle(seaweedfs, tmp_path / "out")
+    assert Path(bundle.tgz).name.startswith("fast") and remote.endswith(".tar.gz")
+    template = sdk_template(hello.double, bundle, remote)
     # A generic image: the container does not fetch the bundle (a0 without --tgz/--dest); the template still names it.
     args = list(template.container.args)
     for flag in ("--tgz", "--dest"):
@@ -331,7 +321,7 @@ async def test_sdk_bundle_through_a_generic_image_pod(seaweedfs: SeaweedFS, tmp_
             body["metadata"]["uid"] = str(uuid.uuid4())
             ta, decoded = validate(body)
             pod = build_pod(ta, decoded, 1, settings)
-            await upload_inputs(seaweedfs, paths.input_prefix(body["spec"]["inputUri"]), x=21)
+            await upload_inputs(seaweedfs, body["spec"]["inputUri"], x=21)
             (init,) = pod["spec"]["initContainers"]
             (task,) = pod["spec"]["containers"]
             assert init["image"] == settings.bootstrap_image and "command" not in init  # the runtime image's ENTRYPOINT

@@ -1,9 +1,9 @@
 """The real Flyte SDK (flyte==2.12.1) end to end through the operator's pod, with a real S3 server.
 
-1. `tests/storage/sdk_tasks/hello.py` is serialized OFFLINE as the SDK does for `flyte run` (reference
-   pods-and-bundles.md §3.5): `build_code_bundle(dryrun=True, copy_bundle_to=...)` makes the content-addressed
-   `fast<md5>.tar.gz`, which is uploaded to SeaweedFS where the control plane's data proxy would put it; the
-   `TaskTemplate` comes from `translate_task_to_wire` with a `CodeBundle` pointing at that upload.
+1. `tests/storage/sdk_tasks/hello.py` is serialized OFFLINE by the client (client/sdk.py) as the SDK does for
+   `flyte run` (docs/upstream-contract.md, "The SDK's TaskTemplate and code bundle"): `build_bundle` makes the
+   content-addressed `fast<md5>.tar.gz`, which is uploaded to SeaweedFS where the control plane's data proxy would put
+   it; the `TaskTemplate` comes from `serialize`, its `CodeBundle` pointing at that upload.
 2. `inputs.pb` (flyteidl2.task.Inputs, encoded by the SDK's own converter) goes under the run's input prefix.
 3. A TaskAction as the actions service writes it (client.manifests) carries the template; `decisions.validate` and
    `pods.builder.build_pod` give the pod the operator would create.
@@ -30,15 +30,12 @@ from typing import Any
 
 import flyte
 import pytest
-from flyte._code_bundle import build_code_bundle
-from flyte._internal.runtime.convert import convert_from_native_to_inputs
-from flyte._internal.runtime.task_serde import translate_task_to_wire
-from flyte.models import SerializationContext
 from flyteidl2.core import execution_pb2, tasks_pb2
 from flyteidl2.task import common_pb2
 
+from taskaction_operator.client import sdk
 from taskaction_operator.client.manifests import taskaction
-from taskaction_operator.controller.decisions import validate
+from taskaction_operator.reconcile.task import validate
 from taskaction_operator.pods.builder import build_pod
 from taskaction_operator.settings import Settings
 from taskaction_operator.storage import paths
@@ -104,28 +101,29 @@ class Serialized:
 @pytest.fixture(scope="module")
 async def serialized(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Serialized:
     """hello.py -> code bundle in S3 + one TaskTemplate per task, with no control plane."""
-    out = tmp_path_factory.mktemp("bundle")
-    bundle = await build_code_bundle(from_dir=SDK_TASKS, dryrun=True, copy_bundle_to=out, copy_style="loaded_modules")
-    local = Path(bundle.tgz)
-    # Where the data proxy puts uploads (uploads/<project>/<domain>/<digest>/<filename>); the SDK would then put
-    # the returned s3:// URL in --tgz. Same here, by serializing with a CodeBundle that points at the upload.
-    remote = seaweedfs.url(f"uploads/{PROJECT}/{DOMAIN}/{bundle.computed_version}/{local.name}")
-    seaweedfs.s3fs().put_file(str(local), remote)
-    context = SerializationContext(
-        project=PROJECT,
-        domain=DOMAIN,
-        org="local",
-        version=bundle.computed_version,
-        code_bundle=dataclasses.replace(bundle, tgz=remote),
-        root_dir=SDK_TASKS,
-    )
-    templates = {name: translate_task_to_wire(getattr(hello, name), context).task_template for name in ("double", "explode")}
+    bundle, remote = await uploaded_bundle(seaweedfs, tmp_path_factory.mktemp("bundle"))
+    templates = {name: sdk_template(getattr(hello, name), bundle, remote) for name in ("double", "explode")}
     return Serialized(templates, remote, bundle.computed_version)
 
 
-async def upload_inputs(seaweedfs: SeaweedFS, input_prefix: str, **values: Any) -> None:
-    inputs = await convert_from_native_to_inputs(hello.double.native_interface, **values)
-    seaweedfs.s3fs().pipe_file(f"{input_prefix}/{paths.INPUTS_FILE}", inputs.proto_inputs.SerializeToString())
+async def uploaded_bundle(seaweedfs: SeaweedFS, workdir: Path) -> tuple[Any, str]:
+    """hello.py's code bundle built by the client (client/sdk.py), uploaded where the data proxy puts uploads; the SDK
+    would then put the returned s3:// URL in --tgz. Returns the bundle and that URL."""
+    bundle = await sdk.build_bundle(SDK_TASKS, workdir, "loaded_modules")
+    local = Path(bundle.tgz)
+    remote = sdk.bundle_upload_uri(f"s3://{seaweedfs.bucket}", PROJECT, DOMAIN, bundle.computed_version, local.name)
+    seaweedfs.s3fs().put_file(str(local), remote)
+    return bundle, remote
+
+
+def sdk_template(task: Any, bundle: Any, remote: str) -> tasks_pb2.TaskTemplate:
+    """The TaskTemplate the client serializes for `task`, its CodeBundle pointing at the upload."""
+    return sdk.serialize(task, bundle, remote, project=PROJECT, domain=DOMAIN, root=SDK_TASKS)
+
+
+async def upload_inputs(seaweedfs: SeaweedFS, input_uri: str, **values: Any) -> None:
+    inputs = await sdk.encode_inputs(hello.double, values)
+    seaweedfs.s3fs().pipe_file(paths.inputs_file(input_uri), inputs.SerializeToString())
 
 
 def operator_pod(
@@ -215,7 +213,7 @@ async def test_sdk_task_succeeds_through_the_operator_pod(
 ) -> None:
     run = f"r{uuid.uuid4().hex[:12]}"
     body, pod = operator_pod(serialized.templates["double"], run, seaweedfs, pod_settings(seaweedfs, control_plane))
-    await upload_inputs(seaweedfs, paths.input_prefix(body["spec"]["inputUri"]), x=5)
+    await upload_inputs(seaweedfs, body["spec"]["inputUri"], x=5)
 
     record = await asyncio.to_thread(run_pod, pod, tmp_path, seaweedfs)
     assert record.exit_codes == {pod["metadata"]["name"]: 0}, record.report()
@@ -238,7 +236,7 @@ async def test_sdk_task_exception_is_a_user_error(
 ) -> None:
     run = f"r{uuid.uuid4().hex[:12]}"
     body, pod = operator_pod(serialized.templates["explode"], run, seaweedfs, pod_settings(seaweedfs, control_plane))
-    await upload_inputs(seaweedfs, paths.input_prefix(body["spec"]["inputUri"]), x=5)
+    await upload_inputs(seaweedfs, body["spec"]["inputUri"], x=5)
 
     record = await asyncio.to_thread(run_pod, pod, tmp_path, seaweedfs)
     # The SDK reports a user exception in error.pb and exits 0: the pod succeeds, the task does not.

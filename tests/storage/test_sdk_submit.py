@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from flyteidl2.task import common_pb2
 
-from taskaction_operator.client import runs, sdk
-from taskaction_operator.controller.decisions import validate
+from taskaction_operator.client import errors, sdk
+from taskaction_operator.reconcile.task import validate
 from taskaction_operator.pods.builder import build_pod
 from taskaction_operator.settings import Settings
 from tests.support.seaweedfs import SeaweedFS
@@ -126,7 +126,7 @@ async def test_refused_before_anything_is_written(
     seaweedfs: SeaweedFS, task: str, raw_inputs: dict[str, str], message: str
 ) -> None:
     run = sdk.new_run_name()
-    with pytest.raises(runs.ClientError) as exc:
+    with pytest.raises(errors.ClientError) as exc:
         await prepare(seaweedfs, run, raw_inputs, task=task)
     assert message in str(exc.value)
     assert not seaweedfs.s3fs().exists(f"{seaweedfs.bucket}/{PROJECT}/{DOMAIN}/{run}/inputs/inputs.pb")
@@ -135,7 +135,7 @@ async def test_refused_before_anything_is_written(
 async def test_wrong_credentials_are_one_line_without_the_secret(seaweedfs: SeaweedFS) -> None:
     secret = "not-the-secret-0123456789"
     settings = seaweedfs.settings(storage_secret_access_key=secret)
-    with pytest.raises(runs.ClientError) as exc:
+    with pytest.raises(errors.ClientError) as exc:
         await prepare(seaweedfs, sdk.new_run_name(), {"x": "5"}, settings=settings)
     message = str(exc.value)
     assert message.startswith("uploading the code bundle to s3://") and "\n" not in message

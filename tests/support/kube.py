@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.support.waiting import wait_until
 
 TIMEOUT = 30.0
 
@@ -53,15 +52,17 @@ class Kube:
         self, kind: str, name: str, ns: str, pred: Callable[[dict[str, Any] | None], bool], what: str, timeout: float = TIMEOUT
     ) -> dict[str, Any] | None:
         """Poll until pred(obj) holds (obj is None once the object is gone)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            obj = self.get(kind, name, ns)
-            if pred(obj):
-                return obj
-            if time.monotonic() > deadline:
-                state = json.dumps(obj.get("status") if obj else None, indent=1)[:3000]
-                pytest.fail(f"{kind} {ns}/{name}: not {what} after {timeout}s; status:\n{state}")
-            time.sleep(0.25)
+        seen: list[dict[str, Any] | None] = [None]
+
+        def holds() -> bool:
+            seen[0] = self.get(kind, name, ns)
+            return pred(seen[0])
+
+        def report() -> str:
+            return f"{kind} {ns}/{name}: not {what}; status:\n{json.dumps((seen[0] or {}).get('status'), indent=1)[:3000]}"
+
+        wait_until(holds, timeout, report)
+        return seen[0]
 
 
 def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:

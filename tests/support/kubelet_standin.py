@@ -87,12 +87,13 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taskaction_operator.api.times import rfc3339, utcnow
 from taskaction_operator.bundles.errors import DEFAULT_TERMINATION_LOG, TERMINATION_LOG_ENV
 from tests.support.processes import DIE_WITH_PARENT
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.support.kube import Kube
@@ -391,10 +392,6 @@ class PodSandbox:
 # Running containers.
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _tail(path: Path, lines: int = 40) -> str:
     if not path.exists():
         return ""
@@ -677,16 +674,16 @@ class PodRun:
         return argv, cwd, env
 
     def _start(self, argv: list[str], cwd: str, env: dict[str, str], record: ContainerRecord) -> _Process | None:
-        record.started_at = now()
+        record.started_at = rfc3339(utcnow())
         with self._lock:
             if self._killed_because:
-                record.exit_code, record.reason, record.finished_at = 137, "Error", now()
+                record.exit_code, record.reason, record.finished_at = 137, "Error", rfc3339(utcnow())
                 record.message = f"not started: {self._killed_because}"
                 return None
             try:
                 process = _Process(argv, cwd, env, record)
             except OSError as exc:  # what a runtime reports for an exec that fails
-                record.exit_code, record.reason, record.finished_at = START_ERROR_EXIT_CODE, "StartError", now()
+                record.exit_code, record.reason, record.finished_at = START_ERROR_EXIT_CODE, "StartError", rfc3339(utcnow())
                 record.message = f"failed to start {argv[:1]}: {exc}"
                 return None
             self._live.append(process)
@@ -696,7 +693,7 @@ class PodRun:
         if process is None:
             return
         record.exit_code = process.wait()
-        record.finished_at = now()
+        record.finished_at = rfc3339(utcnow())
         with self._lock:
             self._live.remove(process)
         record.reason = "Completed" if record.exit_code == 0 else "Error"
@@ -728,7 +725,7 @@ def run_pod_locally(
 
 
 def _condition(type_: str, status: str, reason: str = "", message: str = "") -> dict[str, Any]:
-    condition = {"type": type_, "status": status, "lastTransitionTime": now(), "lastProbeTime": None}
+    condition = {"type": type_, "status": status, "lastTransitionTime": rfc3339(utcnow()), "lastProbeTime": None}
     if reason:
         condition["reason"] = reason
     if message:
@@ -935,10 +932,10 @@ class KubeletStandIn:
         """The record of the pod named so, once one of its containers has logged `text` (it may still run)."""
         deadline = time.monotonic() + timeout
         record = self._wait_started(pod_name, deadline)
-        while not any(text in c.log() for c in record.containers):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"pod {pod_name} did not log {text!r} in {timeout}s\n{self.report()}")
-            time.sleep(0.1)
+        wait_until(
+            lambda: any(text in c.log() for c in record.containers), max(0.0, deadline - time.monotonic()),
+            lambda: f"pod {pod_name} did not log {text!r}\n{self.report()}", interval=0.1,
+        )  # fmt: skip
         return record
 
     def _wait_started(self, pod_name: str, deadline: float) -> PodRecord:

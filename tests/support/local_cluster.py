@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -11,3 +15,27 @@ CLUSTER_PY = REPO / "e2e" / "cluster.py"
 _spec = importlib.util.spec_from_file_location("taskaction_e2e_cluster", CLUSTER_PY)
 cluster = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cluster)
+
+
+@contextlib.contextmanager
+def garbage_collector_paused() -> Iterator[None]:
+    """The local cluster's kube-controller-manager (its garbage collector among its controllers) stopped for the
+    block, which must be short: past its Lease's renew deadline (10 s) it would give up leading and exit."""
+    binary = cluster.CLUSTER_DIR / "bin" / "kube-controller-manager"
+    # By the path it was started as: the cluster's bin/ links to one binary that other local clusters run too.
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _argv0(p) == str(binary)]
+    assert pids, f"no kube-controller-manager of the local cluster runs ({binary}): this test needs the local cluster"
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
+def _argv0(proc: Path) -> str | None:
+    try:
+        return (proc / "cmdline").read_bytes().split(b"\0", 1)[0].decode()
+    except OSError:
+        return None

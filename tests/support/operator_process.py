@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tests.support.processes import DIE_WITH_PARENT
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.support.kube import Kube
@@ -84,12 +85,14 @@ def running_operator(kube: Kube, namespace: str, log_path: Path, env: dict[str, 
 
 def wait_for_port(address: str, process: OperatorProcess, timeout: float = 30) -> None:
     """Until the operator's endpoint at host:port accepts connections (its actions service, say)."""
+    wait_until(lambda: listens(address), timeout, lambda: f"nothing listens on {address}; operator log:\n{process.log()}")
+
+
+def listens(address: str) -> bool:
+    """Whether host:port accepts a connection now."""
     host, port = address.rsplit(":", 1)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((host, int(port)), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"nothing listens on {address}; operator log:\n{process.log()}")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except OSError:
+        return False
+    return True

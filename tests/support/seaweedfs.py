@@ -27,7 +27,6 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 import pytest
 
 from tests.support.processes import DIE_WITH_PARENT
+from tests.support.waiting import WaitTimedOut, wait_until
 
 HOST = "127.0.0.1"
 ACCESS_KEY = "taskaction-test"
@@ -189,8 +189,7 @@ class SeaweedFS:
 
     def _wait_ready(self, timeout: float) -> None:
         """Ready = the bucket exists and an object round-trips (the volume server has registered)."""
-        deadline = time.monotonic() + timeout
-        last: BaseException | None = None
+        last: list[BaseException] = []
         log_offset = self._log_offset
         # No client-side retries while probing: a 503 from a half-started server is retried here, quickly.
         fs = self.s3fs(
@@ -203,7 +202,8 @@ class SeaweedFS:
         )
         fs.retries = 1
         probe = f"{self.bucket}/.ready-probe"
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:
                 self._fail(f"weed exited with {self.process.returncode} while starting", _ExitedEarly)
@@ -217,12 +217,16 @@ class SeaweedFS:
                 fs.pipe_file(probe, b"ok")
                 if fs.cat_file(probe) == b"ok":
                     fs.rm_file(probe)
-                    return
+                    return True
             except Exception as exc:  # not up yet: refused, 503, no writable volume...
-                last = exc
+                last[:] = [exc]
                 fs.invalidate_cache()
-            time.sleep(0.2)
-        self._fail(f"not ready after {timeout:.0f}s (last error: {last!r})")
+            return False
+
+        try:
+            wait_until(ready, timeout, lambda: f"last error: {last[0] if last else None!r}", interval=0.2)
+        except WaitTimedOut as exc:
+            self._fail(f"not ready ({exc})")
 
     def stop(self, keep_socket_dir: bool = False) -> None:
         atexit.unregister(self.stop)

@@ -13,23 +13,20 @@ from flyteidl2.workflow import run_definition_pb2
 from google.protobuf import duration_pb2, struct_pb2
 
 from taskaction_operator.api import constants as c
-from taskaction_operator.controller import plugin_state
+from taskaction_operator.api.times import rfc3339
+from taskaction_operator.reconcile import plugin_state
 
 # A fixed controller clock; creationTimestamp of the default TaskAction is one minute earlier.
 NOW = datetime(2026, 8, 8, 12, 0, 0, tzinfo=UTC)
 CREATED = NOW - timedelta(minutes=1)
 
-# The example of pods-and-bundles.md §2.4.
+# The example of docs/upstream-contract.md, "Output paths".
 NAMESPACE = "flyte"
 RUN = "rabc123"
 ROOT_NAME = "rabc123-a0"
 RUN_BASE = "s3://flyte-data/flytesnacks/development/rabc123/"
 ROOT_OUTPUT_1 = "s3://flyte-data/oc/flytesnacks/development/rabc123/a0/1"
 INPUT_URI = "s3://flyte-data/flytesnacks/development/rabc123/a0/inputs.pb"
-
-
-def ts(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def b64(data: bytes) -> str:
@@ -144,7 +141,7 @@ def taskaction(
         "uid": uid,
         "resourceVersion": resource_version,
         "generation": 1,
-        "creationTimestamp": ts(created),
+        "creationTimestamp": rfc3339(created),
         "labels": dict(labels) if labels is not None else {"flyte.org/run": RUN, "flyte.org/action": "a0"},
     }
     if annotations is not None:
@@ -154,7 +151,7 @@ def taskaction(
     if owner_references is not None:
         metadata["ownerReferences"] = copy.deepcopy(owner_references)
     if deleting:
-        metadata["deletionTimestamp"] = ts(NOW)
+        metadata["deletionTimestamp"] = rfc3339(NOW)
         metadata["deletionGracePeriodSeconds"] = 0
     body: dict[str, Any] = {
         "apiVersion": c.API_VERSION,
@@ -181,10 +178,10 @@ def started_status(attempts: int = 1, system_failures: int = 0, **extra: Any) ->
                 "status": "True",
                 "reason": c.REASON_QUEUED,
                 "message": "task submitted to K8s",
-                "lastTransitionTime": ts(CREATED),
+                "lastTransitionTime": rfc3339(CREATED),
             }
         ],
-        "phaseHistory": [{"phase": c.REASON_QUEUED, "occurredAt": ts(CREATED), "message": "task submitted to K8s"}],
+        "phaseHistory": [{"phase": c.REASON_QUEUED, "occurredAt": rfc3339(CREATED), "message": "task submitted to K8s"}],
     }
     plugin_state.started(status)
     status.update(extra)
@@ -218,7 +215,7 @@ def apply_metadata(body: dict[str, Any], patch: dict[str, Any] | None) -> dict[s
 
 
 def terminated(exit_code: int, reason: str = "", message: str = "") -> dict[str, Any]:
-    state: dict[str, Any] = {"exitCode": exit_code, "startedAt": ts(CREATED), "finishedAt": ts(NOW)}
+    state: dict[str, Any] = {"exitCode": exit_code, "startedAt": rfc3339(CREATED), "finishedAt": rfc3339(NOW)}
     if reason:
         state["reason"] = reason
     if message:
@@ -240,7 +237,7 @@ def container_status(
         "ready": ready,
         "restartCount": 0,
         "started": False,
-        "state": state or {"running": {"startedAt": ts(CREATED)}},
+        "state": state or {"running": {"startedAt": rfc3339(CREATED)}},
         "lastState": last_state or {},
     }
 
@@ -253,7 +250,7 @@ def waiting(reason: str, message: str = "") -> dict[str, Any]:
 
 
 def pod_condition(type_: str, status: str, reason: str = "", message: str = "", since: datetime = CREATED) -> dict[str, Any]:
-    cond = {"type": type_, "status": status, "lastTransitionTime": ts(since)}
+    cond = {"type": type_, "status": status, "lastTransitionTime": rfc3339(since)}
     if reason:
         cond["reason"] = reason
     if message:
@@ -299,7 +296,7 @@ def pod(
         "namespace": namespace,
         "uid": "pod-" + name,
         "resourceVersion": "2000",
-        "creationTimestamp": ts(CREATED),
+        "creationTimestamp": rfc3339(CREATED),
         "labels": {c.LABEL_MANAGED: "true"},
         "annotations": annotations,
         "ownerReferences": [
@@ -307,7 +304,7 @@ def pod(
         ],
     }
     if deleting:
-        metadata["deletionTimestamp"] = ts(NOW)
+        metadata["deletionTimestamp"] = rfc3339(NOW)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -321,7 +318,7 @@ def running_pod(name: str = ROOT_NAME + "-0") -> dict[str, Any]:
     return pod(
         name,
         phase="Running",
-        container_statuses=[container_status(name, {"running": {"startedAt": ts(CREATED)}}, ready=True)],
+        container_statuses=[container_status(name, {"running": {"startedAt": rfc3339(CREATED)}}, ready=True)],
         conditions=[pod_condition("Ready", "True"), pod_condition("PodScheduled", "True")],
     )
 
@@ -387,13 +384,13 @@ class World:
         return self.body.get("status") or {}
 
     def current_pod_name(self) -> str:
-        from taskaction_operator.controller.decisions import observed_attempts
+        from taskaction_operator.reconcile.task import observed_attempts
         from taskaction_operator.pods.naming import pod_name
 
         return pod_name(self.body["metadata"]["name"], observed_attempts(self.status))
 
     def reconcile(self, now: datetime = NOW):
-        from taskaction_operator.controller.decisions import reconcile_task
+        from taskaction_operator.reconcile.task import reconcile_task
 
         plan = reconcile_task(self.body, self.pods.get(self.current_pod_name()), self.parent, now, self.settings)
         self.apply(plan)

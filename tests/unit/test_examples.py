@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from taskaction_operator.controller.decisions import validate
+from taskaction_operator.reconcile.task import validate
 
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("make_examples", REPO / "examples" / "make_examples.py")

@@ -1,5 +1,5 @@
-"""`Enqueue`: the TaskAction the Go actions client creates for an `actions.Action` (actions/k8s/client.go Enqueue,
-reference pods-and-bundles.md §1.2-1.4). Pure: the caller fetches the parent and creates the object.
+"""`Enqueue`: the TaskAction the Go actions client creates for an `actions.Action` (actions/k8s/client.go Enqueue;
+docs/upstream-contract.md, "What the actions service writes"). Pure: the caller fetches the parent and creates it.
 
 - a task: the template embedded (`{{.runStartTime}}` in its args replaced when the RunSpec carries a start time),
   `taskType`, `shortName`, `cacheKey`; a root takes the RunSpec's labels, annotations, envs and interruptible, a child
@@ -11,7 +11,7 @@ reference pods-and-bundles.md §1.2-1.4). Pure: the caller fetches the parent an
 from __future__ import annotations
 
 import base64
-import datetime as dt
+from datetime import UTC
 from typing import Any
 
 from flyteidl2.actions import actions_service_pb2
@@ -20,11 +20,12 @@ from flyteidl2.task import run_pb2
 
 from ..api import constants as c
 from ..api.decoding import encode_task_template
-from ..client import manifests, runs
+from ..api.times import rfc3339
+from ..client import errors, literals, manifests, names
 from ..pods.naming import taskaction_name
 
 RUN_START_TIME = "{{.runStartTime}}"
-SIGNALLABLE_TYPES = frozenset(runs.SIGNALLABLE_FIELDS)
+SIGNALLABLE_TYPES = frozenset(literals.SIGNALLABLE_FIELDS)
 
 
 class InvalidAction(ValueError):
@@ -52,11 +53,11 @@ def parent_name(action: actions_service_pb2.Action) -> str | None:
 def validate(action: actions_service_pb2.Action, namespace: str) -> None:
     run_id = action.action_id.run
     try:
-        runs.validate_names(
+        names.validate_names(
             run=run_id.name, action=action.action_id.name, project=run_id.project, domain=run_id.domain,
             namespace=namespace, parent=parent_of(action),
         )
-    except runs.InvalidName as exc:
+    except errors.InvalidName as exc:
         raise InvalidAction(str(exc)) from exc
     if kind_of(action) == "task":
         if not action.input_uri:
@@ -67,17 +68,12 @@ def validate(action: actions_service_pb2.Action, namespace: str) -> None:
             raise InvalidAction("action.task.spec.task_template is missing")
 
 
-def rfc3339(timestamp: Any) -> str:
-    """time.RFC3339 in UTC, as Go formats it (no fraction)."""
-    return timestamp.ToDatetime(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def embedded_template(action: actions_service_pb2.Action, run_spec: run_pb2.RunSpec | None) -> tasks_pb2.TaskTemplate:
     """substituteRunStartTime: only when the RunSpec carries a start time."""
     template = tasks_pb2.TaskTemplate()
     template.CopyFrom(action.task.spec.task_template)
     if run_spec is not None and run_spec.HasField("run_start_time") and template.HasField("container"):
-        start = rfc3339(run_spec.run_start_time)
+        start = rfc3339(run_spec.run_start_time.ToDatetime(UTC))  # Go's time.RFC3339: no fraction
         args = [arg.replace(RUN_START_TIME, start) for arg in template.container.args]
         del template.container.args[:]
         template.container.args.extend(args)
@@ -109,7 +105,7 @@ def _base(action: actions_service_pb2.Action, namespace: str, action_type: str) 
 def apply_run_spec(body: dict[str, Any], run_spec: run_pb2.RunSpec) -> dict[str, Any]:
     """applyRunSpecToTaskAction (root task actions): labels added (ours kept), annotations, envs, interruptible."""
     meta, spec = body["metadata"], body["spec"]
-    meta["labels"] = runs.merge_missing(meta["labels"], dict(run_spec.labels.values))
+    meta["labels"] = manifests.merge_missing(meta["labels"], dict(run_spec.labels.values))
     if run_spec.annotations.values:
         meta["annotations"] = dict(run_spec.annotations.values)
     if run_spec.envs.values:
@@ -135,7 +131,7 @@ def task_body(
     spec["taskTemplate"] = encode_task_template(template)
     if parent is None:
         return apply_run_spec(body, run_spec) if run_spec is not None else body
-    return runs.with_owner(runs.inherit_from_parent(body, parent), parent)
+    return manifests.with_owner(manifests.inherit_from_parent(body, parent), parent)
 
 
 def condition_body(action: actions_service_pb2.Action, namespace: str, parent: dict[str, Any] | None) -> dict[str, Any]:
@@ -145,7 +141,7 @@ def condition_body(action: actions_service_pb2.Action, namespace: str, parent: d
     body = _base(action, namespace, c.ACTION_TYPE_CONDITION)
     body["spec"]["actionType"] = c.ACTION_TYPE_CONDITION
     body["spec"]["conditionSpec"] = base64.b64encode(action.condition.SerializeToString()).decode()
-    return body if parent is None else runs.with_owner(body, parent)
+    return body if parent is None else manifests.with_owner(body, parent)
 
 
 def taskaction_for(

@@ -21,7 +21,7 @@ from typing import Any
 from flyteidl2.common import identifier_pb2
 from flyteidl2.workflow import state_service_pb2
 
-from ..client.kube import ApiError, ClientApi
+from ..kube import ApiError, KubeApi
 from ..pods.naming import taskaction_name
 from . import updates
 
@@ -66,7 +66,7 @@ class Subscription:
 
 
 class UpdateHub:
-    def __init__(self, api: ClientApi, namespace: str, *, watch_timeout_seconds: int = WATCH_TIMEOUT_SECONDS):
+    def __init__(self, api: KubeApi, namespace: str, *, watch_timeout_seconds: int = WATCH_TIMEOUT_SECONDS):
         self.api = api
         self.namespace = namespace
         self.watch_timeout_seconds = watch_timeout_seconds

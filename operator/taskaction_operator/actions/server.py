@@ -19,7 +19,7 @@ from hypercorn.config import Config
 from hypercorn.utils import wrap_app
 
 from .. import logs
-from ..client.kube import ClientApi, connect
+from ..kube import KubeApi, connect
 from ..settings import Settings, load_settings
 from .hub import UpdateHub
 from .service import ActionsService
@@ -82,7 +82,7 @@ def hypercorn_config(address: str) -> Config:
 class ActionsServer:
     """The hub's watch and the endpoint, in the caller's event loop: `await start()`, `addresses`, `await stop()`."""
 
-    def __init__(self, api: ClientApi, namespace: str, address: str):
+    def __init__(self, api: KubeApi, namespace: str, address: str):
         self.api = api
         self.namespace = namespace
         self.config = hypercorn_config(address)

@@ -19,8 +19,8 @@ from flyteidl2.actions import actions_service_pb2 as pb
 
 from .. import metrics
 from ..api import constants as c
-from ..client import runs
-from ..client.kube import ApiError, ClientApi
+from ..client import errors, signals
+from ..kube import ApiError, KubeApi
 from ..pods.naming import taskaction_name
 from . import enqueue, updates
 from .hub import UpdateHub, key_of
@@ -64,7 +64,7 @@ def api_failure(exc: ApiError, what: str) -> ConnectError:
 
 
 class ActionsService:
-    def __init__(self, api: ClientApi, namespace: str, hub: UpdateHub):
+    def __init__(self, api: KubeApi, namespace: str, hub: UpdateHub):
         self.api = api
         self.namespace = namespace
         self.hub = hub
@@ -157,12 +157,12 @@ class ActionsService:
         name = taskaction_name(request.action_id.run.name, request.action_id.name)
         who = request.signalled_by.user.id.subject or request.signalled_by.application.id.subject
         try:
-            await runs.signal(self.api, name, request.value, who or "actions-service", self.namespace)
-        except runs.NotFound as exc:
+            await signals.signal(self.api, name, request.value, who or "actions-service", self.namespace)
+        except errors.NotFound as exc:
             raise ConnectError(Code.NOT_FOUND, str(exc)) from exc
-        except runs.InvalidSignal as exc:
+        except errors.InvalidSignal as exc:
             raise ConnectError(Code.INVALID_ARGUMENT, str(exc)) from exc
-        except runs.SignalRefused as exc:
+        except errors.SignalRefused as exc:
             raise ConnectError(Code.FAILED_PRECONDITION, str(exc)) from exc
         except ApiError as exc:
             raise api_failure(exc, f"signalling TaskAction {self.namespace}/{name}") from exc

@@ -1,4 +1,5 @@
-"""What a parent's `WatchForUpdates` stream carries for a TaskAction (buildActionUpdate, reference §1.5). Pure.
+"""What a parent's `WatchForUpdates` stream carries for a TaskAction (buildActionUpdate; docs/upstream-contract.md,
+"The watch"). Pure.
 
 - `action_id` without org (the TaskAction has none), `phase` from the conditions (GetPhaseFromConditions), forced to
   ABORTED when a TaskAction that was not terminal is deleted;
@@ -18,7 +19,7 @@ from flyteidl2.core import execution_pb2, literals_pb2
 from flyteidl2.workflow import state_service_pb2
 from google.protobuf.message import DecodeError
 
-from ..client import runs
+from ..client import action_io, action_phase
 
 ERROR_KINDS = {"USER": execution_pb2.ExecutionError.USER, "SYSTEM": execution_pb2.ExecutionError.SYSTEM}
 
@@ -50,10 +51,10 @@ def signal_value(encoded: str | None) -> literals_pb2.Literal | None:
 def action_update(taskaction: dict[str, Any], *, deleted: bool = False) -> state_service_pb2.ActionUpdate:
     spec = taskaction.get("spec") or {}
     status = taskaction.get("status") or {}
-    phase = runs.phase_of(taskaction)
+    phase = action_phase.phase_of(taskaction)
     update = state_service_pb2.ActionUpdate(action_id=action_id(spec), phase=phase)
     if spec.get("runOutputBase"):
-        update.output_uri = runs.output_uri(taskaction)
+        update.output_uri = action_io.output_uri(taskaction)
     if phase == phase_pb2.ACTION_PHASE_FAILED and status.get("errorState"):
         update.error.CopyFrom(execution_error(status["errorState"]))
     value = signal_value(status.get("signalValue"))
@@ -64,7 +65,7 @@ def action_update(taskaction: dict[str, Any], *, deleted: bool = False) -> state
 
 def as_deleted(update: state_service_pb2.ActionUpdate) -> state_service_pb2.ActionUpdate:
     """What a parent is told of a child deleted (or gone) before it ended: ABORTED."""
-    if runs.is_terminal(update.phase):
+    if action_phase.is_terminal(update.phase):
         return update
     aborted = state_service_pb2.ActionUpdate()
     aborted.CopyFrom(update)

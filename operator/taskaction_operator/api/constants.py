@@ -18,7 +18,6 @@ DNS1123_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 LABEL_TERMINATION_STATUS = "flyte.org/termination-status"
 LABEL_COMPLETED_TIME = "flyte.org/completed-time"
 LABEL_VALUE_TERMINATED = "terminated"
-COMPLETED_TIME_FORMAT = "%Y-%m-%d.%H-%M"  # Go "2006-01-02.15-04", UTC, minute precision
 
 # Labels the control plane writes on the TaskAction.
 LABEL_PROJECT = "flyte.org/project"
@@ -30,6 +29,9 @@ LABEL_IS_ROOT = "flyte.org/is-root"
 
 # The label every pod we create carries; the pod watch is restricted to it server-side.
 LABEL_MANAGED = "flyte.org/managed"
+# Ours, not Flyte's: which launch of the attempt made the pod (`<attempt>.<systemFailures>`), so a pod left by an
+# earlier launch of the same attempt (same name) is never taken for the new one.
+ANNOTATION_LAUNCH = "taskaction.flyte.org/launch"
 MANAGED_SELECTOR = f"{LABEL_MANAGED}=true"
 
 # Condition types and reasons (api/v1/taskaction_types.go).
@@ -44,7 +46,6 @@ REASON_COMPLETED = "Completed"
 REASON_RETRYABLE_FAILURE = "RetryableFailure"
 REASON_PERMANENT_FAILURE = "PermanentFailure"
 REASON_ABORTED = "Aborted"
-REASON_PLUGIN_NOT_FOUND = "PluginNotFound"
 REASON_INVALID_SPEC = "InvalidSpec"
 REASON_PAUSED = "Paused"
 REASON_SIGNALED = "Signaled"

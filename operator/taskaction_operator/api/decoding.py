@@ -13,11 +13,17 @@ class SpecError(ValueError):
     """The spec cannot be executed; the message names the field."""
 
 
+def decode_base64(encoded: str) -> bytes:
+    """Standard base64 as Go's encoding/base64 reads it: line breaks (\\r, \\n) are skipped, anything else outside the
+    alphabet is an error. The API server stores a `format: byte` field as it was sent, wrapped or not."""
+    return base64.b64decode(encoded.replace("\r", "").replace("\n", ""), validate=True)
+
+
 def decode_task_template(encoded: str | None) -> tasks_pb2.TaskTemplate:
     if not encoded:
         raise SpecError("taskTemplate is empty")
     try:
-        raw = base64.b64decode(encoded, validate=True)
+        raw = decode_base64(encoded)
     except (binascii.Error, ValueError) as exc:
         raise SpecError(f"taskTemplate is not valid base64: {exc}") from exc
     template = tasks_pb2.TaskTemplate()

@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    from .unpack import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS
+    from .tar_safety import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS
 
     p = _Parser(
         prog="taskaction-bootstrap",
@@ -63,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
 def options_from(argv: list[str]):  # -> bootstrap.Options
     from .bootstrap import Options
     from .fetch import RetryPolicy
-    from .unpack import Limits
+    from .tar_safety import Limits
 
     command: list[str] = []
     if "--" in argv:

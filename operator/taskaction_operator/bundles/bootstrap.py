@@ -31,7 +31,8 @@ from .errors import (
     BundleFailure,
 )
 from .fetch import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, Download, RemoteObject, RetryPolicy, display_uri
-from .unpack import Limits, Unpacked, unpack_stream
+from .tar_safety import Limits
+from .unpack import Unpacked, unpack_stream
 
 logger = logging.getLogger("taskaction-bootstrap")
 

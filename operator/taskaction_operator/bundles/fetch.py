@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..settings import Settings
-from ..storage.filesystems import close_filesystems, filesystem_for, secrets_of
+from ..storage.filesystems import FromEnvironment, close_filesystems, filesystem_for, secrets_of
 from ..storage.outputs import one_line
 from .errors import (
     BUNDLE_ACCESS_DENIED,
@@ -117,16 +116,10 @@ def display_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def storage_settings() -> Settings:
-    """Settings with the defaults only: credentials and endpoint then come from the environment alone (AWS_*,
-    FLYTE_AWS_*), never from TASKACTION_* (a task pod does not carry the operator's settings)."""
-    return Settings.model_construct()
-
-
 def secrets() -> tuple[str, ...]:
     env = os.environ
     extra = tuple(env[name] for name in SECRET_ENV if len(env.get(name) or "") >= 4)
-    return tuple(dict.fromkeys(secrets_of(storage_settings()) + extra))
+    return tuple(dict.fromkeys(secrets_of(FromEnvironment()) + extra))
 
 
 def scrub(text: str) -> str:
@@ -286,7 +279,7 @@ class Download:
     async def _filesystem(self) -> Any:
         if self._fs is None:
             try:
-                fs = filesystem_for(self.uri, storage_settings())
+                fs = filesystem_for(self.uri, FromEnvironment())
             except ValueError as exc:  # no filesystem for the scheme
                 raise BundleFailure(BUNDLE_INVALID_ARGUMENTS, scrub(f"--bundle {display_uri(self.uri)}: {exc}")) from exc
             if hasattr(fs, "retries"):

@@ -29,12 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from flyteidl2.common import phase_pb2
 
 from ..api import constants as c
+from ..api.times import parse_time
 from ..pods.naming import pod_name, taskaction_name
 from ..settings import Settings
-from . import manifests, runs, sdk
-from .kube import ApiError, ClientApi, connect
+from . import action_io, action_phase, errors, literals, manifests, names, runs, sdk, signals, trees
+from ..kube import ApiError, KubeApi, connect
 
 DEFAULT_NAMESPACE_ENV = "TASKACTION_NAMESPACE"
 
@@ -151,14 +153,14 @@ def format_duration(delta: dt.timedelta | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def render_tree(tree: runs.RunTree, now: dt.datetime | None = None) -> str:
-    lines = [f"run {tree.run} ({tree.namespace}): {runs.phase_name(tree.phase)}"]
+def render_tree(tree: trees.RunTree, now: dt.datetime | None = None) -> str:
+    lines = [f"run {tree.run} ({tree.namespace}): {action_phase.phase_name(tree.phase)}"]
     rows = []
     for depth, node in tree.walk():
         label = "  " * depth + node.action
         kind = (node.obj.get("spec") or {}).get("actionType") or c.ACTION_TYPE_TASK
         error = ((node.obj.get("status") or {}).get("errorState") or {}).get("message") or ""
-        rows.append((label, runs.phase_name(node.phase), format_duration(node.duration(now)), kind, node.name, error))
+        rows.append((label, action_phase.phase_name(node.phase), format_duration(node.duration(now)), kind, node.name, error))
     width = max([len(r[0]) for r in rows] + [6])
     for label, phase, duration, kind, name, error in rows:
         line = f"  {label:<{width}}  {phase:<12} {duration:>8}  {kind:<9} {name}"
@@ -166,19 +168,19 @@ def render_tree(tree: runs.RunTree, now: dt.datetime | None = None) -> str:
     return "\n".join(lines)
 
 
-def tree_data(tree: runs.RunTree) -> dict[str, Any]:
+def tree_data(tree: trees.RunTree) -> dict[str, Any]:
     now = dt.datetime.now(dt.timezone.utc)
     return {
         "run": tree.run,
         "namespace": tree.namespace,
-        "phase": runs.phase_name(tree.phase),
+        "phase": action_phase.phase_name(tree.phase),
         "actions": [
             {
                 "action": node.action,
                 "name": node.name,
                 "parent": node.parent,
                 "depth": depth,
-                "phase": runs.phase_name(node.phase),
+                "phase": action_phase.phase_name(node.phase),
                 "durationSeconds": (d.total_seconds() if (d := node.duration(now)) is not None else None),
                 "attempts": (node.obj.get("status") or {}).get("attempts"),
                 "errorState": (node.obj.get("status") or {}).get("errorState"),
@@ -193,7 +195,7 @@ def render_table(objects: list[dict[str, Any]], now: dt.datetime | None = None) 
     rows = [("NAME", "RUN", "ACTION", "PARENT", "TYPE", "PHASE", "AGE")]
     for obj in sorted(objects, key=lambda o: o["metadata"]["name"]):
         spec = obj.get("spec") or {}
-        created = runs._time(obj["metadata"].get("creationTimestamp"))
+        created = parse_time(obj["metadata"].get("creationTimestamp"))
         rows.append(
             (
                 obj["metadata"]["name"],
@@ -201,7 +203,7 @@ def render_table(objects: list[dict[str, Any]], now: dt.datetime | None = None) 
                 spec.get("actionName", ""),
                 spec.get("parentActionName") or "-",
                 spec.get("actionType") or spec.get("taskType") or "",
-                runs.phase_name(runs.phase_of(obj)),
+                action_phase.phase_name(action_phase.phase_of(obj)),
                 format_duration(now - created) if created else "-",
             )
         )
@@ -227,7 +229,7 @@ def load_documents(text: str) -> list[dict[str, Any]]:
         items = doc if isinstance(doc, list) else doc.get("items") if isinstance(doc, dict) and doc.get("kind", "").endswith("List") else [doc]
         for item in items:
             if not isinstance(item, dict) or item.get("kind") != c.KIND:
-                raise runs.ClientError(f"not a TaskAction: {str(item)[:80]}")
+                raise errors.ClientError(f"not a TaskAction: {str(item)[:80]}")
             out.append(item)
     return out
 
@@ -235,14 +237,14 @@ def load_documents(text: str) -> list[dict[str, Any]]:
 # --- commands -----------------------------------------------------------------------------------------------------
 
 
-async def sdk_run_body(api: ClientApi, args: argparse.Namespace) -> dict[str, Any]:
+async def sdk_run_body(api: KubeApi, args: argparse.Namespace) -> dict[str, Any]:
     """Upload the SDK task's bundle and inputs.pb, and return its root TaskAction (not created yet)."""
     run = args.run or sdk.new_run_name()
-    runs.validate_names(run=run, action=c.ROOT_ACTION_NAME, project=args.project, domain=args.domain, namespace=args.namespace)
+    names.validate_names(run=run, action=c.ROOT_ACTION_NAME, project=args.project, domain=args.domain, namespace=args.namespace)
     name = taskaction_name(run, c.ROOT_ACTION_NAME)
     # inputs.pb is written before the TaskAction is created: never over the inputs of an existing run.
     if await api.get_taskaction(args.namespace, name) is not None:
-        raise runs.ClientError(f"run {run!r} already exists (TaskAction {args.namespace}/{name}): choose another --run")
+        raise errors.ClientError(f"run {run!r} already exists (TaskAction {args.namespace}/{name}): choose another --run")
     prepared = await sdk.prepare_sdk_run(
         Path(args.filename), args.task, args.input, run=run, namespace=args.namespace, project=args.project,
         domain=args.domain, storage=args.storage, settings=Settings(), labels=args.label,
@@ -251,7 +253,7 @@ async def sdk_run_body(api: ClientApi, args: argparse.Namespace) -> dict[str, An
     return prepared.body
 
 
-async def cmd_submit(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_submit(api: KubeApi, args: argparse.Namespace) -> int:
     if sdk.is_sdk_file(args.filename):
         bodies = [await sdk_run_body(api, args)]
     elif args.filename:
@@ -263,7 +265,7 @@ async def cmd_submit(api: ClientApi, args: argparse.Namespace) -> int:
         )
         if args.parent is None and args.action == c.ROOT_ACTION_NAME:
             bodies = [
-                runs.root_body(
+                manifests.root_body(
                     template, run=args.run, namespace=args.namespace, project=args.project, domain=args.domain,
                     storage=args.storage, labels=args.label, annotations=args.annotation, env_vars=args.env or None,
                 )
@@ -271,7 +273,7 @@ async def cmd_submit(api: ClientApi, args: argparse.Namespace) -> int:
         else:
             parent = await runs.get_parent(api, args.namespace, args.run, args.parent or c.ROOT_ACTION_NAME)
             bodies = [
-                runs.child_body(template, parent, action=args.action, labels=args.label, annotations=args.annotation, env_vars=args.env or None)
+                manifests.child_body(template, parent, action=args.action, labels=args.label, annotations=args.annotation, env_vars=args.env or None)
             ]
     created = [await runs.submit(api, body, namespace=args.namespace) for body in bodies]
     lines = [f"taskaction/{o['metadata']['name']} created in {o['metadata']['namespace']}" for o in created]
@@ -281,40 +283,40 @@ async def cmd_submit(api: ClientApi, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_get(api: ClientApi, args: argparse.Namespace) -> int:
-    selector = runs.run_selector(args.run) if args.run else ""
+async def cmd_get(api: KubeApi, args: argparse.Namespace) -> int:
+    selector = trees.run_selector(args.run) if args.run else ""
     items, _ = await api.list_all_taskactions(args.namespace, selector)
     if args.run and not items:
-        raise runs.NotFound(f"no TaskAction of run {args.run!r} in namespace {args.namespace!r}")
+        raise errors.NotFound(f"no TaskAction of run {args.run!r} in namespace {args.namespace!r}")
     emit({"items": items}, args.output, render_table(items) if items else f"no TaskActions in namespace {args.namespace}")
     return 0
 
 
-async def cmd_tree(api: ClientApi, args: argparse.Namespace) -> int:
-    tree = await runs.get_run(api, args.run, args.namespace)
+async def cmd_tree(api: KubeApi, args: argparse.Namespace) -> int:
+    tree = await trees.get_run(api, args.run, args.namespace)
     emit(tree_data(tree), args.output, render_tree(tree))
     return 0
 
 
-async def cmd_watch(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_watch(api: KubeApi, args: argparse.Namespace) -> int:
     tree = None
-    async for tree in runs.watch_run(api, args.run, args.namespace):
+    async for tree in trees.watch_run(api, args.run, args.namespace):
         if args.output == "human":
             print(render_tree(tree) + "\n", flush=True)
         else:
             data = tree_data(tree)
             print(json.dumps(data, sort_keys=True) if args.output == "json" else "---\n" + yaml.safe_dump(data, sort_keys=False).rstrip(), flush=True)
-    return 0 if tree is not None and tree.phase == runs.phase_pb2.ACTION_PHASE_SUCCEEDED else 1
+    return 0 if tree is not None and tree.phase == phase_pb2.ACTION_PHASE_SUCCEEDED else 1
 
 
-async def _taskaction(api: ClientApi, namespace: str, name: str) -> dict[str, Any]:
+async def _taskaction(api: KubeApi, namespace: str, name: str) -> dict[str, Any]:
     obj = await api.get_taskaction(namespace, name)
     if obj is None:
-        raise runs.NotFound(f"TaskAction {namespace}/{name} does not exist")
+        raise errors.NotFound(f"TaskAction {namespace}/{name} does not exist")
     return obj
 
 
-async def cmd_logs(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_logs(api: KubeApi, args: argparse.Namespace) -> int:
     ta = await _taskaction(api, args.namespace, args.action)
     attempt = args.attempt or int((ta.get("status") or {}).get("attempts") or 1)
     pod = pod_name(args.action, attempt)
@@ -322,7 +324,7 @@ async def cmd_logs(api: ClientApi, args: argparse.Namespace) -> int:
         text = await api.pod_log(args.namespace, pod)
     except ApiError as exc:
         if exc.status == 404:
-            raise runs.NotFound(f"pod {args.namespace}/{pod} (attempt {attempt}) does not exist") from exc
+            raise errors.NotFound(f"pod {args.namespace}/{pod} (attempt {attempt}) does not exist") from exc
         raise
     if args.output == "human":
         sys.stdout.write(text)
@@ -331,34 +333,34 @@ async def cmd_logs(api: ClientApi, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_outputs(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_outputs(api: KubeApi, args: argparse.Namespace) -> int:
     ta = await _taskaction(api, args.namespace, args.action)
-    uri = runs.output_uri(ta)
-    values = await runs.read_outputs(uri)
+    uri = action_io.output_uri(ta)
+    values = await action_io.read_outputs(uri)
     human = "\n".join(f"{k} = {v!r}" for k, v in values.items()) or f"no outputs ({uri}/outputs.pb is empty)"
     emit({"uri": uri, "outputs": {k: v if isinstance(v, (bool, int, float, str, list, dict, type(None))) else str(v) for k, v in values.items()}}, args.output, human)
     return 0
 
 
-async def cmd_abort(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_abort(api: KubeApi, args: argparse.Namespace) -> int:
     deleted = await runs.abort(api, args.run, args.namespace)
     if not deleted:
-        raise runs.NotFound(f"run {args.run!r} has no root TaskAction in namespace {args.namespace!r}")
+        raise errors.NotFound(f"run {args.run!r} has no root TaskAction in namespace {args.namespace!r}")
     emit({"run": args.run, "aborted": True}, args.output, f"run {args.run} aborted (its actions and pods are being deleted)")
     return 0
 
 
-async def cmd_signal(api: ClientApi, args: argparse.Namespace) -> int:
+async def cmd_signal(api: KubeApi, args: argparse.Namespace) -> int:
     ta = await _taskaction(api, args.namespace, args.action)
-    spec = runs.condition_spec(ta)
-    literal = runs.parse_signal_value(args.value, spec.type.simple)
+    spec = signals.condition_spec(ta)
+    literal = signals.parse_signal_value(args.value, spec.type.simple)
     by = args.by or getpass.getuser()
-    result = await runs.signal(api, args.action, literal, by, args.namespace)
+    result = await signals.signal(api, args.action, literal, by, args.namespace)
     status = result.get("status") or {}
     emit(
-        {"action": args.action, "value": runs.from_literal(literal), "signalledBy": status.get("signalledBy"), "signalledAt": status.get("signalledAt")},
+        {"action": args.action, "value": literals.from_literal(literal), "signalledBy": status.get("signalledBy"), "signalledAt": status.get("signalledAt")},
         args.output,
-        f"signalled {args.action} with {runs.from_literal(literal)!r} as {status.get('signalledBy')}",
+        f"signalled {args.action} with {literals.from_literal(literal)!r} as {status.get('signalledBy')}",
     )
     return 0
 
@@ -384,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     try:
         return asyncio.run(run(args))
-    except runs.ClientError as exc:
+    except errors.ClientError as exc:
         print(f"taskaction: {exc}", file=sys.stderr)
         return 2
     except ApiError as exc:

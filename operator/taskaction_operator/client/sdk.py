@@ -1,7 +1,7 @@
 """Run a Flyte SDK task file with no Flyte backend: `taskaction submit -f pipeline.py --task pipeline -i x=5`.
 
-What `flyte run` and the control plane would do for an ephemeral deploy + run (reference pods-and-bundles.md §1.4,
-§3.1, §3.2, §3.5), done offline by the SDK itself:
+What `flyte run` and the control plane would do for an ephemeral deploy + run (docs/upstream-contract.md,
+"The SDK's TaskTemplate and code bundle"), done offline by the SDK itself:
 
 1. the file is imported as a module named after it; its directory is the bundle root and goes on sys.path;
 2. the command-line inputs are read as the task's declared types and encoded by the SDK (before any upload);
@@ -40,7 +40,7 @@ from ..settings import Settings
 from ..storage import paths
 from ..storage.filesystems import LOCAL_SCHEMES, filesystem_for, scheme_of, secrets_of
 from ..storage.outputs import one_line
-from . import runs
+from . import errors, manifests, names
 
 SDK_REQUIREMENT = "flyte==2.12.1"
 COPY_STYLES = ("loaded_modules", "all")
@@ -65,16 +65,16 @@ def new_run_name() -> str:
     return "r" + "".join(secrets.choice(RUN_NAME_ALPHABET) for _ in range(RUN_NAME_RANDOM_CHARS))
 
 
-def failure(what: str, exc: BaseException, secret_values: tuple[str, ...] = ()) -> runs.ClientError:
+def failure(what: str, exc: BaseException, secret_values: tuple[str, ...] = ()) -> errors.ClientError:
     """One line for the CLI's stderr, whatever the user's code, the SDK or the storage raised."""
-    return runs.ClientError(one_line(f"{what} failed: {type(exc).__name__}: {exc}", secret_values))
+    return errors.ClientError(one_line(f"{what} failed: {type(exc).__name__}: {exc}", secret_values))
 
 
 def require_flyte() -> types.ModuleType:
     try:
         import flyte
     except ImportError as exc:
-        raise runs.ClientError(
+        raise errors.ClientError(
             f"submitting a Flyte SDK task file needs the Flyte SDK: pip install {SDK_REQUIREMENT} "
             "(or the sdk extra: pip install 'taskaction-operator[sdk]')"
         ) from exc
@@ -89,13 +89,13 @@ def load_task_module(file: Path) -> types.ModuleType:
     resolver imports `mod <stem>` from the extracted bundle)."""
     file = file.resolve()
     if not file.is_file():
-        raise runs.ClientError(f"{file} does not exist")
+        raise errors.ClientError(f"{file} does not exist")
     name = file.stem
     loaded = sys.modules.get(name)
     if loaded is not None:
         if Path(getattr(loaded, "__file__", "") or "").resolve() == file:
             return loaded
-        raise runs.ClientError(
+        raise errors.ClientError(
             f"{file} would be imported as the module {name!r}, which is already {loaded.__name__!r} from "
             f"{getattr(loaded, '__file__', None) or 'a built-in'}: rename the file"
         )
@@ -103,7 +103,7 @@ def load_task_module(file: Path) -> types.ModuleType:
         sys.path.insert(0, str(file.parent))
     spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None:
-        raise runs.ClientError(f"{file} cannot be imported as a Python module")
+        raise errors.ClientError(f"{file} cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -126,9 +126,9 @@ def find_task(module: types.ModuleType, task: str) -> Any:
     obj = getattr(module, task, None)
     if obj is None:
         available = ", ".join(task_names(module)) or "none"
-        raise runs.ClientError(f"{module.__file__} has no task {task!r} (its tasks: {available})")
+        raise errors.ClientError(f"{module.__file__} has no task {task!r} (its tasks: {available})")
     if not isinstance(obj, TaskTemplate):
-        raise runs.ClientError(f"{task!r} in {module.__file__} is not a Flyte task (@env.task) but of type {type(obj).__name__}")
+        raise errors.ClientError(f"{task!r} in {module.__file__} is not a Flyte task (@env.task) but of type {type(obj).__name__}")
     return obj
 
 
@@ -214,7 +214,7 @@ def coerce_input(name: str, text: str, declared: Any) -> Any:
     try:
         return coerce_value(raw_value(text), declared)
     except (TypeError, ValueError) as exc:
-        raise runs.ClientError(f"input {name!r} expects {type_name(declared)}, got {text!r}: {exc}") from exc
+        raise errors.ClientError(f"input {name!r} expects {type_name(declared)}, got {text!r}: {exc}") from exc
 
 
 def describe_inputs(declared: Mapping[str, tuple[Any, Any]]) -> str:
@@ -226,14 +226,14 @@ def coerce_inputs(task_name: str, declared: Mapping[str, tuple[Any, Any]], raw: 
     (type, default)). Unknown or missing required inputs, and values that do not convert, are errors naming them."""
     unknown = [name for name in raw if name not in declared]
     if unknown:
-        raise runs.ClientError(
+        raise errors.ClientError(
             f"task {task_name!r} has no input {', '.join(map(repr, unknown))}; it takes {describe_inputs(declared)}"
         )
     missing = [name for name, (_, default) in declared.items() if default is inspect.Parameter.empty and name not in raw]
     if missing:
         flags = " ".join(f"-i {name}=VALUE" for name in missing)
         noun = "input" if len(missing) == 1 else "inputs"
-        raise runs.ClientError(f"task {task_name!r} needs the {noun} {', '.join(map(repr, missing))} ({flags})")
+        raise errors.ClientError(f"task {task_name!r} needs the {noun} {', '.join(map(repr, missing))} ({flags})")
     return {name: coerce_input(name, text, declared[name][0]) for name, text in raw.items()}
 
 
@@ -276,14 +276,9 @@ async def upload_file(local: Path, uri: str, settings: Settings) -> None:
         raise failure(f"uploading the code bundle to {uri}", exc, secrets_of(settings)) from exc
 
 
-def inputs_file_uri(input_uri: str) -> str:
-    """`<inputUri prefix>/inputs.pb`: the file the operator gives the pod as `--inputs` (a root's inputUri is the
-    prefix `.../inputs`, a child's the file itself)."""
-    return f"{paths.input_prefix(input_uri.rstrip('/'))}/{paths.INPUTS_FILE}"
-
-
 async def write_inputs_file(input_uri: str, inputs: common_pb2.Inputs, settings: Settings) -> str:
-    uri = inputs_file_uri(input_uri)
+    """Writes the file the operator gives the pod as `--inputs`."""
+    uri = paths.inputs_file(input_uri)
     try:
         fs = filesystem_for(uri, settings)
         if scheme_of(uri) in LOCAL_SCHEMES:
@@ -335,9 +330,9 @@ async def prepare_sdk_run(
     Everything that can be refused (names, the file, the task, the inputs, serialization) is checked before the
     first upload."""
     require_flyte()
-    runs.validate_names(run=run, action=c.ROOT_ACTION_NAME, project=project, domain=domain, namespace=namespace)
+    names.validate_names(run=run, action=c.ROOT_ACTION_NAME, project=project, domain=domain, namespace=namespace)
     if copy_style not in COPY_STYLES:
-        raise runs.ClientError(f"copy style {copy_style!r} is not one of {', '.join(COPY_STYLES)}")
+        raise errors.ClientError(f"copy style {copy_style!r} is not one of {', '.join(COPY_STYLES)}")
     file = Path(file).resolve()
     root = file.parent
     # The user's module may import heavy libraries at import time: off the event loop.
@@ -349,7 +344,7 @@ async def prepare_sdk_run(
         local = Path(bundle.tgz)
         bundle_uri = bundle_upload_uri(storage, project, domain, bundle.computed_version, local.name)
         template = serialize(task_obj, bundle, bundle_uri, project=project, domain=domain, root=root)
-        body = runs.root_body(
+        body = manifests.root_body(
             template, run=run, namespace=namespace, project=project, domain=domain, storage=storage,
             labels=labels, annotations=annotations, env_vars=env_vars,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .kubeapi import KubeApi
+from ..kube import KubeApi
 
 logger = logging.getLogger(__name__)
 

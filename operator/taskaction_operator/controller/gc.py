@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from .. import metrics
 from ..api import constants as c
-from .kubeapi import ApiError, KubeApi
+from ..api.times import completed_time_label
+from ..kube import TRANSPORT_ERRORS, ApiError, KubeApi
 
 logger = logging.getLogger(__name__)
 SELECTOR = f"{c.LABEL_TERMINATION_STATUS}={c.LABEL_VALUE_TERMINATED},{c.LABEL_COMPLETED_TIME}"
@@ -22,7 +24,7 @@ def should_delete(completed_time: str, ttl_seconds: float, now: datetime) -> boo
         return False
     if ttl_seconds <= 0:
         return True
-    return completed_time < (now - timedelta(seconds=ttl_seconds)).strftime(c.COMPLETED_TIME_FORMAT)
+    return completed_time < completed_time_label(now - timedelta(seconds=ttl_seconds))
 
 
 async def sweep(api: KubeApi, namespaces: list[str | None], ttl_seconds: float, page_size: int, now: datetime) -> dict[str, int]:
@@ -48,7 +50,10 @@ async def sweep(api: KubeApi, namespaces: list[str | None], ttl_seconds: float, 
     return counts
 
 
-async def run_forever(api: KubeApi, namespaces: list[str], interval: float, ttl_seconds: float, page_size: int) -> None:
+async def run_forever(
+    api: KubeApi, namespaces: list[str], interval: float, ttl_seconds: float, page_size: int, swept: Callable[[], None]
+) -> None:
+    """`swept` is told after every sweep that went through (the supervisor's beat)."""
     scopes: list[str | None] = list(namespaces) or [None]
     while True:
         started = time.monotonic()
@@ -57,8 +62,9 @@ async def run_forever(api: KubeApi, namespaces: list[str], interval: float, ttl_
             counts = await sweep(api, scopes, ttl_seconds, page_size, datetime.now(UTC))
             if counts["deleted"]:
                 logger.info("garbage collection: deleted %d finished TaskActions", counts["deleted"])
-        except ApiError as exc:
+            swept()
+        except (ApiError, *TRANSPORT_ERRORS) as exc:
             error = True
-            logger.warning("garbage collection sweep failed: %s", exc)
+            logger.warning("garbage collection sweep failed: %s", exc or type(exc).__name__)
         metrics.GC_SWEEP_SECONDS.labels(str(error).lower()).observe(time.monotonic() - started)
         await asyncio.sleep(interval)

@@ -16,7 +16,7 @@ from ..api import constants as c
 from ..settings import Settings
 from ..storage.filesystems import close_filesystems
 from .discovery import wait_until_served
-from .kubeapi import KubeApi
+from ..kube import KubeApi
 from .runtime import Controller
 
 logger = logging.getLogger(__name__)
@@ -87,9 +87,3 @@ async def taskaction_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> N
 @kopf.on.event("", "v1", "pods", labels={c.LABEL_MANAGED: "true"})
 async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     _controller(memo).on_pod_event(event["type"], event["object"])
-
-
-@kopf.on.probe(id="taskactions")
-def probe_taskactions(memo: kopf.Memo, **_: Any) -> int:
-    controller = memo.get("controller")
-    return len(controller.taskactions) if controller else 0

@@ -1,44 +1,32 @@
 """Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection does it.
 
 One replica holds the Lease and runs the operator; the others wait. The holder renews every `retry` seconds; a
-Lease not renewed for `duration` seconds may be taken. A holder that cannot renew within `renew_deadline` stops
-leading (the process exits and is restarted, as controller-runtime does), so two replicas never act at once for
-longer than the clock skew allows. On a clean shutdown the holder releases the Lease for an immediate takeover.
+Lease not renewed for `duration` seconds may be taken. As in client-go, "not renewed" is judged by this replica's
+own clock: the Lease must have stayed unchanged for `duration` since this replica last saw it change, so no two
+nodes' clocks are ever compared. A holder that cannot renew within `renew_deadline` stops leading (the process
+exits and is restarted, as controller-runtime does); each Lease request has a budget of a quarter of that deadline,
+so a hanging connection cannot keep a leader acting past it. On a clean shutdown the holder releases the Lease for an
+immediate takeover.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import datetime
 from typing import Any
 
-from .kubeapi import ApiError, KubeApi
+from ..api.times import rfc3339_micro, utcnow
+from ..kube import TRANSPORT_ERRORS, ApiError, KubeApi
 
 logger = logging.getLogger(__name__)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _micro(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
-def may_take(lease: dict[str, Any], identity: str, now: datetime) -> bool:
-    """A Lease is ours to take when we hold it, nobody does, or its holder stopped renewing it."""
+def lease_record(lease: dict[str, Any]) -> tuple[Any, ...]:
+    """What changes whenever the holder renews or the Lease changes hands."""
     spec = lease.get("spec") or {}
-    holder = spec.get("holderIdentity")
-    if not holder or holder == identity:
-        return True
-    renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
-    duration = spec.get("leaseDurationSeconds") or 0
-    return renewed is None or now >= renewed + timedelta(seconds=duration)
+    return (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("acquireTime"), spec.get("leaseTransitions"))
 
 
 class LeaderElector:
@@ -51,32 +39,46 @@ class LeaderElector:
         self.renew_deadline = renew_deadline
         self.retry = retry
         self.is_leader = False
+        self.request_timeout = max(renew_deadline / 4, 0.5)
+        self._observed: tuple[tuple[Any, ...], float] | None = None  # the Lease as last seen change, and when (monotonic)
+
+    def may_take(self, lease: dict[str, Any]) -> bool:
+        """Ours to take when we hold it, nobody does, or it has not changed for its duration since we saw it change."""
+        spec = lease.get("spec") or {}
+        holder = spec.get("holderIdentity")
+        if not holder or holder == self.identity:
+            return True
+        record, now = lease_record(lease), time.monotonic()
+        if self._observed is None or self._observed[0] != record:
+            self._observed = (record, now)
+            return False
+        return now - self._observed[1] >= float(spec.get("leaseDurationSeconds") or 0)
 
     def _spec(self, lease: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
         spec = dict((lease or {}).get("spec") or {})
         if spec.get("holderIdentity") != self.identity:
-            spec["acquireTime"] = _micro(now)
+            spec["acquireTime"] = rfc3339_micro(now)
             spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + (1 if spec.get("holderIdentity") else 0)
-        spec.update(holderIdentity=self.identity, renewTime=_micro(now), leaseDurationSeconds=int(self.duration))
+        spec.update(holderIdentity=self.identity, renewTime=rfc3339_micro(now), leaseDurationSeconds=int(self.duration))
         return spec
 
     async def try_acquire_or_renew(self) -> bool:
-        now = _now()
-        lease = await self.api.get_lease(self.namespace, self.name)
+        now = utcnow()
+        lease = await self.api.get_lease(self.namespace, self.name, self.request_timeout)
         if lease is None:
             body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": self.name}, "spec": self._spec(None, now)}
             try:
-                await self.api.create_lease(self.namespace, body)
+                await self.api.create_lease(self.namespace, body, self.request_timeout)
                 return True
             except ApiError as exc:
                 if exc.status == 409:
                     return False
                 raise
-        if not may_take(lease, self.identity, now):
+        if not self.may_take(lease):
             return False
         lease["spec"] = self._spec(lease, now)
         try:
-            await self.api.replace_lease(self.namespace, self.name, lease)  # resourceVersion guards the race
+            await self.api.replace_lease(self.namespace, self.name, lease, self.request_timeout)  # resourceVersion guards the race
             return True
         except ApiError as exc:
             if exc.status == 409:
@@ -91,8 +93,8 @@ class LeaderElector:
                     self.is_leader = True
                     logger.info("leading as %s", self.identity)
                     return
-            except ApiError as exc:
-                logger.warning("leader election: %s", exc)
+            except (ApiError, *TRANSPORT_ERRORS) as exc:
+                logger.warning("leader election: %s", exc or type(exc).__name__)
             await asyncio.sleep(self.retry)
 
     async def keep_leading(self) -> None:
@@ -106,8 +108,8 @@ class LeaderElector:
                     continue
                 logger.error("the Lease was taken by another replica")
                 break
-            except ApiError as exc:
-                logger.warning("renewing the Lease failed: %s", exc)
+            except (ApiError, *TRANSPORT_ERRORS) as exc:
+                logger.warning("renewing the Lease failed: %s", exc or type(exc).__name__)
             if asyncio.get_running_loop().time() - last_renewed > self.renew_deadline:
                 logger.error("could not renew the Lease for %.0fs", self.renew_deadline)
                 break
@@ -117,13 +119,13 @@ class LeaderElector:
         """Give the Lease up at once so that a standby takes over without waiting for it to expire."""
         if not self.is_leader:
             return
-        lease = await self.api.get_lease(self.namespace, self.name)
-        if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
-            return
-        lease["spec"]["holderIdentity"] = None
-        lease["spec"]["leaseDurationSeconds"] = 1
         try:
-            await self.api.replace_lease(self.namespace, self.name, lease)
-        except ApiError as exc:
+            lease = await self.api.get_lease(self.namespace, self.name, self.request_timeout)
+            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+                return
+            lease["spec"]["holderIdentity"] = None
+            lease["spec"]["leaseDurationSeconds"] = 1
+            await self.api.replace_lease(self.namespace, self.name, lease, self.request_timeout)
+        except (ApiError, *TRANSPORT_ERRORS) as exc:
             logger.warning("releasing the Lease failed: %s", exc)
         self.is_leader = False

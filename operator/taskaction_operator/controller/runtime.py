@@ -11,33 +11,36 @@ import json
 import logging
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
+from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
-from .. import metrics
-from ..logs import current_object
+from .. import logs, metrics
 from ..api import constants as c
+from ..api.times import utcnow
+from ..kube import ApiError, KubeApi
+from ..logs import current_object
 from ..pods.naming import pod_name
-from ..pods.podtemplate import PodTemplateLookup
+from ..reconcile import plugin_state
+from ..reconcile import status as st
+from ..reconcile.dispatch import needs_parent, reconcile
+from ..reconcile.lookups import NOTHING_LOOKED_UP, CreateRefused
+from ..reconcile.ownership import MAX_LINEAGE, parent_name
+from ..reconcile.plan import FindPodTemplate, Lookup, Plan, ReadInputs
+from ..reconcile.task import observed_attempts
 from ..settings import Settings
 from ..storage.inputs import read_inputs
 from ..storage.outputs import check_outputs
-from . import gc, plugin_state
-from .decisions import after_create_error, observed_attempts
+from . import gc, ghosts
 from .events import EventRecorder
-from .dispatch import needs_parent, reconcile
-from .kubeapi import ApiError, KubeApi
-from .ownership import parent_name
-from .plan import Plan
+from .ghosts import GhostSweeper
+from .supervision import Supervisor
 from .store import Key, ObjectStore, key_of
 from .workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
 ERROR_BACKOFF = (0.5, 1, 2, 5, 10, 30, 60)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+EVENT_POSTERS = 2
 
 
 class Controller:
@@ -50,6 +53,8 @@ class Controller:
         self._errors: dict[Key, int] = defaultdict(int)
         self._waiting_children: dict[Key, set[Key]] = defaultdict(set)
         self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor()
+        self._unlisten: Callable[[], None] = lambda: None
 
     # Watch events --------------------------------------------------------------------------------------------
 
@@ -58,7 +63,8 @@ class Controller:
         if event_type == "DELETED":
             self.taskactions.remove(obj)
             self.queue.forget(key)
-        else:
+        elif not self.taskactions.holds(obj):
+            # The echo of our own write is not news: the plan that wrote it scheduled whatever comes next.
             self.taskactions.put(obj)
             self.queue.add(key)
         for child in self._waiting_children.pop(key, ()):
@@ -67,6 +73,8 @@ class Controller:
     def on_pod_event(self, event_type: str | None, obj: dict[str, Any]) -> None:
         if event_type == "DELETED":
             self.pods.remove(obj)
+        elif self.pods.holds(obj):
+            return  # the pod as we created it: its owner decided with it already
         else:
             self.pods.put(obj)
         for ref in obj["metadata"].get("ownerReferences") or []:
@@ -76,29 +84,44 @@ class Controller:
     # Workers -------------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.events = EventRecorder(self.api)
+        self.events = EventRecorder(self.api, self.settings.kube_events)
         self._tasks = [
             asyncio.create_task(self._worker(), name=f"reconciler-{i}") for i in range(self.settings.max_concurrent_reconciles)
         ]
+        for i in range(EVENT_POSTERS):
+            name = f"event-poster-{i}"
+            self.supervisor.spawn(name, lambda name=name: self.events.post_forever(lambda: self.supervisor.beat(name)))
         if self.settings.gc_interval_seconds > 0:
-            self._tasks.append(
-                asyncio.create_task(
-                    gc.run_forever(
-                        self.api,
-                        self.settings.namespaces,
-                        self.settings.gc_interval_seconds,
-                        self.settings.gc_ttl_seconds,
-                        self.settings.gc_page_size,
-                    ),
-                    name="garbage-collector",
-                )
+            self.supervisor.spawn(
+                "garbage-collector",
+                lambda: gc.run_forever(
+                    self.api,
+                    self.settings.namespaces,
+                    self.settings.gc_interval_seconds,
+                    self.settings.gc_ttl_seconds,
+                    self.settings.gc_page_size,
+                    lambda: self.supervisor.beat("garbage-collector"),
+                ),
             )
+        sweeper = GhostSweeper(self._sweep_ghosts, self.settings.ghost_sweep_seconds)
+        logs.relist_listeners.append(sweeper.relisted)
+        self._unlisten = lambda: logs.relist_listeners.remove(sweeper.relisted)
+        self.supervisor.spawn("ghost-sweep", lambda: sweeper.run_forever(lambda: self.supervisor.beat("ghost-sweep")))
+
+    async def _sweep_ghosts(self) -> None:
+        for key in await ghosts.sweep(self.api, self.settings.namespaces, self.taskactions, self.pods):
+            self.queue.add(key)
+
+    def alive(self) -> bool:
+        """Every background loop works (liveness)."""
+        return self.supervisor.alive()
 
     async def stop(self) -> None:
+        self._unlisten()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.events.stop()
+        await self.supervisor.stop()
 
     async def _worker(self) -> None:
         while True:
@@ -145,31 +168,39 @@ class Controller:
         namespace, name = key
         status = body.get("status") or {}
         pod = None
-        if (body.get("spec") or {}).get("actionType") != c.ACTION_TYPE_CONDITION:
+        # A finished action's pod plays no part in its decision (the terminal short-circuit, or a plain release).
+        if (body.get("spec") or {}).get("actionType") != c.ACTION_TYPE_CONDITION and not st.is_terminal(status):
             pod_key = (namespace, pod_name(name, observed_attempts(status)))
             pod = self.pods.get(pod_key)
-            if pod is None and plugin_state.is_started(status):
+            if pod is not None and pod["metadata"].get("deletionTimestamp"):
+                # The decision is about to wait for it to go: make sure it is not a ghost of a missed watch event.
+                pod = await self._refreshed_pod(pod_key)
+            elif pod is None and plugin_state.is_started(status):
                 # The watch may lag behind our own create: ask before calling the pod lost.
                 pod = await self.api.get_pod(*pod_key)
                 if pod is not None:
                     pod = self.pods.put(pod)
         parent = await self._parent(body) if needs_parent(body) else None
+        ancestors = self._ancestors(parent) if parent is not None else []
         # The decision may first need something only I/O can tell (a PodTemplate, inputs.pb, what a succeeded pod
-        # left in storage): look it up and decide again, each at most once.
-        found: dict[str, Any] = {}
-        plan = reconcile(body, pod, parent, utcnow(), self.settings)
+        # left in storage), or learn that its pod was refused: look it up and decide again, each at most once.
+        lookups = NOTHING_LOOKED_UP
         while True:
-            if plan.needs_pod_template is not None and "pod_template" not in found:
-                template = await self._pod_template(namespace, plan.needs_pod_template)
-                found["pod_template"] = PodTemplateLookup(plan.needs_pod_template, template)
-            elif plan.needs_inputs is not None and "inputs" not in found:
-                found["inputs"] = await read_inputs(plan.needs_inputs, self.settings)
-            elif plan.check_outputs is not None and "outputs" not in found:
-                found["outputs"] = await check_outputs(plan.check_outputs, self.settings)
-            else:
-                break
-            plan = reconcile(body, pod, parent, utcnow(), self.settings, **found)
-        await self.apply(body, plan)
+            plan = reconcile(body, pod, parent, utcnow(), self.settings, lookups, ancestors)
+            if plan.lookup is not None:
+                lookups = lookups.with_answer(plan.lookup, await self._look_up(namespace, plan.lookup))
+                continue
+            refused = await self.apply(body, plan)
+            if refused is None or lookups.create_refused is not None:
+                return
+            lookups = replace(lookups, create_refused=refused)
+
+    async def _look_up(self, namespace: str, request: Lookup) -> Any:
+        if isinstance(request, FindPodTemplate):
+            return await self._pod_template(namespace, request.name)
+        if isinstance(request, ReadInputs):
+            return await read_inputs(request.uri, self.settings)
+        return await check_outputs(request.prefix, self.settings)
 
     async def _pod_template(self, namespace: str, name: str) -> dict[str, Any] | None:
         """Looked up when a pod is made (rare next to watch events): the task's namespace first, then the fallback."""
@@ -179,39 +210,56 @@ class Controller:
             found = await self.api.get_pod_template(fallback, name)
         return found
 
+    async def _refreshed_pod(self, key: Key) -> dict[str, Any] | None:
+        fresh = await self.api.get_pod(*key)
+        if fresh is None:
+            self.pods.discard(key)
+            return None
+        return self.pods.put(fresh)
+
     async def _parent(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """From the store; asked of the API server when the store has none, or one being deleted (the child will
+        wait on it: not on a ghost)."""
         name = parent_name(body["spec"])
         key = (body["metadata"]["namespace"], name)
         parent = self.taskactions.get(key)
-        if parent is None:
+        if parent is None or parent["metadata"].get("deletionTimestamp"):
             parent = await self.api.get_taskaction(*key)
-            if parent is not None:
+            if parent is None:
+                self.taskactions.discard(key)
+            else:
                 parent = self.taskactions.put(parent)
         return parent
 
-    async def apply(self, body: dict[str, Any], plan: Plan) -> None:
+    def _ancestors(self, parent: dict[str, Any]) -> list[dict[str, Any]]:
+        """The parent's parent and up, as far as the store knows them, to find a loop in the lineage."""
+        namespace = parent["metadata"]["namespace"]
+        chain: list[dict[str, Any]] = []
+        current: dict[str, Any] | None = parent
+        while current is not None and len(chain) < MAX_LINEAGE:
+            name = parent_name(current.get("spec") or {})
+            current = self.taskactions.get((namespace, name)) if name else None
+            if current is not None:
+                chain.append(current)
+                if any(a is current for a in chain[:-1]):
+                    break
+        return chain
+
+    async def apply(self, body: dict[str, Any], plan: Plan) -> CreateRefused | None:
+        """Carry the plan out; a refused pod create stops it there, and what the server said is returned."""
         namespace, name = key_of(body)
         key = (namespace, name)
-        if plan.delete_pod:
-            await self.api.delete_pod(namespace, plan.delete_pod)
         if plan.create_pod is not None:
             try:
                 created = await self.api.create_pod(namespace, plan.create_pod)
                 self.pods.put(created)
                 metrics.POD_CREATIONS.labels("created").inc()
             except ApiError as exc:
-                if exc.status == 409:
-                    metrics.POD_CREATIONS.labels("already_exists").inc()
-                else:
+                if exc.status != 409:
                     metrics.POD_CREATIONS.labels(exc.reason or str(exc.status)).inc()
                     logger.warning("pod %s/%s could not be created: %s", namespace, plan.create_pod["metadata"]["name"], exc)
-                    failure = after_create_error(body, exc.status, exc.message, utcnow(), self.settings)
-                    plan = Plan(
-                        status_patch=failure.status_patch,
-                        terminal_labels=failure.terminal_labels,
-                        events=plan.events + failure.events,
-                        requeue_after=failure.requeue_after,
-                    )
+                    return CreateRefused(exc.status, exc.message)
+                metrics.POD_CREATIONS.labels("already_exists").inc()
         # After the pod: the finalizer is not needed for cleanup (the pod's ownerReference is), so the pod is not
         # kept waiting for it. A conflict here is redone from the adopted pod.
         if plan.metadata_patch:
@@ -221,22 +269,39 @@ class Controller:
             patch = {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}, "status": plan.status_patch}
             body = await self._guarded(self.api.patch_taskaction_status, namespace, name, patch)
             metrics.TASKACTION_BYTES.observe(len(json.dumps(body)))
-        if plan.terminal_labels:
-            body = self.taskactions.put(await self.api.patch_taskaction(namespace, name, {"metadata": {"labels": plan.terminal_labels}}))
+        if plan.delete_pod:
+            await self._delete_pod(namespace, plan.delete_pod)
         if plan.remove_finalizer:
-            remaining = [f for f in body["metadata"].get("finalizers") or [] if f != c.FINALIZER]
-            patch = {"metadata": {"finalizers": remaining, "resourceVersion": body["metadata"]["resourceVersion"]}}
+            # One write with the terminal labels, if any; guarded, as the list of finalizers is replaced whole.
+            metadata: dict[str, Any] = {
+                "finalizers": [f for f in body["metadata"].get("finalizers") or [] if f != c.FINALIZER],
+                "resourceVersion": body["metadata"]["resourceVersion"],
+            }
+            if plan.terminal_labels:
+                metadata["labels"] = plan.terminal_labels
             try:
-                await self._guarded(self.api.patch_taskaction, namespace, name, patch)
+                await self._guarded(self.api.patch_taskaction, namespace, name, {"metadata": metadata})
             except ApiError as exc:
                 if exc.status != 404:
                     raise
+        elif plan.terminal_labels:
+            body = self.taskactions.put(await self.api.patch_taskaction(namespace, name, {"metadata": {"labels": plan.terminal_labels}}))
         for event in plan.events:
             self.events.record(body, event)
         if plan.waiting_for_parent:
             self._waiting_children[(namespace, plan.waiting_for_parent)].add(key)
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
+        return None
+
+    async def _delete_pod(self, namespace: str, name: str) -> None:
+        """What the server answers goes into the store: the pod marked for deletion, so the next decision waits for
+        it to go instead of taking it for the next launch; or, when it was gone already, nothing."""
+        answer = await self.api.delete_pod(namespace, name)
+        if answer is not None and answer.get("kind") == "Pod":
+            self.pods.put(answer)
+        else:
+            self.pods.discard((namespace, name))
 
     async def _guarded(self, patch_fn: Any, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A write guarded by resourceVersion; on conflict the fresh object replaces our stale one before retrying."""

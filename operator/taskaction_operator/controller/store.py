@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..api import constants as c
 from ..pods.builder import NOT_COPIED_ANNOTATIONS
 
 Key = tuple[str, str]
@@ -25,13 +26,48 @@ def _version(obj: dict[str, Any]) -> int:
         return 0
 
 
+# What a finished TaskAction still needs once its terminal labels are written (everything reported, nothing left to
+# run): the terminal short-circuit, the abort on delete, a child's parent check and the phase gauge read no more.
+_FINISHED_METADATA = ("name", "namespace", "uid", "resourceVersion", "labels", "finalizers", "deletionTimestamp", "ownerReferences", "creationTimestamp")
+_FINISHED_SPEC = ("runName", "actionName", "parentActionName", "actionType")
+_FINISHED_STATUS = ("conditions", "pluginPhase", "attempts")
+# What the pod-status mapping reads of a pod's spec (the primary container must exist).
+_POD_SPEC = ("nodeName", "hostname")
+
+
+def _only(mapping: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: mapping[k] for k in keys if mapping and k in mapping}
+
+
+def _finished(obj: dict[str, Any]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels.get(c.LABEL_TERMINATION_STATUS) == c.LABEL_VALUE_TERMINATED and bool(labels.get(c.LABEL_COMPLETED_TIME))
+
+
 def slim(obj: dict[str, Any]) -> dict[str, Any]:
-    """Drop what the operator never reads and what costs memory: managedFields, kubectl's applied copy."""
+    """Drop what the operator never reads and what costs memory: managedFields, kubectl's applied copy; of a pod,
+    its spec but the container names; of a finished TaskAction, all but what is read of it once finished (its
+    terminal labels mean everything was recorded and reported)."""
     meta = dict(obj.get("metadata") or {})
     meta.pop("managedFields", None)
     annotations = meta.get("annotations")
     if annotations and NOT_COPIED_ANNOTATIONS.intersection(annotations):
         meta["annotations"] = {k: v for k, v in annotations.items() if k not in NOT_COPIED_ANNOTATIONS}
+    if obj.get("kind") == "Pod":
+        spec = obj.get("spec") or {}
+        slimmed_spec = _only(spec, _POD_SPEC)
+        for field in ("containers", "initContainers"):
+            if spec.get(field):
+                slimmed_spec[field] = [{"name": ct.get("name")} for ct in spec[field]]
+        return {**obj, "metadata": meta, "spec": slimmed_spec}
+    if obj.get("kind") == c.KIND and _finished(obj):
+        return {
+            "apiVersion": obj.get("apiVersion"),
+            "kind": obj.get("kind"),
+            "metadata": _only(meta, _FINISHED_METADATA),
+            "spec": _only(obj.get("spec"), _FINISHED_SPEC),
+            "status": _only(obj.get("status"), _FINISHED_STATUS),
+        }
     return {**obj, "metadata": meta}
 
 
@@ -56,6 +92,19 @@ class ObjectStore:
         current = self._objects.get(key)
         if current is not None and current["metadata"].get("uid") == obj["metadata"].get("uid"):
             del self._objects[key]
+
+    def holds(self, obj: dict[str, Any]) -> bool:
+        """This very version of the object is stored already (a watch event echoing our own write)."""
+        current = self._objects.get(key_of(obj))
+        return (
+            current is not None
+            and current["metadata"].get("uid") == obj["metadata"].get("uid")
+            and current["metadata"].get("resourceVersion") == obj["metadata"].get("resourceVersion")
+        )
+
+    def discard(self, key: Key) -> None:
+        """Forget whatever is stored under the key (the server said it is gone)."""
+        self._objects.pop(key, None)
 
     def values(self) -> list[dict[str, Any]]:
         return list(self._objects.values())

@@ -1,4 +1,7 @@
-"""TaskTemplate -> Pod, following flyteplugins' pod plugin as the Flyte executor runs it.
+"""TaskTemplate -> Pod, following flyteplugins' pod plugin as the Flyte executor runs it (flytek8s pod_helper.go
+ApplyFlytePodConfiguration, UpdatePod): the pod's identity, labels, annotations and spec, each container's rendered
+args, with the env of `env`, the primary's requests and limits of `resources` and the bundle's init container of
+`bundle_init`; then merged onto the pod template, if any.
 
 Pure: a dict in Kubernetes JSON shape comes out of the TaskAction, its decoded template, the attempt and the
 settings. Nothing here talks to the API server.
@@ -8,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,40 +19,21 @@ from google.protobuf import text_format
 from google.protobuf.json_format import MessageToDict
 
 from ..api import constants as c
+from ..api.owners import controller_reference
 from ..api.decoding import SpecError
 from ..api.models import TaskAction
 from ..settings import Settings
 from ..storage import paths
 from . import templating
+from .bundle_init import add_bundle_bootstrap, fetches_its_own_bundle
+from .env import env_var, flyte_env, storage_env
 from .naming import pod_name, retry_index, sanitize_label_value
 from .phase import PRIMARY_CONTAINER_ANNOTATION
 from .podtemplate import merge_onto_template
+from .resources import own_resources, resources
 
-ORG_NAME = "local"
 # kubectl's copy of the whole applied object (taskTemplate included) would double the pod's size for nothing.
 NOT_COPIED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
-
-_QUANTITY_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)")
-_QUANTITY_SUFFIXES = {
-    "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-}
-
-
-def quantity_value(value: str) -> float:
-    """A Kubernetes quantity as a number, for comparing a request with a limit."""
-    match = _QUANTITY_NUMBER.match(value.strip())
-    if not match:
-        return 0.0
-    suffix = value.strip()[match.end():]
-    return float(match.group(0)) * _QUANTITY_SUFFIXES.get(suffix, 1)
-
-
-_RESOURCE_NAMES = {
-    tasks_pb2.Resources.CPU: "cpu",
-    tasks_pb2.Resources.MEMORY: "memory",
-    tasks_pb2.Resources.EPHEMERAL_STORAGE: "ephemeral-storage",
-}
 
 
 @dataclass(frozen=True)
@@ -94,138 +77,6 @@ def pod_context(ta: TaskAction, attempt: int) -> PodContext:
     )
 
 
-def _env(name: str, value: str) -> dict[str, Any]:
-    return {"name": name, "value": value}
-
-
-CODE_VOLUME = "taskaction-code"
-CODE_DIR = "/var/run/taskaction/code"
-BUNDLE_CACHE_VOLUME = "taskaction-bundle-cache"
-BUNDLE_CACHE_DIR = "/var/cache/taskaction/bundles"
-BOOTSTRAP_CONTAINER = "taskaction-bootstrap"
-SECRET_KEYS = {"ACCESS_KEY_ID": "access-key-id", "SECRET_ACCESS_KEY": "secret-access-key"}
-
-
-def storage_env(settings: Settings) -> list[dict[str, Any]]:
-    """What a task pod needs to reach the store: FLYTE_AWS_* for the Flyte SDK, AWS_* for everything else."""
-    env: list[dict[str, Any]] = []
-    for prefix in ("FLYTE_AWS_", "AWS_"):
-        if settings.pod_storage_endpoint:
-            env.append(_env(prefix + ("ENDPOINT" if prefix == "FLYTE_AWS_" else "ENDPOINT_URL"), settings.pod_storage_endpoint))
-        if settings.pod_storage_region:
-            env.append(_env(prefix + "REGION", settings.pod_storage_region))
-        if settings.pod_storage_secret:
-            env += [
-                {"name": prefix + var, "valueFrom": {"secretKeyRef": {"name": settings.pod_storage_secret, "key": key}}}
-                for var, key in SECRET_KEYS.items()
-            ]
-    return env
-
-
-def fetches_its_own_bundle(args: list[str]) -> bool:
-    """Flyte SDK images download the bundle themselves (`a0 ... --tgz <uri> --dest .`)."""
-    return "--tgz" in args
-
-
-def add_bundle_bootstrap(spec: dict[str, Any], primary: str, bundle_uri: str, settings: Settings) -> None:
-    """An init container fetches and unpacks the bundle into an emptyDir; the task runs from there."""
-    mounts = [{"name": CODE_VOLUME, "mountPath": CODE_DIR}]
-    args = ["--bundle", bundle_uri, "--dest", CODE_DIR]
-    volumes = [{"name": CODE_VOLUME, "emptyDir": {}}]
-    if settings.bootstrap_cache_host_path:
-        volumes.append({"name": BUNDLE_CACHE_VOLUME, "hostPath": {"path": settings.bootstrap_cache_host_path, "type": "DirectoryOrCreate"}})
-        mounts.append({"name": BUNDLE_CACHE_VOLUME, "mountPath": BUNDLE_CACHE_DIR})
-        args += ["--cache-dir", BUNDLE_CACHE_DIR]
-    init = {
-        "name": BOOTSTRAP_CONTAINER,
-        "image": settings.bootstrap_image,
-        "args": args,
-        "env": storage_env(settings),
-        "volumeMounts": mounts,
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-    }
-    spec["initContainers"] = [init] + list(spec.get("initContainers") or [])
-    spec["volumes"] = list(spec.get("volumes") or []) + volumes
-    for container in spec.get("containers") or []:
-        if container.get("name") == primary:
-            container["volumeMounts"] = list(container.get("volumeMounts") or []) + [{"name": CODE_VOLUME, "mountPath": CODE_DIR}]
-            container.setdefault("workingDir", CODE_DIR)
-
-
-def flyte_env(ta: TaskAction, template: tasks_pb2.TaskTemplate, ctx: PodContext, settings: Settings) -> list[dict[str, Any]]:
-    """The env the executor appends after the container's own, in its order (DecorateEnvVars)."""
-    spec = ta.spec
-    env = [
-        _env("FLYTE_INTERNAL_EXECUTION_ID", spec.run_name),
-        _env("FLYTE_INTERNAL_EXECUTION_PROJECT", spec.project),
-        _env("FLYTE_INTERNAL_EXECUTION_DOMAIN", spec.domain),
-        {"name": "_F_PN", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        _env("FLYTE_ATTEMPT_NUMBER", str(retry_index(ctx.attempt))),
-    ]
-    if template.HasField("id"):
-        tid = template.id
-        for prefix in ("FLYTE_INTERNAL_TASK_", "FLYTE_INTERNAL_"):
-            env += [
-                _env(prefix + "PROJECT", tid.project),
-                _env(prefix + "DOMAIN", tid.domain),
-                _env(prefix + "NAME", tid.name),
-                _env(prefix + "VERSION", tid.version),
-            ]
-    reserved = {
-        "ACTION_NAME": spec.action_name,
-        "RUN_NAME": spec.run_name,
-        "_U_RUN_BASE": spec.run_output_base or "",
-        "_U_ORG_NAME": ORG_NAME,
-    }
-    env += [_env(k, v) for k, v in reserved.items()]
-    env += [_env(k, v) for k, v in sorted((spec.env_vars or {}).items()) if k not in reserved]
-    env += [_env(k, v) for k, v in settings.default_env_vars.items()]
-    return env
-
-
-def _is_zero(quantity: str) -> bool:
-    match = _QUANTITY_NUMBER.match(quantity.strip())
-    return bool(match) and float(match.group(0)) == 0
-
-
-def _defaulted(requests: dict[str, str], limits: dict[str, str], settings: Settings) -> dict[str, dict[str, str]]:
-    """cpu and memory: request = request or limit or default; limit = limit or request; request clamped to limit."""
-    requests, limits = dict(requests), dict(limits)
-    defaults = {"cpu": settings.default_cpu, "memory": settings.default_memory}
-    for name, default in defaults.items():
-        requests[name] = requests.get(name) or limits.get(name) or default
-        limits[name] = limits.get(name) or requests[name]
-        if quantity_value(requests[name]) > quantity_value(limits[name]):
-            requests[name] = limits[name]
-    for name in list(limits):
-        requests.setdefault(name, limits[name])
-    return {"requests": requests, "limits": limits}
-
-
-def resources(template_resources: tasks_pb2.Resources | None, settings: Settings) -> dict[str, dict[str, str]]:
-    """Requests and limits always set for cpu and memory (MergeExistingResources with platform defaults)."""
-    requests: dict[str, str] = {}
-    limits: dict[str, str] = {}
-    if template_resources is not None:
-        for source, target in ((template_resources.requests, requests), (template_resources.limits, limits)):
-            for entry in source:
-                if not entry.value or _is_zero(entry.value):
-                    continue
-                if entry.name == tasks_pb2.Resources.GPU:
-                    target[settings.gpu_resource_name] = entry.value
-                elif entry.name in _RESOURCE_NAMES:
-                    target[_RESOURCE_NAMES[entry.name]] = entry.value
-    return _defaulted(requests, limits, settings)
-
-
-def _own_resources(existing: dict[str, Any] | None, settings: Settings) -> dict[str, dict[str, str]]:
-    """A k8s_pod primary container's own resources (the SDK merged the template's into it), defaulted."""
-    existing = existing or {}
-    drop_zero = lambda quantities: {k: str(v) for k, v in (quantities or {}).items() if not _is_zero(str(v))}  # noqa: E731
-    return _defaulted(drop_zero(existing.get("requests")), drop_zero(existing.get("limits")), settings)
-
-
 def labels(ta: TaskAction, template: tasks_pb2.TaskTemplate, ctx: PodContext, settings: Settings) -> dict[str, str]:
     spec = ta.spec
     injected = {
@@ -262,10 +113,6 @@ def secret_annotations(template: tasks_pb2.TaskTemplate) -> dict[str, str]:
     }
 
 
-def owner_reference(ctx: PodContext) -> dict[str, Any]:
-    return {"apiVersion": c.API_VERSION, "kind": c.KIND, "name": ctx.name, "uid": ctx.uid, "controller": True}
-
-
 def command_lines(template: tasks_pb2.TaskTemplate) -> list[str]:
     """Every command and arg of the template's containers: where template variables may stand."""
     if template.HasField("container"):
@@ -282,7 +129,7 @@ def _container_from_template(template: tasks_pb2.TaskTemplate, name: str) -> dic
     if container.args:
         out["args"] = list(container.args)
     if container.env:
-        out["env"] = [_env(kv.key, kv.value) for kv in container.env]
+        out["env"] = [env_var(kv.key, kv.value) for kv in container.env]
     return out
 
 
@@ -332,7 +179,7 @@ def build_pod(
         per_retry_unique_key=templating.per_retry_unique_key(ctx.pod_name),
         namespace=ctx.namespace,
     )
-    decoration = flyte_env(ta, template, ctx, settings) + storage_env(settings)
+    decoration = flyte_env(ta, template, ctx.attempt, settings) + storage_env(settings)
     for container in spec.get("containers") or []:
         for key in ("command", "args"):
             if container.get(key):
@@ -345,7 +192,7 @@ def build_pod(
             container["resources"] = (
                 resources(template.container.resources, settings)
                 if template.HasField("container")
-                else _own_resources(container.get("resources"), settings)
+                else own_resources(container.get("resources"), settings)
             )
     bundle_uri = template.metadata.code_bundle_uri
     if bundle_uri and not fetches_its_own_bundle(command_lines(template)):
@@ -387,7 +234,7 @@ def build_pod(
             "namespace": ctx.namespace,
             "labels": pod_labels,
             "annotations": annotations,
-            "ownerReferences": [owner_reference(ctx)],
+            "ownerReferences": [controller_reference(ctx.name, ctx.uid)],
         },
         "spec": spec,
     }

@@ -7,90 +7,20 @@ exited non-zero (not killed) is a USER failure that consumes the task's retries,
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..api.constants import KIND_SYSTEM, KIND_USER
+from ..api.phase import Phase, PhaseInfo, go_duration, initializing, permanent, queued, retryable
+from ..api.times import parse_time
 from ..bundles.errors import parse_termination_message
 from ..settings import Settings
 
 PRIMARY_CONTAINER_ANNOTATION = "primary_container_name"
+# A pending pod that reports no condition yet: nothing more is known than that it waits.
+SCHEDULING = "Scheduling"
 SIGKILL_EXIT_CODES = (137, 247)
 SYSTEM_POD_REASONS = ("Shutdown", "Terminated", "NodeShutdown", "NodeAffinity")
-
-
-class Phase(str, enum.Enum):
-    """flyteplugins pluginmachinery/core Phase, with its Go String() values."""
-
-    UNDEFINED = "PhaseUndefined"
-    NOT_READY = "PhaseNotReady"
-    WAITING_FOR_RESOURCES = "PhaseWaitingForResources"
-    QUEUED = "PhaseQueued"
-    INITIALIZING = "PhaseInitializing"
-    RUNNING = "PhaseRunning"
-    SUCCESS = "PhaseSuccess"
-    RETRYABLE_FAILURE = "PhaseRetryableFailure"
-    PERMANENT_FAILURE = "PhasePermanentFailure"
-    WAITING_FOR_CACHE = "PhaseWaitingForCache"
-    ABORTED = "PhaseAborted"
-
-
-@dataclass(frozen=True)
-class ExecError:
-    code: str
-    kind: str  # USER, SYSTEM or ""
-    message: str
-
-    def describe(self) -> str:
-        return f"[{self.code}] {self.message}"
-
-
-@dataclass(frozen=True)
-class PhaseInfo:
-    phase: Phase
-    reason: str = ""
-    error: ExecError | None = None
-    recheck_after: float | None = None  # seconds until time alone may change the verdict (a grace running out)
-
-    @property
-    def is_system_retryable(self) -> bool:
-        return self.phase is Phase.RETRYABLE_FAILURE and self.error is not None and self.error.kind == KIND_SYSTEM
-
-
-def queued(reason: str) -> PhaseInfo:
-    return PhaseInfo(Phase.QUEUED, reason)
-
-
-def initializing(reason: str) -> PhaseInfo:
-    return PhaseInfo(Phase.INITIALIZING, reason)
-
-
-def retryable(code: str, message: str, kind: str = KIND_USER) -> PhaseInfo:
-    return PhaseInfo(Phase.RETRYABLE_FAILURE, message, ExecError(code, kind, message))
-
-
-def permanent(code: str, message: str, kind: str = KIND_USER) -> PhaseInfo:
-    return PhaseInfo(Phase.PERMANENT_FAILURE, message, ExecError(code, kind, message))
-
-
-def go_duration(seconds: float) -> str:
-    """Go's time.Duration String() for whole seconds: 3m0s, 1h0m0s, 45s."""
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _terminated(container_status: dict[str, Any]) -> dict[str, Any] | None:
@@ -198,7 +128,7 @@ def _classify_waiting(
 def demystify_pending(status: dict[str, Any], now: datetime, settings: Settings) -> PhaseInfo:
     for cond in status.get("conditions") or []:
         cond_type, cond_status = cond.get("type"), cond.get("status")
-        since = _parse_time(cond.get("lastTransitionTime"))
+        since = parse_time(cond.get("lastTransitionTime"))
         cond_reason, cond_message = cond.get("reason") or "", cond.get("message") or ""
         if cond_type == "PodScheduled" and cond_status == "False":
             info = queued(f"{cond_reason}:{cond_message}")
@@ -231,7 +161,7 @@ def demystify_pending(status: dict[str, Any], now: datetime, settings: Settings)
             left = timeout - pending
             return PhaseInfo(info.phase, info.reason, recheck_after=min(left, info.recheck_after or left))
         return info
-    return queued("Scheduling")
+    return queued(SCHEDULING)
 
 
 def determine_primary_phase(status: dict[str, Any], spec: dict[str, Any], primary: str) -> PhaseInfo:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from flyteidl2.core import literals_pb2
 
+from ..storage import paths
+
 
 @dataclass(frozen=True)
 class TemplateValues:
@@ -91,7 +93,7 @@ def per_retry_unique_key(generated_name: str) -> str:
 def render(value: str, values: TemplateValues, inputs: Mapping[str, str] | None = None) -> str:
     # Same order as upstream: a value substituted early is never re-scanned by a later pattern's meaning.
     replacements = [
-        (_INPUT, f"{values.input_prefix}/inputs.pb"),
+        (_INPUT, f"{values.input_prefix}/{paths.INPUTS_FILE}"),
         (_OUTPUT_PREFIX, values.output_prefix),
         (_INPUT_PREFIX, values.input_prefix),
         (_RAW_OUTPUT, values.raw_output_prefix),

@@ -1,4 +1,4 @@
-"""Async fsspec filesystems for the URIs tasks write to (outputs.pb, error.pb), built from Settings.
+"""Async fsspec filesystems for the URIs tasks write to (outputs.pb, error.pb), built from StorageSettings.
 
 - `s3://` (and `s3a://`): `s3fs.S3FileSystem(asynchronous=True)`. Endpoint, region and credentials come from the
   settings (TASKACTION_STORAGE_*), else from the environment the Flyte SDK and boto read: AWS_ACCESS_KEY_ID /
@@ -20,15 +20,13 @@ import os
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import fsspec
 from fsspec.asyn import AsyncFileSystem
 from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
 from fsspec.implementations.local import LocalFileSystem
-
-from ..settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +38,26 @@ LOCAL_SCHEMES = frozenset({"", "file", "local"})
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 20.0
 MAX_ATTEMPTS = 3
+
+
+class StorageSettings(Protocol):
+    """The four settings storage reads (the operator's Settings has them as TASKACTION_STORAGE_*). Asked for by shape,
+    so that storage, and the in-pod bootstrap that uses it, never load the operator's settings."""
+
+    storage_endpoint: str | None
+    storage_region: str | None
+    storage_access_key_id: str | None
+    storage_secret_access_key: str | None
+
+
+@dataclass(frozen=True)
+class FromEnvironment:
+    """No storage settings: endpoint, region and credentials come from the environment alone (a task pod)."""
+
+    storage_endpoint: str | None = None
+    storage_region: str | None = None
+    storage_access_key_id: str | None = None
+    storage_secret_access_key: str | None = None
 
 
 def scheme_of(uri: str) -> str:
@@ -70,7 +88,7 @@ def _first(*values: str | None) -> str | None:
     return None
 
 
-def s3_options(settings: Settings, environ: Mapping[str, str] | None = None) -> S3Options:
+def s3_options(settings: StorageSettings, environ: Mapping[str, str] | None = None) -> S3Options:
     """Settings first, then AWS_*, then FLYTE_AWS_*. Key and secret are taken as a pair from one source."""
     env = os.environ if environ is None else environ
     if settings.storage_access_key_id and settings.storage_secret_access_key:
@@ -92,7 +110,7 @@ def s3_options(settings: Settings, environ: Mapping[str, str] | None = None) -> 
 MIN_SCRUBBED_CHARS = 4
 
 
-def secrets_of(settings: Settings, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+def secrets_of(settings: StorageSettings, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """Values that must never appear in a message (scrubbed from error texts): the secret keys. Access key ids are
     identifiers that S3 itself echoes (InvalidAccessKeyId); values too short to be real secrets are left alone, or
     scrubbing them would mangle every message."""
@@ -147,7 +165,7 @@ _cache: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, Any
 )
 
 
-def filesystem_for(uri: str, settings: Settings) -> AsyncFileSystem:
+def filesystem_for(uri: str, settings: StorageSettings) -> AsyncFileSystem:
     """The cached async filesystem for `uri`'s scheme; call it from the event loop that will use it."""
     loop = asyncio.get_running_loop()
     scheme = scheme_of(uri)

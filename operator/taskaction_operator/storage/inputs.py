@@ -9,8 +9,7 @@ from flyteidl2.core import literals_pb2
 from flyteidl2.task import common_pb2
 from google.protobuf.message import DecodeError
 
-from ..settings import Settings
-from .filesystems import filesystem_for, secrets_of
+from .filesystems import StorageSettings, filesystem_for, secrets_of
 from .outputs import TIMEOUT_SECONDS, one_line
 
 
@@ -20,7 +19,7 @@ class InputsLookup:
     error: str | None = None  # why inputs.pb could not be read: one line, no credentials
 
 
-async def read_inputs(uri: str, settings: Settings) -> InputsLookup:
+async def read_inputs(uri: str, settings: StorageSettings) -> InputsLookup:
     try:
         fs = filesystem_for(uri, settings)
         data = await asyncio.wait_for(fs._cat_file(uri), TIMEOUT_SECONDS)

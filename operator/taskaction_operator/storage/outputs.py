@@ -23,9 +23,8 @@ from flyteidl2.core import execution_pb2
 from google.protobuf.message import DecodeError
 
 from ..api.constants import KIND_SYSTEM, KIND_USER
-from ..pods.phase import ExecError
-from ..settings import Settings
-from .filesystems import filesystem_for, secrets_of
+from ..api.phase import ExecError
+from .filesystems import StorageSettings, filesystem_for, secrets_of
 
 ERROR_FILE = "error.pb"
 OUTPUTS_FILE = "outputs.pb"
@@ -95,7 +94,7 @@ def _reason(action: str, exc: BaseException, secrets: tuple[str, ...]) -> str:
     return one_line(reason, secrets)
 
 
-async def _check(prefix: str, settings: Settings) -> OutputCheck:
+async def _check(prefix: str, settings: StorageSettings) -> OutputCheck:
     fs = filesystem_for(prefix, settings)
     error_path = output_file(prefix, ERROR_FILE)
     try:
@@ -119,7 +118,7 @@ async def _check(prefix: str, settings: Settings) -> OutputCheck:
     return OutputCheck(outputs_found=info.get("type") == "file")
 
 
-async def check_outputs(output_prefix: str, settings: Settings, *, timeout: float = TIMEOUT_SECONDS) -> OutputCheck:
+async def check_outputs(output_prefix: str, settings: StorageSettings, *, timeout: float = TIMEOUT_SECONDS) -> OutputCheck:
     """Never raises for storage trouble: it is in `storage_error`. Bounded by `timeout` seconds in all."""
     secrets = secrets_of(settings)
     try:

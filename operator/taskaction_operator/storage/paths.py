@@ -43,5 +43,10 @@ def input_prefix(input_uri: str) -> str:
     return input_uri.removesuffix("/" + INPUTS_FILE)
 
 
+def inputs_file(input_uri: str) -> str:
+    """The inputs.pb of an action whose spec.inputUri is the prefix or the file itself."""
+    return f"{input_prefix(input_uri)}/{INPUTS_FILE}"
+
+
 def checkpoint_prefix(output_prefix: str) -> str:
     return f"{output_prefix}/{CHECKPOINT_DIR}"

@@ -1,4 +1,5 @@
-"""Enqueue's mapping of an actions.Action onto a TaskAction (reference pods-and-bundles.md §1.2-1.4)."""
+"""Enqueue's mapping of an actions.Action onto a TaskAction (docs/upstream-contract.md, "What the actions service
+writes")."""
 
 from __future__ import annotations
 

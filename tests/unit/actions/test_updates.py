@@ -1,4 +1,4 @@
-"""buildActionUpdate: what a parent's watch receives for a TaskAction (reference §1.5)."""
+"""buildActionUpdate: what a parent's watch receives for a TaskAction (docs/upstream-contract.md, "The watch")."""
 
 from __future__ import annotations
 

@@ -62,3 +62,17 @@ def test_container_without_image_is_refused() -> None:
 
 def test_spec_error_is_a_value_error() -> None:
     assert issubclass(SpecError, ValueError)
+
+
+def test_line_wrapped_base64_is_read_as_go_reads_it() -> None:
+    """Go's encoding/base64 skips \\r and \\n; the API server keeps a `format: byte` field as sent."""
+    template = task_template(args=["echo", "wrapped"])
+    flat = encode_task_template(template)
+    wrapped = "\r\n".join(flat[i : i + 76] for i in range(0, len(flat), 76)) + "\n"
+    assert decode_task_template(wrapped) == template
+
+
+def test_other_characters_outside_the_alphabet_are_refused() -> None:
+    flat = encode_task_template(task_template())
+    with pytest.raises(SpecError, match="taskTemplate is not valid base64"):
+        decode_task_template(flat[:10] + " " + flat[10:])

@@ -1,4 +1,4 @@
-"""Crafting (hostile) archives with tarfile, and running taskaction-bootstrap on them."""
+"""Crafting (hostile) archives with tarfile, running taskaction-bootstrap on them, and telling a refusal."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from taskaction_operator.bundles.__main__ import main
+from taskaction_operator.bundles.errors import BUNDLE_UNSAFE, parse_termination_message
 
 BOOTSTRAP = [sys.executable, "-m", "taskaction_operator.bundles"]
 
@@ -120,3 +123,24 @@ def run_main(*args: str | Path, log: Path, monkeypatch) -> tuple[int, str | None
         log.unlink()
     code = main([str(a) for a in args])
     return code, (log.read_text() if log.exists() else None)
+
+
+def unpack(tmp_path: Path, log: Path, monkeypatch: pytest.MonkeyPatch, archive: Path, *extra: str) -> tuple[int, str, Path]:
+    """The CLI in-process on `archive` into tmp_path/work/dest: exit code, termination message, DEST."""
+    dest = tmp_path / "work" / "dest"
+    code, message = run_main("--bundle", archive.as_uri(), "--dest", dest, *extra, log=log, monkeypatch=monkeypatch)
+    return code, message or "", dest
+
+
+def assert_refused(tmp_path: Path, log: Path, monkeypatch: pytest.MonkeyPatch, members: list[Member], *extra: str, says: str = "") -> str:
+    """The archive of `members` is refused as BundleUnsafe, saying `says`, and leaves nothing behind."""
+    archive = write_tar(tmp_path / "bundle.tar.gz", members)
+    code, message, dest = unpack(tmp_path, log, monkeypatch, archive, *extra)
+    assert code == 12, message
+    parsed = parse_termination_message(message)
+    assert parsed is not None and parsed[0] is BUNDLE_UNSAFE, message
+    assert says.lower() in parsed[1].lower(), message
+    # Nothing half-done: no DEST, no staging directory beside it, nothing written outside.
+    assert not dest.exists()
+    assert os.listdir(dest.parent) == []
+    return parsed[1]

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 import yaml
+from flyteidl2.core import types_pb2
 
-from taskaction_operator.client import cli, runs
-from taskaction_operator.client.kube import ApiError
+from taskaction_operator.client import cli, errors, manifests, trees
+from taskaction_operator.kube import ApiError
 
-from .test_runs import DONE, PARENT, RUNNING, FakeApi, cond, signalled, ta
+from .builders import DONE, PARENT, RUNNING, FakeApi, cond, signalled, ta
 
 NOW = dt.datetime(2026, 1, 1, 0, 2, 0, tzinfo=dt.timezone.utc)
 FAILED = [cond("Progressing", "False", "PermanentFailure"), cond("Failed", "True", "PermanentFailure")]
@@ -99,7 +100,7 @@ def test_parse_namespace_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_render_tree_indents_with_phases_and_durations() -> None:
-    tree = runs.RunTree.from_objects("r", "flyte", recorded_run())
+    tree = trees.RunTree.from_objects("r", "flyte", recorded_run())
     assert cli.render_tree(tree, NOW).splitlines() == [
         "run r (flyte): SUCCEEDED",
         "  a0         SUCCEEDED       1m30s  task      r-a0",
@@ -109,7 +110,7 @@ def test_render_tree_indents_with_phases_and_durations() -> None:
 
 
 def test_tree_data_for_scripts() -> None:
-    data = cli.tree_data(runs.RunTree.from_objects("r", "flyte", recorded_run()))
+    data = cli.tree_data(trees.RunTree.from_objects("r", "flyte", recorded_run()))
     assert data["phase"] == "SUCCEEDED"
     assert [(a["action"], a["parent"], a["depth"], a["phase"]) for a in data["actions"]] == [
         ("a0", None, 0, "SUCCEEDED"), ("prepare", "a0", 1, "FAILED"), ("train", "prepare", 2, "RUNNING")
@@ -136,7 +137,7 @@ def test_load_documents_yaml_json_and_lists() -> None:
     assert cli.load_documents(yaml.safe_dump_all([doc, doc])) == [doc, doc]
     assert cli.load_documents(json.dumps([doc])) == [doc]
     assert cli.load_documents(json.dumps({"kind": "List", "items": [doc]})) == [doc]
-    with pytest.raises(runs.ClientError, match="not a TaskAction"):
+    with pytest.raises(errors.ClientError, match="not a TaskAction"):
         cli.load_documents(yaml.safe_dump({"kind": "Pod"}))
 
 
@@ -204,8 +205,8 @@ def test_submit_container_child_and_file(monkeypatch: pytest.MonkeyPatch, capsys
     assert created["metadata"]["ownerReferences"][0]["name"] == "hello-a0"
     assert created["spec"]["envVars"] == {"A": "parent", "B": "parent"}
 
-    root = runs.root_body(runs.manifests.container_template("busybox", ["true"]), run="fromfile", namespace="flyte", project="p", domain="d")
-    child = runs.child_body(runs.manifests.container_template("busybox", ["true"]), {**root, "metadata": {**root["metadata"], "uid": "u"}}, action="c")
+    root = manifests.root_body(manifests.container_template("busybox", ["true"]), run="fromfile", namespace="flyte", project="p", domain="d")
+    child = manifests.child_body(manifests.container_template("busybox", ["true"]), {**root, "metadata": {**root["metadata"], "uid": "u"}}, action="c")
     del child["metadata"]["ownerReferences"]
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump_all([child, root]))
@@ -216,7 +217,7 @@ def test_submit_container_child_and_file(monkeypatch: pytest.MonkeyPatch, capsys
 
 
 def test_signal_command_reads_the_declared_type(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    obj = signalled(simple=runs.types_pb2.INTEGER)
+    obj = signalled(simple=types_pb2.INTEGER)
     obj["metadata"]["resourceVersion"] = "1"
     api = CliApi(obj)
     assert run_cli(api, ["signal", "hello-approve", "nope", "-n", "flyte"], monkeypatch) == 2

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskaction_operator.client import runs, sdk
+from taskaction_operator.client import errors, sdk
+from taskaction_operator.client.names import validate_run_name
 
 EMPTY = inspect.Parameter.empty
 
@@ -24,7 +25,7 @@ def test_new_run_names_are_like_the_run_services() -> None:
     assert len(names) == 200
     for name in names:
         assert re.fullmatch(r"r[a-z0-9]{19}", name)
-        runs.validate_run_name(name)
+        validate_run_name(name)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +85,7 @@ def test_inputs_are_read_as_the_declared_type(text: str, declared: Any, value: A
     ],
 )
 def test_inputs_that_do_not_convert_name_the_input(text: str, declared: Any, message: str) -> None:
-    with pytest.raises(runs.ClientError, match=re.escape(message)) as exc:
+    with pytest.raises(errors.ClientError, match=re.escape(message)) as exc:
         sdk.coerce_input("x", text, declared)
     assert "input 'x'" in str(exc.value)
 
@@ -108,27 +109,27 @@ def test_coerce_inputs_with_defaults_left_to_the_sdk() -> None:
 
 
 def test_unknown_inputs_are_named_with_what_the_task_takes() -> None:
-    with pytest.raises(runs.ClientError) as exc:
+    with pytest.raises(errors.ClientError) as exc:
         sdk.coerce_inputs("pipeline", DECLARED, {"x": "5", "y": "1"})
     assert str(exc.value) == "task 'pipeline' has no input 'y'; it takes x: int, name: str, flag: bool"
 
 
 def test_missing_required_inputs_are_named() -> None:
-    with pytest.raises(runs.ClientError) as exc:
+    with pytest.raises(errors.ClientError) as exc:
         sdk.coerce_inputs("pipeline", DECLARED, {"name": "ada"})
     assert str(exc.value) == "task 'pipeline' needs the input 'x' (-i x=VALUE)"
 
 
 def test_every_missing_input_is_named() -> None:
     declared = {"x": (int, EMPTY), "y": (Optional[int], EMPTY)}
-    with pytest.raises(runs.ClientError) as exc:
+    with pytest.raises(errors.ClientError) as exc:
         sdk.coerce_inputs("t", declared, {})
     assert str(exc.value) == "task 't' needs the inputs 'x', 'y' (-i x=VALUE -i y=VALUE)"
 
 
 def test_a_task_without_inputs() -> None:
     assert sdk.coerce_inputs("t", {}, {}) == {}
-    with pytest.raises(runs.ClientError, match="it takes no inputs"):
+    with pytest.raises(errors.ClientError, match="it takes no inputs"):
         sdk.coerce_inputs("t", {}, {"x": "1"})
 
 
@@ -136,21 +137,9 @@ def test_bundle_upload_uri_is_the_data_proxys_layout() -> None:
     assert sdk.bundle_upload_uri("s3://bucket/", "p", "d", "abc123", "fastdef.tar.gz") == "s3://bucket/uploads/p/d/abc123/fastdef.tar.gz"
 
 
-@pytest.mark.parametrize(
-    ("input_uri", "expected"),
-    [
-        ("s3://b/p/d/r/inputs", "s3://b/p/d/r/inputs/inputs.pb"),
-        ("s3://b/p/d/r/inputs/", "s3://b/p/d/r/inputs/inputs.pb"),
-        ("s3://b/p/d/r/child/inputs.pb", "s3://b/p/d/r/child/inputs.pb"),
-    ],
-)
-def test_inputs_file_uri_is_where_the_pod_reads(input_uri: str, expected: str) -> None:
-    assert sdk.inputs_file_uri(input_uri) == expected
-
-
 def test_without_the_sdk_the_error_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "flyte", None)  # makes `import flyte` raise ImportError
-    with pytest.raises(runs.ClientError, match=re.escape("pip install flyte==2.12.1")):
+    with pytest.raises(errors.ClientError, match=re.escape("pip install flyte==2.12.1")):
         sdk.require_flyte()
 
 
@@ -197,24 +186,24 @@ def test_the_task_is_found_by_name(task_file: Path) -> None:
 
 def test_a_missing_task_lists_the_tasks_of_the_file(task_file: Path) -> None:
     module = sdk.load_task_module(task_file)
-    with pytest.raises(runs.ClientError, match=r"has no task 'third' \(its tasks: first, second\)"):
+    with pytest.raises(errors.ClientError, match=r"has no task 'third' \(its tasks: first, second\)"):
         sdk.find_task(module, "third")
-    with pytest.raises(runs.ClientError, match=r"'not_a_task' in .* is not a Flyte task \(@env.task\) but of type int"):
+    with pytest.raises(errors.ClientError, match=r"'not_a_task' in .* is not a Flyte task \(@env.task\) but of type int"):
         sdk.find_task(module, "not_a_task")
 
 
 def test_a_file_that_fails_to_import(tmp_path: Path) -> None:
     path = tmp_path / f"broken_{uuid.uuid4().hex[:8]}.py"
     path.write_text("raise RuntimeError('boom')\n")
-    with pytest.raises(runs.ClientError, match="importing .* failed: RuntimeError: boom"):
+    with pytest.raises(errors.ClientError, match="importing .* failed: RuntimeError: boom"):
         sdk.load_task_module(path)
     assert path.stem not in sys.modules
-    with pytest.raises(runs.ClientError, match="does not exist"):
+    with pytest.raises(errors.ClientError, match="does not exist"):
         sdk.load_task_module(tmp_path / "nowhere.py")
 
 
 def test_a_file_named_like_a_loaded_module_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "json.py"
     path.write_text("x = 1\n")
-    with pytest.raises(runs.ClientError, match="already 'json' from .*rename the file"):
+    with pytest.raises(errors.ClientError, match="already 'json' from .*rename the file"):
         sdk.load_task_module(path)

@@ -1,4 +1,5 @@
-"""should_delete, the TTL decision of the garbage collector (flyte-executor.md §10.6 item 10: now 2026-08-08 12:00Z)."""
+"""should_delete, the TTL decision of the garbage collector: upstream's table (docs/upstream-contract.md, "Terminal
+labels and garbage collection"), now 2026-08-08 12:00Z."""
 
 from __future__ import annotations
 

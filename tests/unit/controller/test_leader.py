@@ -1,14 +1,12 @@
-"""may_take: when a replica may take the Lease (client-go leaderelection semantics)."""
+"""LeaderElector.may_take: when a replica may take the Lease (client-go leaderelection semantics): a Lease held by
+another replica expires only after it stayed unchanged for its duration on this replica's own clock."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from taskaction_operator.controller.leader import may_take
-
-NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
+from taskaction_operator.controller import leader
+from taskaction_operator.controller.leader import LeaderElector
 
 
 def lease(holder: str | None, renewed: str | None, duration: int = 15) -> dict:
@@ -20,17 +18,56 @@ def lease(holder: str | None, renewed: str | None, duration: int = 15) -> dict:
     return {"spec": spec}
 
 
-@pytest.mark.parametrize(
-    ("existing", "expected"),
-    [
-        (lease(None, None), True),  # nobody holds it
-        (lease("", "2026-11-23T11:59:59.000000Z"), True),  # released
-        (lease("me", "2026-11-23T11:59:59.000000Z"), True),  # ours: renew
-        (lease("other", "2026-11-23T11:59:50.000000Z"), False),  # renewed 10 s ago, lasts 15 s
-        (lease("other", "2026-11-23T11:59:45.000000Z"), True),  # exactly expired
-        (lease("other", "2026-11-23T11:50:00.000000Z"), True),  # long expired
-        (lease("other", None), True),  # never renewed
-    ],
-)
-def test_may_take(existing: dict, expected: bool) -> None:
-    assert may_take(existing, "me", NOW) is expected
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(leader.time, "monotonic", fake)
+    return fake
+
+
+def elector() -> LeaderElector:
+    return LeaderElector(None, "ns", "lease", "me", duration=15, renew_deadline=10, retry=2)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("existing", [lease(None, None), lease("", "2026-11-23T11:59:59.000000Z"), lease("me", "2026-11-23T11:59:59.000000Z")])
+def test_free_or_ours_at_once(existing: dict, clock: Clock) -> None:
+    assert elector().may_take(existing)
+
+
+def test_anothers_lease_is_never_taken_at_first_sight_whatever_its_timestamps_say(clock: Clock) -> None:
+    """A renewTime long ago may only mean the holder's clock is behind: it is not compared with ours."""
+    assert not elector().may_take(lease("other", "2020-01-01T00:00:00.000000Z"))
+
+
+def test_taken_once_unchanged_for_its_duration_on_our_clock(clock: Clock) -> None:
+    me = elector()
+    held = lease("other", "2026-11-23T11:59:50.000000Z")
+    assert not me.may_take(held)
+    clock.now += 14.9
+    assert not me.may_take(held)
+    clock.now += 0.1
+    assert me.may_take(held)
+
+
+def test_a_renewal_starts_the_wait_again(clock: Clock) -> None:
+    me = elector()
+    assert not me.may_take(lease("other", "2026-11-23T11:59:50.000000Z"))
+    clock.now += 10
+    assert not me.may_take(lease("other", "2026-11-23T12:00:00.000000Z"))  # renewed meanwhile
+    clock.now += 10
+    assert not me.may_take(lease("other", "2026-11-23T12:00:00.000000Z"))
+    clock.now += 5
+    assert me.may_take(lease("other", "2026-11-23T12:00:00.000000Z"))
+
+
+def test_each_lease_request_has_a_budget_below_the_renew_deadline() -> None:
+    me = elector()
+    assert 2 * me.request_timeout < me.renew_deadline  # a get and a replace fit in the deadline

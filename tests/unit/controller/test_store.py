@@ -85,3 +85,58 @@ def test_values() -> None:
     store.put(version("1"))
     store.put(taskaction(name="rabc123-train", resource_version="2"))
     assert sorted(o["metadata"]["name"] for o in store.values()) == ["rabc123-a0", "rabc123-train"]
+
+
+def test_a_finished_taskaction_keeps_only_what_is_read_once_finished() -> None:
+    """Terminal labels written: everything recorded and reported. The decisions on the skeleton are the same as on
+    the whole object, which is most of the retained objects' memory."""
+    from taskaction_operator.reconcile.task import reconcile_task
+    from taskaction_operator.settings import Settings
+
+    from ..builders import NOW
+
+    labels = {"flyte.org/termination-status": "terminated", "flyte.org/completed-time": "2026-08-08.11-00"}
+    status = {
+        "conditions": [
+            {"type": "Succeeded", "status": "True", "reason": "Completed", "message": "", "lastTransitionTime": "2026-08-08T11:00:00Z"}
+        ],
+        "pluginPhase": "PhaseSuccess",
+        "phaseHistory": [{"phase": "Queued", "occurredAt": "2026-08-08T10:59:00Z"}] * 20,
+        "stateJson": "{}",
+    }
+    whole = taskaction(labels=labels, status=status, finalizers=["flyte.org/plugin-finalizer"])
+    skeleton = slim(whole)
+    assert "taskTemplate" not in skeleton["spec"] and "phaseHistory" not in skeleton["status"]
+    assert skeleton["spec"]["runName"] == whole["spec"]["runName"]
+    assert len(str(skeleton)) < len(str(whole)) / 2
+    settings = Settings(read_outputs=False)
+    assert reconcile_task(skeleton, None, None, NOW, settings) == reconcile_task(whole, None, None, NOW, settings)
+    deleting = {**skeleton, "metadata": {**skeleton["metadata"], "deletionTimestamp": "2026-08-08T12:00:00Z"}}
+    assert reconcile_task(deleting, None, None, NOW, settings).remove_finalizer
+
+
+def test_an_unfinished_taskaction_is_kept_whole_but_managed_fields() -> None:
+    body = taskaction(status={"phaseHistory": [{"phase": "Queued", "occurredAt": "2026-08-08T10:59:00Z"}]})
+    body["metadata"]["managedFields"] = [{"manager": "kubectl"}]
+    slimmed = slim(body)
+    assert "managedFields" not in slimmed["metadata"]
+    assert slimmed["spec"] == body["spec"] and slimmed["status"] == body["status"]
+
+
+def test_a_pod_keeps_its_status_and_only_the_names_of_its_containers() -> None:
+    from ..builders import failed_pod
+
+    pod_ = failed_pod("rabc123-a0-0", exit_code=3)
+    pod_["kind"] = "Pod"
+    pod_["spec"] = {"containers": [{"name": "rabc123-a0-0", "image": "x", "env": [{"name": "A", "value": "1"}] * 50}], "nodeName": "n1"}
+    slimmed = slim(pod_)
+    assert slimmed["spec"] == {"containers": [{"name": "rabc123-a0-0"}], "nodeName": "n1"}
+    assert slimmed["status"] == pod_["status"]
+
+
+def test_holds_tells_the_echo_of_a_write_from_news() -> None:
+    store = ObjectStore()
+    store.put(version("10"))
+    assert store.holds(version("10"))
+    assert not store.holds(version("11"))
+    assert not store.holds(version("10", uid="uid-recreated"))

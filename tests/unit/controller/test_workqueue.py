@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from taskaction_operator.controller.workqueue import WorkQueue
+from tests.support.waiting import wait_until_async
 
 A = ("flyte", "rabc123-a0")
 B = ("flyte", "rabc123-train")
@@ -78,10 +79,7 @@ async def test_workers_never_process_one_key_concurrently() -> None:
             queue.add(B)
             after_last_add = len(started)  # no worker can run between the adds and this line
             await asyncio.sleep(0.0005)
-        for _ in range(1000):  # drain (exits as soon as both keys are idle)
-            if len(queue) == 0 and active[A] == 0 and active[B] == 0:
-                break
-            await asyncio.sleep(0.005)
+        await wait_until_async(lambda: len(queue) == 0 and active[A] == 0 and active[B] == 0, 5, "the queue did not drain", interval=0.005)
     finally:
         for task in workers:
             task.cancel()

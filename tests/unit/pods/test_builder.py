@@ -1,4 +1,5 @@
-"""TaskTemplate -> Pod (pods-and-bundles.md §2.2-2.7, flyte-executor.md §3.2, §3.5, §3.7)."""
+"""TaskTemplate -> Pod (docs/upstream-contract.md, "The pod", "Names", "Ownership"); its env is test_env, its resources
+test_resources, the bundle's init container test_bundle_init."""
 
 from __future__ import annotations
 
@@ -6,48 +7,17 @@ import base64
 from typing import Any
 
 import pytest
-from flyteidl2.core import security_pb2, tasks_pb2
+from flyteidl2.core import security_pb2
 from google.protobuf import text_format
 
 from taskaction_operator.api.decoding import SpecError
-from taskaction_operator.api.models import TaskAction
-from taskaction_operator.pods.builder import build_pod, resources
 from taskaction_operator.settings import Settings
 from taskaction_operator.storage import paths
 
-from ..builders import INPUT_URI, NAMESPACE, ROOT_NAME, ROOT_OUTPUT_1, RUN_BASE, k8s_pod_template, spec, task_template, taskaction
+from ..builders import INPUT_URI, NAMESPACE, ROOT_NAME, ROOT_OUTPUT_1, RUN_BASE, k8s_pod_template, task_template
+from .pod_builders import env_of, make
 
-CPU, MEMORY, GPU, STORAGE, EPHEMERAL = (
-    tasks_pb2.Resources.CPU,
-    tasks_pb2.Resources.MEMORY,
-    tasks_pb2.Resources.GPU,
-    tasks_pb2.Resources.STORAGE,
-    tasks_pb2.Resources.EPHEMERAL_STORAGE,
-)
 UID = "11111111-2222-3333-4444-555555555555"
-SDK_ARGS = [
-    "a0", "--inputs", "{{.input}}", "--outputs-path", "{{.outputPrefix}}", "--version", "v1",
-    "--raw-data-path", "{{.rawOutputDataPrefix}}", "--checkpoint-path", "{{.checkpointOutputPrefix}}",
-    "--prev-checkpoint", "{{.prevCheckpointPrefix}}", "--run-name", "{{.runName}}", "--name", "{{.actionName}}",
-]  # fmt: skip
-
-
-def make(
-    template: tasks_pb2.TaskTemplate | None = None,
-    *,
-    attempt: int = 1,
-    settings: Settings | None = None,
-    labels: dict[str, str] | None = None,
-    annotations: dict[str, str] | None = None,
-    **spec_overrides: Any,
-) -> dict[str, Any]:
-    template = template if template is not None else task_template(args=SDK_ARGS)
-    body = taskaction(spec_=spec(template, **spec_overrides), labels=labels, annotations=annotations)
-    return build_pod(TaskAction.model_validate(body), template, attempt, settings or Settings())
-
-
-def env_of(container: dict[str, Any]) -> list[tuple[str, Any]]:
-    return [(e["name"], e.get("value", e.get("valueFrom"))) for e in container["env"]]
 
 
 class TestIdentity:
@@ -178,54 +148,6 @@ class TestAnnotations:
         assert "primary_container_name" not in pod["metadata"]["annotations"]
 
 
-class TestEnv:
-    def test_order_and_values(self) -> None:
-        template = task_template(args=SDK_ARGS, env={"USER_VAR": "1", "LOG_LEVEL": "20"})
-        pod = make(
-            template,
-            envVars={"_F_SYS_PATH": "/root", "ACTION_NAME": "evil", "RUN_NAME": "evil", "_U_RUN_BASE": "evil", "_U_ORG_NAME": "evil"},
-            settings=Settings(default_env_vars={"_U_EP_OVERRIDE": "flyte-http.flyte:8090", "_U_USE_ACTIONS": "1"}),
-        )
-        assert env_of(pod["spec"]["containers"][0]) == [
-            ("USER_VAR", "1"),
-            ("LOG_LEVEL", "20"),
-            ("FLYTE_INTERNAL_EXECUTION_ID", "rabc123"),
-            ("FLYTE_INTERNAL_EXECUTION_PROJECT", "flytesnacks"),
-            ("FLYTE_INTERNAL_EXECUTION_DOMAIN", "development"),
-            ("_F_PN", {"fieldRef": {"fieldPath": "metadata.name"}}),
-            ("FLYTE_ATTEMPT_NUMBER", "0"),
-            ("FLYTE_INTERNAL_TASK_PROJECT", "flytesnacks"),
-            ("FLYTE_INTERNAL_TASK_DOMAIN", "development"),
-            ("FLYTE_INTERNAL_TASK_NAME", "my_module.say_hello"),
-            ("FLYTE_INTERNAL_TASK_VERSION", "v1"),
-            ("FLYTE_INTERNAL_PROJECT", "flytesnacks"),
-            ("FLYTE_INTERNAL_DOMAIN", "development"),
-            ("FLYTE_INTERNAL_NAME", "my_module.say_hello"),
-            ("FLYTE_INTERNAL_VERSION", "v1"),
-            ("ACTION_NAME", "a0"),
-            ("RUN_NAME", "rabc123"),
-            ("_U_RUN_BASE", RUN_BASE),
-            ("_U_ORG_NAME", "local"),
-            ("_F_SYS_PATH", "/root"),
-            ("_U_EP_OVERRIDE", "flyte-http.flyte:8090"),
-            ("_U_USE_ACTIONS", "1"),
-        ]
-
-    def test_spec_env_vars_cannot_override_the_four_task_vars(self) -> None:
-        env = env_of(
-            make(envVars={"ACTION_NAME": "x", "RUN_NAME": "x", "_U_RUN_BASE": "x", "_U_ORG_NAME": "x", "OK": "y"})["spec"][
-                "containers"
-            ][0]
-        )
-        names = [n for n, _ in env]
-        for name in ("ACTION_NAME", "RUN_NAME", "_U_RUN_BASE", "_U_ORG_NAME"):
-            assert names.count(name) == 1, name
-        assert dict(env)["ACTION_NAME"] == "a0" and dict(env)["_U_ORG_NAME"] == "local"
-        assert ("OK", "y") in env
-
-    @pytest.mark.parametrize(("attempt", "number"), [(1, "0"), (2, "1"), (4, "3")])
-    def test_attempt_number_is_zero_based(self, attempt: int, number: str) -> None:
-        assert dict(env_of(make(attempt=attempt)["spec"]["containers"][0]))["FLYTE_ATTEMPT_NUMBER"] == number
 
 
 class TestArgs:
@@ -257,54 +179,6 @@ class TestArgs:
             make(runOutputBase="/not/a/url")
 
 
-class TestResources:
-    def test_defaults_for_both_requests_and_limits(self) -> None:
-        assert make()["spec"]["containers"][0]["resources"] == {
-            "requests": {"cpu": "1000m", "memory": "1024Mi"},
-            "limits": {"cpu": "1000m", "memory": "1024Mi"},
-        }
-
-    def test_defaults_come_from_settings(self) -> None:
-        assert resources(None, Settings(default_cpu="500m", default_memory="2Gi")) == {
-            "requests": {"cpu": "500m", "memory": "2Gi"},
-            "limits": {"cpu": "500m", "memory": "2Gi"},
-        }
-
-    def test_limit_defaults_to_request(self) -> None:
-        pod = make(task_template(requests={CPU: "2", MEMORY: "4Gi"}))
-        assert pod["spec"]["containers"][0]["resources"] == {
-            "requests": {"cpu": "2", "memory": "4Gi"},
-            "limits": {"cpu": "2", "memory": "4Gi"},
-        }
-
-    def test_request_comes_from_limit(self) -> None:
-        got = resources(task_template(limits={CPU: "3", MEMORY: "8Gi", EPHEMERAL: "10Gi"}).container.resources, Settings())
-        assert got == {
-            "requests": {"cpu": "3", "memory": "8Gi", "ephemeral-storage": "10Gi"},
-            "limits": {"cpu": "3", "memory": "8Gi", "ephemeral-storage": "10Gi"},
-        }
-
-    def test_gpu_becomes_nvidia_gpu(self) -> None:
-        got = resources(task_template(limits={GPU: "1"}).container.resources, Settings())
-        assert got["limits"]["nvidia.com/gpu"] == "1"
-        assert got["requests"]["nvidia.com/gpu"] == "1"
-        assert "gpu" not in got["limits"]
-        assert resources(task_template(limits={GPU: "2"}).container.resources, Settings(gpu_resource_name="amd.com/gpu"))[
-            "limits"
-        ]["amd.com/gpu"] == "2"
-
-    def test_zero_quantities_and_storage_are_dropped(self) -> None:
-        got = resources(task_template(requests={CPU: "0", STORAGE: "5Gi"}).container.resources, Settings())
-        assert got == {"requests": {"cpu": "1000m", "memory": "1024Mi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}
-
-    def test_zero_quantities_in_any_spelling_are_dropped(self) -> None:
-        got = resources(task_template(requests={CPU: "0m", MEMORY: "0Gi"}, limits={CPU: "0.0"}).container.resources, Settings())
-        assert got == {"requests": {"cpu": "1000m", "memory": "1024Mi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}
-
-    def test_request_is_clamped_to_the_limit(self) -> None:
-        got = resources(task_template(requests={CPU: "4"}, limits={CPU: "2"}).container.resources, Settings())
-        assert got["requests"]["cpu"] == "2"
-        assert got["limits"]["cpu"] == "2"
 
 
 class TestInterruptible:

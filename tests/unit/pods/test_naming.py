@@ -1,4 +1,4 @@
-"""Pod names, label values and TaskAction names (pods-and-bundles.md §1.2, §2.2; flyte-executor.md §3.2)."""
+"""Pod names, label values and TaskAction names (docs/upstream-contract.md, "Names")."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_retry_index() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("run/name:with bad chars", "run-name-with-bad-chars"),  # the reference example
+        ("run/name:with bad chars", "run-name-with-bad-chars"),  # upstream's example
         ("rabc123", "rabc123"),
         ("my_module.say_hello", "my_module.say_hello"),
         ("-leading", "xleading"),

@@ -1,5 +1,5 @@
-"""Pod status -> plugin phase: DemystifyPodStatus over the whole table of pods-and-bundles.md §2.9 and
-flyte-executor.md §3.8, with our documented difference (plain non-zero exit on a Failed pod is a USER failure)."""
+"""Pod status -> plugin phase: DemystifyPodStatus over the whole table of docs/upstream-contract.md,
+"Pod status -> phase", with our documented difference (plain non-zero exit on a Failed pod is a USER failure)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from taskaction_operator.pods.phase import Phase, PhaseInfo, demystify, go_duration
+from taskaction_operator.api.phase import Phase, PhaseInfo, go_duration
+from taskaction_operator.api.times import rfc3339
+from taskaction_operator.pods.phase import demystify
 from taskaction_operator.settings import Settings
 
-from ..builders import NOW, container_status, pod, pod_condition, terminated, ts, waiting
+from ..builders import NOW, container_status, pod, pod_condition, terminated, waiting
 
 P = "rabc123-a0-0"  # the pod's name is its primary container's name
 USER, SYSTEM = "USER", "SYSTEM"
@@ -210,12 +212,12 @@ CASES: dict[str, tuple[dict[str, Any], Want]] = {
         Want(Phase.RETRYABLE_FAILURE, SYSTEM, "ContainersNotReady|SomethingNewInKubelet"),
     ),
     "pending-ready-false-without-waiting-containers": (
-        not_ready(container_status(P, {"running": {"startedAt": ts(NOW)}})),
+        not_ready(container_status(P, {"running": {"startedAt": rfc3339(NOW)}})),
         Want(Phase.QUEUED, reason="Scheduling"),
     ),
     # --- Running with the primary annotation -----------------------------------------------------------------
     "running-primary-running": (
-        pod(P, phase="Running", container_statuses=[container_status(P, {"running": {"startedAt": ts(NOW)}}, ready=True)]),
+        pod(P, phase="Running", container_statuses=[container_status(P, {"running": {"startedAt": rfc3339(NOW)}}, ready=True)]),
         Want(Phase.RUNNING),
     ),
     "running-primary-waiting": (

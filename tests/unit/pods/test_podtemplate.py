@@ -1,4 +1,5 @@
-"""Merging a task's pod onto a base PodTemplate (flyteplugins MergeWithBasePodTemplate, pods-and-bundles.md §2.8)."""
+"""Merging a task's pod onto a base PodTemplate (flyteplugins MergeWithBasePodTemplate;
+docs/upstream-contract.md, "PodTemplates")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Template variables in command/args (pods-and-bundles.md §2.4)."""
+"""Template variables in command/args (docs/upstream-contract.md, "Template variables")."""
 
 from __future__ import annotations
 

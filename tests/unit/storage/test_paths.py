@@ -1,4 +1,4 @@
-"""ComputeActionOutputPath and its FNV-1a shard (flyte-executor.md §3.1, pods-and-bundles.md §2.4).
+"""ComputeActionOutputPath and its FNV-1a shard (docs/upstream-contract.md, "Output paths").
 
 The Actions service (Go) computes the same path, so the values must match byte for byte.
 """
@@ -49,7 +49,7 @@ def test_shard_is_the_fnv_of_namespace_slash_name_mod_1296() -> None:
 
 
 def test_reference_example() -> None:
-    """pods-and-bundles.md §2.4: ns flyte, CR rabc123-a0, attempt 1."""
+    """The example of docs/upstream-contract.md, "Output paths": ns flyte, CR rabc123-a0, attempt 1."""
     got = paths.action_output_prefix(NAMESPACE, ROOT_NAME, RUN_BASE, "a0", 1)
     assert got == ROOT_OUTPUT_1 == "s3://flyte-data/oc/flytesnacks/development/rabc123/a0/1"
 
@@ -98,6 +98,11 @@ def test_input_prefix_and_checkpoints() -> None:
     assert paths.input_prefix("s3://b/run/a0/inputs.pb") == "s3://b/run/a0"
     assert paths.input_prefix("s3://b/run/a0") == "s3://b/run/a0"
     assert paths.checkpoint_prefix(ROOT_OUTPUT_1) == ROOT_OUTPUT_1 + "/_flytecheckpoints"
+
+
+@pytest.mark.parametrize("input_uri", ["s3://b/p/d/r/inputs", "s3://b/p/d/r/inputs/inputs.pb"])
+def test_inputs_file_of_a_root_prefix_or_a_childs_file(input_uri: str) -> None:
+    assert paths.inputs_file(input_uri) == "s3://b/p/d/r/inputs/inputs.pb"
 
 
 _names = st.text(alphabet=string.ascii_lowercase + string.digits + "-", min_size=1, max_size=50)

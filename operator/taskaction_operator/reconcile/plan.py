@@ -1,0 +1,60 @@
+"""What one reconcile decided to do. Controller.apply carries a Plan out, in this order:
+pod creation, metadata patch, status patch, pod deletion, terminal labels, finalizer removal, events.
+The status is recorded before a pod is deleted: a crash between the two then leaves a pod too many (found and
+deleted by the next decision), never an attempt whose end was not counted.
+
+A plan may instead ask for one lookup (`lookup`): something only I/O can tell. The shell looks it up, puts the
+answer in the Lookups, and asks for the decision again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FindPodTemplate:
+    """A pod is to be made on this PodTemplate: find it (the task's namespace first, then the fallback)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class ReadInputs:
+    """The command uses `{{.Inputs.x}}`: read this inputs.pb."""
+
+    uri: str
+
+
+@dataclass(frozen=True)
+class ReadOutputs:
+    """The pod succeeded: read error.pb and outputs.pb under this output prefix."""
+
+    prefix: str
+
+
+Lookup = FindPodTemplate | ReadInputs | ReadOutputs
+
+
+@dataclass
+class Plan:
+    metadata_patch: dict[str, Any] | None = None  # merge patch of labels / ownerReferences / finalizers
+    delete_pod: str | None = None
+    create_pod: dict[str, Any] | None = None
+    status_patch: dict[str, Any] | None = None  # merge patch of status
+    terminal_labels: dict[str, str] | None = None
+    remove_finalizer: bool = False
+    events: list[Event] = field(default_factory=list)
+    requeue_after: float | None = None
+    waiting_for_parent: str | None = None  # name of the parent TaskAction this one waits for
+    lookup: Lookup | None = None  # nothing else to do yet: look this up, then decide again
+
+    def requeue(self, seconds: float) -> None:
+        self.requeue_after = seconds if self.requeue_after is None else min(self.requeue_after, seconds)

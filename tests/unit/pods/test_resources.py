@@ -1,0 +1,69 @@
+"""The primary container's requests and limits (pods-and-bundles.md §2.6, MergeExistingResources)."""
+
+from __future__ import annotations
+
+from flyteidl2.core import tasks_pb2
+
+from taskaction_operator.pods.resources import resources
+from taskaction_operator.settings import Settings
+
+from ..builders import task_template
+from .pod_builders import make
+
+CPU, MEMORY, GPU, STORAGE, EPHEMERAL = (
+    tasks_pb2.Resources.CPU,
+    tasks_pb2.Resources.MEMORY,
+    tasks_pb2.Resources.GPU,
+    tasks_pb2.Resources.STORAGE,
+    tasks_pb2.Resources.EPHEMERAL_STORAGE,
+)
+
+
+class TestResources:
+    def test_defaults_for_both_requests_and_limits(self) -> None:
+        assert make()["spec"]["containers"][0]["resources"] == {
+            "requests": {"cpu": "1000m", "memory": "1024Mi"},
+            "limits": {"cpu": "1000m", "memory": "1024Mi"},
+        }
+
+    def test_defaults_come_from_settings(self) -> None:
+        assert resources(None, Settings(default_cpu="500m", default_memory="2Gi")) == {
+            "requests": {"cpu": "500m", "memory": "2Gi"},
+            "limits": {"cpu": "500m", "memory": "2Gi"},
+        }
+
+    def test_limit_defaults_to_request(self) -> None:
+        pod = make(task_template(requests={CPU: "2", MEMORY: "4Gi"}))
+        assert pod["spec"]["containers"][0]["resources"] == {
+            "requests": {"cpu": "2", "memory": "4Gi"},
+            "limits": {"cpu": "2", "memory": "4Gi"},
+        }
+
+    def test_request_comes_from_limit(self) -> None:
+        got = resources(task_template(limits={CPU: "3", MEMORY: "8Gi", EPHEMERAL: "10Gi"}).container.resources, Settings())
+        assert got == {
+            "requests": {"cpu": "3", "memory": "8Gi", "ephemeral-storage": "10Gi"},
+            "limits": {"cpu": "3", "memory": "8Gi", "ephemeral-storage": "10Gi"},
+        }
+
+    def test_gpu_becomes_nvidia_gpu(self) -> None:
+        got = resources(task_template(limits={GPU: "1"}).container.resources, Settings())
+        assert got["limits"]["nvidia.com/gpu"] == "1"
+        assert got["requests"]["nvidia.com/gpu"] == "1"
+        assert "gpu" not in got["limits"]
+        assert resources(task_template(limits={GPU: "2"}).container.resources, Settings(gpu_resource_name="amd.com/gpu"))[
+            "limits"
+        ]["amd.com/gpu"] == "2"
+
+    def test_zero_quantities_and_storage_are_dropped(self) -> None:
+        got = resources(task_template(requests={CPU: "0", STORAGE: "5Gi"}).container.resources, Settings())
+        assert got == {"requests": {"cpu": "1000m", "memory": "1024Mi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}
+
+    def test_zero_quantities_in_any_spelling_are_dropped(self) -> None:
+        got = resources(task_template(requests={CPU: "0m", MEMORY: "0Gi"}, limits={CPU: "0.0"}).container.resources, Settings())
+        assert got == {"requests": {"cpu": "1000m", "memory": "1024Mi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}
+
+    def test_request_is_clamped_to_the_limit(self) -> None:
+        got = resources(task_template(requests={CPU: "4"}, limits={CPU: "2"}).container.resources, Settings())
+        assert got["requests"]["cpu"] == "2"
+        assert got["limits"]["cpu"] == "2"

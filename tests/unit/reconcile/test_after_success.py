@@ -1,0 +1,93 @@
+"""A succeeded pod is a succeeded task only once storage says so: error.pb first, then outputs.pb (Flyte
+plugin_manager.go checkResourcePhase). The shell reads storage when the plan asks (`ReadOutputs`) and decides again."""
+
+from __future__ import annotations
+
+import pytest
+from flyteidl2.core import interface_pb2, types_pb2
+
+from taskaction_operator.reconcile import plugin_state
+from taskaction_operator.reconcile.task import reconcile_task
+from taskaction_operator.api.phase import ExecError
+from taskaction_operator.settings import Settings
+from taskaction_operator.storage import paths
+from taskaction_operator.reconcile.lookups import Lookups
+from taskaction_operator.reconcile.plan import ReadOutputs
+from taskaction_operator.storage.outputs import OutputCheck
+from tests.unit.builders import NOW, ROOT_NAME, cond_tuple, spec, started_status, succeeded_pod, task_template, taskaction
+
+
+@pytest.fixture
+def reading() -> Settings:
+    return Settings(read_outputs=True)
+
+
+def started(template=None, attempts: int = 1) -> dict:
+    body = taskaction(spec_=spec(template) if template is not None else None, finalizers=["flyte.org/plugin-finalizer"])
+    body["status"] = started_status(attempts=attempts)
+    return body
+
+
+def test_a_succeeded_pod_asks_for_the_outputs_of_its_exact_prefix(reading: Settings) -> None:
+    body = started()
+    plan = reconcile_task(body, succeeded_pod(), None, NOW, reading)
+    meta, s = body["metadata"], body["spec"]
+    assert plan.lookup == ReadOutputs(paths.action_output_prefix(meta["namespace"], meta["name"], s["runOutputBase"], s["actionName"], 1))
+    assert plan.status_patch is None and plan.create_pod is None and plan.delete_pod is None
+
+
+def test_no_error_file_is_success(reading: Settings) -> None:
+    plan = reconcile_task(started(), succeeded_pod(), None, NOW, reading, Lookups(outputs=OutputCheck(outputs_found=True)))
+    assert cond_tuple(plan.status_patch, "Succeeded")[:2] == ("True", "Completed")
+
+
+def test_an_unrecoverable_error_file_fails_the_action_with_its_error(reading: Settings) -> None:
+    error = ExecError("ValueError", "USER", "exploded on 5")
+    plan = reconcile_task(started(), succeeded_pod(), None, NOW, reading, Lookups(outputs=OutputCheck(error=error)))
+    assert cond_tuple(plan.status_patch, "Failed")[:2] == ("True", "PermanentFailure")
+    assert plan.status_patch["errorState"] == {"code": "ValueError", "kind": "USER", "message": "exploded on 5"}
+
+
+def test_a_recoverable_error_file_uses_a_retry_when_one_is_left(reading: Settings) -> None:
+    error = ExecError("ValueError", "USER", "flaky")
+    plan = reconcile_task(started(task_template(retries=1)), succeeded_pod(), None, NOW, reading, Lookups(outputs=OutputCheck(error=error, recoverable=True)))
+    assert plan.status_patch["attempts"] == 2
+    assert plan.delete_pod == f"{ROOT_NAME}-0"
+    assert cond_tuple(plan.status_patch, "Progressing")[1] == "Queued"
+
+
+def test_declared_outputs_missing_is_a_user_failure(reading: Settings) -> None:
+    template = task_template()
+    template.interface.outputs.variables.add(key="o0", value=interface_pb2.Variable(type=types_pb2.LiteralType(simple=types_pb2.INTEGER)))
+    plan = reconcile_task(started(template), succeeded_pod(), None, NOW, reading, Lookups(outputs=OutputCheck(outputs_found=False)))
+    assert plan.status_patch["errorState"]["code"] == "OutputsNotFound"
+    assert "o0" in plan.status_patch["errorState"]["message"]
+
+
+def test_no_declared_outputs_and_no_file_is_success(reading: Settings) -> None:
+    plan = reconcile_task(started(), succeeded_pod(), None, NOW, reading, Lookups(outputs=OutputCheck(outputs_found=False)))
+    assert cond_tuple(plan.status_patch, "Succeeded")[:2] == ("True", "Completed")
+
+
+def test_storage_failure_counts_a_system_failure_and_keeps_the_pod(reading: Settings) -> None:
+    body = started()
+    plan = reconcile_task(body, succeeded_pod(), None, NOW, reading, Lookups(outputs=OutputCheck(storage_error="connection refused")))
+    assert plan.delete_pod is None and plan.create_pod is None
+    assert plan.status_patch["systemFailures"] == 1
+    assert plan.status_patch["errorState"]["code"] == "OutputsReadFailed"
+    assert plugin_state.is_started({**body["status"], **plan.status_patch})
+    assert plan.requeue_after == 10.0
+
+
+def test_storage_failing_past_the_limit_is_max_system_failures(reading: Settings) -> None:
+    body = started()
+    body["status"]["systemFailures"] = 3
+    plan = reconcile_task(body, succeeded_pod(), None, NOW, reading, Lookups(outputs=OutputCheck(storage_error="403 Forbidden")))
+    assert plan.status_patch["errorState"]["code"] == "MaxSystemFailuresExceeded"
+    assert cond_tuple(plan.status_patch, "Failed")[0] == "True"
+
+
+def test_reading_disabled_trusts_the_pod(settings: Settings) -> None:
+    plan = reconcile_task(started(), succeeded_pod(), None, NOW, settings)
+    assert plan.lookup is None
+    assert cond_tuple(plan.status_patch, "Succeeded")[:2] == ("True", "Completed")
