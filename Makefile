@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(HOME)/.cache/taskaction-operator/bin:$(PATH)
 
-.PHONY: venv demo test test-unit test-storage test-cluster test-e2e bench crd clean
+.PHONY: venv demo test test-unit test-storage test-cluster test-e2e test-node bench crd clean
 
 include e2e/Makefile.cluster
 
@@ -40,6 +40,12 @@ test-cluster: venv
 # Security, and the real operator run with the chart's ServiceAccount token (helm built by e2e/install-helm.sh).
 test-e2e: venv
 	$(PY) -m pytest tests/e2e -q
+
+# Task pods really run: a real node (kubelet built like the control plane, containerd + runc from Debian) joined to
+# the local cluster, images built by buildah and imported into its containerd (docs/testing.md, node tier). Root.
+# Not part of `make test` yet. Leaves the node running for the next run; `make cluster-down` stops it.
+test-node: venv
+	$(PY) -m pytest tests/node -q
 
 bench: venv
 	$(PY) e2e/bench/bench.py

@@ -3,26 +3,56 @@
 # buildah (no daemon) on a base image made by debootstrap (Debian bookworm minbase + python3 + python3-venv +
 # ca-certificates), so no container registry is needed. Root only (buildah's storage, debootstrap).
 #
-#   e2e/build-images.sh [--smoke]     # --smoke: also run the runtime image's taskaction-bootstrap on a file:// bundle
+#   e2e/build-images.sh [--smoke] [--sdk] [--containerd SOCKET]
+#     --smoke             also run the runtime image's taskaction-bootstrap on a file:// bundle
+#     --sdk               also the Flyte SDK task image (e2e/images/flyte-sdk.Containerfile: runtime + flyte)
+#     --containerd SOCK   import the images into that containerd's k8s.io namespace (the node of
+#                         `e2e/cluster.py up --with-node`), where the kubelet finds them; nothing is ever pulled
 #
-# Environment: TAG (default dev), IMAGE_CACHE (default ~/.cache/taskaction-operator/images: the debootstrap rootfs
-# as a tarball, reused by later runs), DEBIAN_MIRROR (default: the first URI of the host's apt sources), SUITE.
-# Not part of `make test` (several minutes on a cold machine). See docs/bundles.md.
+# Tags are a hash of the build's inputs (Dockerfile, .dockerignore, pyproject.toml, README.md, operator/; the
+# Containerfile and the flyte pin for the SDK image), never `latest`: an image whose tag exists is not rebuilt, and
+# one already in containerd is not imported again, so a warm run builds nothing. stdout is one line per image,
+# NAME=IMAGE (BASE_IMAGE, OPERATOR_IMAGE, RUNTIME_IMAGE, SDK_IMAGE); progress goes to stderr.
+#
+# Environment: TAG (default: the inputs' hash), IMAGE_CACHE (default ~/.cache/taskaction-operator/images: the
+# debootstrap rootfs as a tarball, reused by later runs), DEBIAN_MIRROR (default: the first URI of the host's apt
+# sources), SUITE. Not part of `make test` (several minutes on a cold machine). See docs/bundles.md.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-TAG=${TAG:-dev}
+SDK_CONTAINERFILE=$REPO/e2e/images/flyte-sdk.Containerfile
+# The Flyte SDK the SDK image gets: the pin of pyproject's `sdk` extra, so tasks serialize and run with one version.
+FLYTE_VERSION=$(sed -n 's/^sdk = \["flyte==\([^"]*\)"\]/\1/p' "$REPO/pyproject.toml")
+inputs_hash() {
+    (cd "$REPO" && find Dockerfile .dockerignore pyproject.toml README.md operator -type f \
+        -not -path '*/__pycache__/*' -not -name '*.pyc' -not -path '*.egg-info/*' -print0 \
+        | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-12
+}
+TAG=${TAG:-src-$(inputs_hash)}
+SDK_TAG=$TAG-flyte$FLYTE_VERSION-$(sha256sum "$SDK_CONTAINERFILE" | cut -c1-8)
 SUITE=${SUITE:-bookworm}
 IMAGE_CACHE=${IMAGE_CACHE:-$HOME/.cache/taskaction-operator/images}
 BASE_IMAGE=localhost/taskaction-base:${SUITE}-python3
 OPERATOR_IMAGE=localhost/taskaction-operator:${TAG}
 RUNTIME_IMAGE=localhost/taskaction-runtime:${TAG}
+SDK_IMAGE=localhost/taskaction-sdk-task:${SDK_TAG}
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 # RUN steps in a chroot: no OCI runtime, no cgroups (crun refuses the hybrid cgroup v1/v2 setup of these machines:
 # "cgroups in hybrid mode not supported"). Override with BUILDAH_ISOLATION=oci where the runtime works.
 export BUILDAH_ISOLATION=${BUILDAH_ISOLATION:-chroot}
 SMOKE=false
-[[ ${1:-} == --smoke ]] && SMOKE=true
+SDK=false
+CONTAINERD=""
+while (($#)); do
+    case $1 in
+        --smoke) SMOKE=true ;;
+        --sdk) SDK=true ;;
+        --containerd) CONTAINERD=${2:?--containerd needs the socket path}; shift ;;
+        *) echo "usage: $0 [--smoke] [--sdk] [--containerd SOCKET]" >&2; exit 2 ;;
+    esac
+    shift
+done
+[[ $TAG == latest ]] && { echo "build-images.sh: TAG=latest would make the kubelet pull: refused" >&2; exit 2; }
 
 log() { printf '\n== %s (%ss)\n' "$*" "$SECONDS" >&2; }
 timed() { local start=$SECONDS; "$@"; TIMES+=("$(printf '%-34s %4ss' "${*:1:3}" $((SECONDS - start)))"); }
@@ -84,8 +114,11 @@ if ! buildah inspect --type image "$BASE_IMAGE" >/dev/null 2>&1; then
     timed import_base "$ROOTFS_TAR"
 fi
 
+have_image() { buildah inspect --type image "$1" >/dev/null 2>&1; }
+
 bud() {
     local target=$1 image=$2
+    if have_image "$image"; then log "cached: $image"; return; fi
     log "buildah bud --target $target -> $image"
     # pip in RUN steps needs the host's CA bundle (the machine's TLS setup), mounted read-only for the build only.
     buildah bud --quiet --layers --target "$target" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
@@ -93,6 +126,14 @@ bud() {
 }
 timed bud operator "$OPERATOR_IMAGE"
 timed bud runtime "$RUNTIME_IMAGE"
+
+bud_sdk() {
+    if have_image "$SDK_IMAGE"; then log "cached: $SDK_IMAGE"; return; fi
+    log "buildah bud $SDK_CONTAINERFILE (flyte $FLYTE_VERSION) -> $SDK_IMAGE"
+    buildah bud --quiet --layers --build-arg "RUNTIME_IMAGE=$RUNTIME_IMAGE" --build-arg "FLYTE_VERSION=$FLYTE_VERSION" \
+        -v "$CA_BUNDLE:$CA_BUNDLE:ro" -t "$SDK_IMAGE" -f "$SDK_CONTAINERFILE" "$REPO/e2e/images" >/dev/null
+}
+$SDK && timed bud_sdk
 
 if $SMOKE; then
     log "smoke: the runtime image's taskaction-bootstrap on a file:// bundle"
@@ -117,6 +158,25 @@ if $SMOKE; then
     buildah rm "$container" >/dev/null
 fi
 
+IMAGES=(BASE_IMAGE="$BASE_IMAGE" OPERATOR_IMAGE="$OPERATOR_IMAGE" RUNTIME_IMAGE="$RUNTIME_IMAGE")
+$SDK && IMAGES+=(SDK_IMAGE="$SDK_IMAGE")
+
+import_into_containerd() {
+    local image=$1 archive
+    local ctr=(ctr --address "$CONTAINERD" --namespace k8s.io)
+    if [[ -n $("${ctr[@]}" images ls -q "name==$image") ]]; then log "in containerd: $image"; return; fi
+    log "import $image into containerd ($CONTAINERD, namespace k8s.io)"
+    archive=$(mktemp "$IMAGE_CACHE/import.XXXXXX.tar")
+    buildah push --quiet "$image" "oci-archive:$archive:$image" >/dev/null
+    "${ctr[@]}" images import "$archive" >/dev/null || { rm -f "$archive"; return 1; }
+    rm -f "$archive"
+    [[ -n $("${ctr[@]}" images ls -q "name==$image") ]] || { echo "build-images.sh: $image not in containerd after the import" >&2; return 1; }
+}
+if [[ -n $CONTAINERD ]]; then
+    for entry in "${IMAGES[@]}"; do timed import_into_containerd "${entry#*=}"; done
+fi
+
 log "done"
 printf '%s\n' "${TIMES[@]}" >&2
-buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep -E 'taskaction-(base|operator|runtime)' >&2 || true
+buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep -E 'taskaction-(base|operator|runtime|sdk-task)' >&2 || true
+printf '%s\n' "${IMAGES[@]}"

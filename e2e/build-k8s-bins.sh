@@ -2,7 +2,16 @@
 # Build the local cluster's binaries from published Go modules (no Docker, no downloads of prebuilt binaries):
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (one version, so client and server never skew),
 # etcd, and kwok + kwokctl. Cached under $CACHE; a binary that already reports the wanted version is not rebuilt.
+#
+#   e2e/build-k8s-bins.sh                 # the control plane (what `e2e/cluster.py up` needs)
+#   e2e/build-k8s-bins.sh --with-kubelet  # also the kubelet of the same version (`e2e/cluster.py up --with-node`)
 set -euo pipefail
+WITH_KUBELET=""
+case "${1:-}" in
+  --with-kubelet) WITH_KUBELET=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--with-kubelet]" >&2; exit 2 ;;
+esac
 K8S_VERSION="${K8S_VERSION:-1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.14}"
 KWOK_VERSION="${KWOK_VERSION:-0.8.0}"
@@ -42,27 +51,44 @@ need_go() {
 }
 W="$(mktemp -d)"; trap 'rm -rf "$W"; [ -n "${TICK:-}" ] && kill "$TICK" 2>/dev/null || true' EXIT
 
-if [ -n "$need_k8s" ]; then
-  say "building Kubernetes v${K8S_VERSION}: $CMDS (cold, empty Go caches: about 6 min on 2 cores)"
-  need_go kubernetes
-  mkdir "$W/k8s"; cd "$W/k8s"
-  go mod init local/k8sbins >/dev/null 2>&1
+# build_k8s NAME CMD...: build k8s.io/kubernetes/cmd/CMD... into $OUT from a throw-away wrapper module that replaces
+# every staging module k8s.io/kubernetes's go.mod points at ./staging/ with its published v0.N.P.
+build_k8s() {
+  local name="$1"; shift
+  need_go "$name"
+  mkdir "$W/$name"; cd "$W/$name"
+  go mod init "local/$name" >/dev/null 2>&1
   GOMOD="$(go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" | python3 -c 'import sys,json; print(json.load(sys.stdin)["GoMod"])')"
   for m in $(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\)[[:space:]]*=>[[:space:]]*\./staging/.*#\1#p' "$GOMOD"); do
     go mod edit -replace="${m}=${m}@${STAGING}"
   done
-  for c in $CMDS; do go get "k8s.io/kubernetes/cmd/${c}@v${K8S_VERSION}" >/dev/null 2>&1 || go get "k8s.io/kubernetes/cmd/${c}@v${K8S_VERSION}"; done
-  LDF="-s -w"
+  for c in "$@"; do go get "k8s.io/kubernetes/cmd/${c}@v${K8S_VERSION}" >/dev/null 2>&1 || go get "k8s.io/kubernetes/cmd/${c}@v${K8S_VERSION}"; done
+  local ldf="-s -w" p pkgs="" c
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    LDF="$LDF -X $p.gitVersion=v${K8S_VERSION} -X $p.gitMajor=1 -X $p.gitMinor=${MINOR} -X $p.gitTreeState=clean"
+    ldf="$ldf -X $p.gitVersion=v${K8S_VERSION} -X $p.gitMajor=1 -X $p.gitMinor=${MINOR} -X $p.gitTreeState=clean"
   done
-  pkgs=""; for c in $CMDS; do pkgs="$pkgs k8s.io/kubernetes/cmd/$c"; done
-  ticker "kubernetes" & TICK=$!
-  CGO_ENABLED=0 go build -trimpath -ldflags "$LDF" -o "$OUT/" $pkgs
+  for c in "$@"; do pkgs="$pkgs k8s.io/kubernetes/cmd/$c"; done
+  ticker "$name" & TICK=$!
+  CGO_ENABLED=0 go build -trimpath -ldflags "$ldf" -o "$OUT/" $pkgs
   kill "$TICK" 2>/dev/null || true; TICK=""
-  say "kubernetes done"
+  say "$name done"
+}
+
+if [ -n "$need_k8s" ]; then
+  say "building Kubernetes v${K8S_VERSION}: $CMDS (cold, empty Go caches: about 6 min on 2 cores)"
+  build_k8s kubernetes $CMDS
 else
   say "cached: kubernetes v${K8S_VERSION}"
+fi
+
+if [ -n "$WITH_KUBELET" ]; then
+  if have_version "$OUT/kubelet" "v${K8S_VERSION}\$"; then
+    say "cached: kubelet v${K8S_VERSION}"
+  else
+    # Its own wrapper and go build: adding it to the control plane's list would relink those binaries too.
+    say "building kubelet v${K8S_VERSION} (about 1 min with the Go caches the control plane left)"
+    build_k8s kubelet kubelet
+  fi
 fi
 
 if ! have_version "$OUT/etcd" "etcd Version: ${ETCD_VERSION}"; then

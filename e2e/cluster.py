@@ -2,9 +2,10 @@
 """Local Kubernetes test cluster for taskaction-operator: kwok + self-built control plane.
 
     python3 e2e/cluster.py up          # build/reuse binaries, create (or reuse) the cluster
+    python3 e2e/cluster.py up --with-node  # ... plus a real node: kubelet + containerd + runc (e2e/node.py)
     python3 e2e/cluster.py status      # what runs; exit 0 if healthy, 1 otherwise
     python3 e2e/cluster.py kubeconfig  # print the kubeconfig path
-    python3 e2e/cluster.py down        # delete the cluster, leave no process behind
+    python3 e2e/cluster.py down        # delete the cluster (and the real node), leave no process behind
     export KUBECONFIG=$(python3 e2e/cluster.py kubeconfig)
 
 The cluster is `kwokctl --runtime binary`: real etcd 3.6, kube-apiserver,
@@ -18,6 +19,11 @@ Paths (TASKACTION_CACHE overrides the cache root, same as the build script):
     $HOME/.cache/taskaction-operator/bin          binaries
     $HOME/.cache/taskaction-operator/kwok         KWOK_WORKDIR (cluster dir, logs, pids)
     $HOME/.cache/taskaction-operator/kubeconfig   kubeconfig of the cluster
+
+TASKACTION_CLUSTER_NAME names a second cluster beside the shared one (for example the node tier's while the shared
+cluster's kwok still plays every node, see docs/testing.md): its own cluster dir and kubeconfig-<name>; binaries,
+stages and the lock are shared. The real node (e2e/node.py) is one per machine, joined to the cluster that `up
+--with-node` brought up.
 
 Stdlib only; importable (`up()`, `down()`, `status()`, `kubectl()`, `KUBECONFIG`, ...).
 """
@@ -48,11 +54,13 @@ STAGES = E2E / "kwok" / "stages.yaml"
 CACHE = Path(os.environ.get("TASKACTION_CACHE") or Path.home() / ".cache" / "taskaction-operator")
 BIN_DIR = CACHE / "bin"
 KWOK_WORKDIR = CACHE / "kwok"
-KUBECONFIG = CACHE / "kubeconfig"
-RENDERED_CONFIG = CACHE / "kwokctl.rendered.yaml"
 LOCK_FILE = CACHE / "cluster.lock"
 
-CLUSTER_NAME = "taskaction"
+DEFAULT_CLUSTER_NAME = "taskaction"
+CLUSTER_NAME = os.environ.get("TASKACTION_CLUSTER_NAME") or DEFAULT_CLUSTER_NAME
+_SUFFIX = "" if CLUSTER_NAME == DEFAULT_CLUSTER_NAME else f"-{CLUSTER_NAME}"
+KUBECONFIG = CACHE / f"kubeconfig{_SUFFIX}"
+RENDERED_CONFIG = CACHE / f"kwokctl{_SUFFIX}.rendered.yaml"
 CLUSTER_DIR = KWOK_WORKDIR / "clusters" / CLUSTER_NAME
 CONFIG_HASH_FILE = CLUSTER_DIR / "taskaction-config.sha256"
 NODE_COUNT = 2
@@ -63,6 +71,18 @@ NODE_PARAMS = ('.podCIDRs = ["10.244.0.0/24"]', '.nodeIPs = ["198.51.100.1"]')
 # kwokctl symlinks each binary as <cluster dir>/bin/<component> and names pid files
 # (pids/<component>.pid) and logs (logs/<component>.log) after the component
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller")
+
+def _load_node_module():
+    """e2e/node.py by path: this file is run as a script and also loaded by path from the tests."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("taskaction_e2e_node", E2E / "node.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+node = _load_node_module()
 
 CREATE_TIMEOUT = 180  # seconds for kwokctl create (processes up, apiserver healthy)
 READY_TIMEOUT = 120  # seconds for nodes Ready / default ServiceAccount
@@ -126,13 +146,14 @@ def locked():
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def build_binaries() -> None:
+def build_binaries(with_kubelet: bool = False) -> None:
     """Run e2e/build-k8s-bins.sh (fast no-op when the cache holds the right versions)."""
-    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=sys.stderr, stderr=sys.stderr)
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT), *(["--with-kubelet"] if with_kubelet else [])],
+                          stdout=sys.stderr, stderr=sys.stderr)
     if proc.returncode != 0:
         raise ClusterError(f"{BUILD_SCRIPT.relative_to(REPO)} failed with exit code {proc.returncode}")
-    missing = [b for b in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd", "kwok", "kwokctl")
-               if not os.access(BIN_DIR / b, os.X_OK)]
+    wanted = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd", "kwok", "kwokctl")
+    missing = [b for b in wanted + (("kubelet",) if with_kubelet else ()) if not os.access(BIN_DIR / b, os.X_OK)]
     if missing:
         raise ClusterError(f"build script succeeded but {BIN_DIR} lacks: {', '.join(missing)}")
 
@@ -141,7 +162,7 @@ def render_config() -> tuple[str, str]:
     """kwokctl.yaml with paths substituted + stages.yaml, and its sha256."""
     template = string.Template(KWOKCTL_TEMPLATE.read_text())
     try:
-        conf = template.substitute(BIN_DIR=str(BIN_DIR))
+        conf = template.substitute(BIN_DIR=str(BIN_DIR), CLUSTER_DIR=str(CLUSTER_DIR))
     except (KeyError, ValueError) as exc:
         raise ClusterError(f"{KWOKCTL_TEMPLATE}: bad placeholder: {exc}") from exc
     text = conf.rstrip("\n") + "\n---\n" + STAGES.read_text()
@@ -282,7 +303,9 @@ def node_problems(kubeconfig: Path = KUBECONFIG) -> list[str]:
     proc = kubectl("get", "nodes", "-o", "json", check=False, kubeconfig=kubeconfig)
     if proc.returncode != 0:
         return [f"cannot list nodes: {proc.stderr.strip()}"]
-    nodes = json.loads(proc.stdout)["items"]
+    # kwok's fake nodes only: the real node (e2e/node.py) has its own checks, and a real node that is down must not
+    # make `up` recreate a cluster other tests use.
+    nodes = [n for n in json.loads(proc.stdout)["items"] if n["metadata"]["name"] != node.NODE_NAME]
     problems = []
     good = 0
     for n in nodes:
@@ -347,7 +370,15 @@ def _wait_reaped(pids, timeout: float = 5) -> None:
         log(f"note: pids {left} are dead but not yet reaped by init (zombies)")
 
 
+def _delete_node() -> None:
+    try:
+        node.down(CACHE, cluster=CLUSTER_NAME)
+    except node.NodeError as exc:
+        raise ClusterError(str(exc)) from exc
+
+
 def _delete() -> None:
+    _delete_node()  # its kubelet would otherwise talk to a dead API server, or to the next cluster
     pids = set(cluster_processes())
     if exists() or CLUSTER_DIR.exists():
         scrub_stale_pidfiles()
@@ -384,12 +415,32 @@ def _create(rendered: str, digest: str) -> None:
     CONFIG_HASH_FILE.write_text(digest + "\n")
 
 
-def up(build: bool = True, keep_on_failure: bool = False) -> Path:
-    """Make sure the cluster runs and is healthy; return the kubeconfig path."""
+def up(build: bool = True, keep_on_failure: bool = False, with_node: bool = False) -> Path:
+    """Make sure the cluster runs and is healthy (and, with_node, the real node Ready); return the kubeconfig path."""
+    kubeconfig = _up_cluster(build, keep_on_failure, with_node)
+    if with_node:
+        with locked():
+            node_up()
+    return kubeconfig
+
+
+def node_up() -> None:
+    """The real node on the running cluster (e2e/node.py), its step named if one fails."""
+    server = apiserver_url()
+    if not server:
+        raise ClusterError("node step 'cluster' failed: no API server address in the kubeconfig")
+    try:
+        node.up(cache=CACHE, cluster=CLUSTER_NAME, pki=CLUSTER_DIR / "pki", apiserver=server, kubelet=BIN_DIR / "kubelet",
+                kubectl=kubectl)
+    except node.NodeError as exc:
+        raise ClusterError(f"{exc}\n(logs: {node.Paths(CACHE).logs}; `python3 e2e/cluster.py down` stops what started)") from exc
+
+
+def _up_cluster(build: bool, keep_on_failure: bool, with_node: bool) -> Path:
     started = time.monotonic()
     with locked():
         if build:
-            build_binaries()
+            build_binaries(with_kubelet=with_node)
         rendered, digest = render_config()
         if exists():
             old = CONFIG_HASH_FILE.read_text().strip() if CONFIG_HASH_FILE.is_file() else ""
@@ -426,6 +477,7 @@ def down() -> None:
     """Delete the cluster and verify that none of its processes is left."""
     with locked():
         if not exists() and not CLUSTER_DIR.exists() and not cluster_processes():
+            _delete_node()
             log(f"cluster {CLUSTER_NAME} does not exist")
             KUBECONFIG.unlink(missing_ok=True)
             return
@@ -455,6 +507,8 @@ def status() -> bool:
         nodes = kubectl("get", "nodes", "-o", "wide", check=False, timeout=10)
         if nodes.returncode == 0:
             print("  " + nodes.stdout.strip().replace("\n", "\n  "))
+    real = node.node_problem(kubectl, node.Paths(CACHE)) if KUBECONFIG.is_file() else "no kubeconfig"
+    print(f"  real node {node.NODE_NAME}: {'Ready' if real is None else 'not up (' + real + ')'}")
     problems = check_health()
     if CONFIG_HASH_FILE.is_file() and CONFIG_HASH_FILE.read_text().strip() != render_config()[1]:
         print("  note: e2e/kwok config/stages changed since creation; `up` will recreate the cluster")
@@ -471,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     p_up = sub.add_parser("up", help="create or reuse the cluster (builds binaries if needed)")
     p_up.add_argument("--no-build", action="store_true", help="do not run build-k8s-bins.sh")
     p_up.add_argument("--keep-on-failure", action="store_true", help="leave a cluster that failed to come up")
+    p_up.add_argument("--with-node", action="store_true",
+                      help="also a real node (kubelet, containerd, runc; root): e2e/node.py")
     sub.add_parser("down", help="delete the cluster")
     sub.add_parser("status", help="show state; exit 0 if healthy")
     sub.add_parser("kubeconfig", help="print the kubeconfig path")
@@ -478,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "up":
             # stdout is only the kubeconfig path (progress goes to stderr): KUBECONFIG=$(... up)
-            print(up(build=not args.no_build, keep_on_failure=args.keep_on_failure))
+            print(up(build=not args.no_build, keep_on_failure=args.keep_on_failure, with_node=args.with_node))
         elif args.cmd == "down":
             down()
         elif args.cmd == "status":
