@@ -24,7 +24,7 @@ demo: venv
 
 # Every test tier. The cluster tier runs on the cluster KUBECONFIG names if it answers, otherwise on the local
 # one, brought up by its fixture (e2e/cluster.py up): `make test` fails, never skips, if it cannot start it.
-test: test-unit test-storage test-cluster test-e2e
+test: test-unit test-storage test-cluster test-e2e test-node
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -q
@@ -43,7 +43,7 @@ test-e2e: venv
 
 # Task pods really run: a real node (kubelet built like the control plane, containerd + runc from Debian) joined to
 # the local cluster, images built by buildah and imported into its containerd (docs/testing.md, node tier). Root.
-# Not part of `make test` yet. Leaves the node running for the next run; `make cluster-down` stops it.
+# Leaves the node running for the next run; `make cluster-down` stops it.
 test-node: venv
 	$(PY) -m pytest tests/node -q
 

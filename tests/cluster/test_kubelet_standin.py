@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from taskaction_operator.client.manifests import container_template, taskaction
-from tests.support.kube import Kube, condition, is_true
+from tests.support.kube import Kube, is_true
 from tests.support.kubelet_standin import KubeletStandIn
 
 RUNNING = {"sim.taskaction.dev/outcome": "running"}
@@ -30,20 +30,6 @@ def terminated(kube: Kube, pod: str, namespace: str) -> dict[str, Any]:
     assert obj is not None
     (status,) = obj["status"]["containerStatuses"]
     return {"phase": obj["status"]["phase"], **status["state"]["terminated"]}
-
-
-def test_exit_0_makes_the_action_succeeded(kube: Kube, operator, namespace: str, tmp_path: Path) -> None:
-    with KubeletStandIn(kube, namespace, tmp_path) as kubelet:
-        kube.create(shell_action(namespace, "ks-ok", "echo hello from the pod; exit 0"))
-        record = kubelet.wait_for("ks-ok-a0-0")
-        ta = kube.wait("taskaction", "ks-ok-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")
-    assert record.exit_codes == {"ks-ok-a0-0": 0}, kubelet.report()
-    assert record.container("ks-ok-a0-0").stdout() == "hello from the pod\n"
-    assert len(kubelet.records_of("ks-ok-a0-0")) == 1
-    assert condition(ta, "Succeeded")["reason"] == "Completed"
-    state = terminated(kube, "ks-ok-a0-0", namespace)
-    assert (state["phase"], state["exitCode"], state["reason"]) == ("Succeeded", 0, "Completed")
-    assert state["containerID"] == record.container("ks-ok-a0-0").container_id
 
 
 def test_exit_3_makes_the_action_failed_with_the_exit_code(kube: Kube, operator, namespace: str, tmp_path: Path) -> None:
