@@ -11,8 +11,8 @@ import json
 import logging
 import time
 from collections import defaultdict
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from .. import logs, metrics
@@ -34,8 +34,8 @@ from ..storage.outputs import check_outputs
 from . import gc, ghosts
 from .events import EventRecorder
 from .ghosts import GhostSweeper
-from .supervision import Supervisor
 from .store import Key, ObjectStore, key_of
+from .supervision import Supervisor
 from .workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
