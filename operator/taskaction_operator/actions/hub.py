@@ -127,7 +127,15 @@ class UpdateHub:
     # --- state --------------------------------------------------------------------------------------------------
 
     def observe(self, taskaction: dict[str, Any], *, deleted: bool = False) -> None:
-        """Record a TaskAction's state and tell the subscribers of its parent when it changed."""
+        """Record a TaskAction's state and tell the subscribers of its parent when it changed. One TaskAction that
+        cannot be read never stops the shared watch (every parent would hang): it is left out, and logged."""
+        try:
+            self._observe(taskaction, deleted)
+        except Exception:  # noqa: BLE001 - whatever one object holds, the others go on
+            meta = taskaction.get("metadata") or {}
+            log.exception("TaskAction %s/%s left out of the actions service's updates", meta.get("namespace"), meta.get("name"))
+
+    def _observe(self, taskaction: dict[str, Any], deleted: bool) -> None:
         name = taskaction["metadata"]["name"]
         spec = taskaction.get("spec") or {}
         update = updates.action_update(taskaction, deleted=deleted)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Any
+from urllib.parse import urlsplit
 
 from flyteidl2.actions import actions_service_pb2
 from flyteidl2.common import identifier_pb2, phase_pb2
@@ -53,7 +54,7 @@ def action_update(taskaction: dict[str, Any], *, deleted: bool = False) -> state
     status = taskaction.get("status") or {}
     phase = action_phase.phase_of(taskaction)
     update = state_service_pb2.ActionUpdate(action_id=action_id(spec), phase=phase)
-    if spec.get("runOutputBase"):
+    if urlsplit(spec.get("runOutputBase") or "").scheme:  # else no output location, as upstream's nil outputs
         update.output_uri = action_io.output_uri(taskaction)
     if phase == phase_pb2.ACTION_PHASE_FAILED and status.get("errorState"):
         update.error.CopyFrom(execution_error(status["errorState"]))

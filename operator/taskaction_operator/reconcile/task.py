@@ -13,6 +13,7 @@ import copy
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from flyteidl2.core import tasks_pb2
 from pydantic import ValidationError
@@ -62,6 +63,9 @@ def validate(body: dict[str, Any]) -> tuple[TaskAction, tasks_pb2.TaskTemplate]:
     except ValidationError as exc:
         problems = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
         raise SpecError(problems) from exc
+    if not urlsplit(spec["runOutputBase"]).scheme:
+        # Upstream cannot build the task context from it and requeues for ever; it is the spec's fault.
+        raise SpecError(f"runOutputBase {spec['runOutputBase']!r} is not a URL with a scheme (s3://bucket/path)")
     template = decode_task_template(ta.spec.task_template)
     problem = k8s_pod_problem(template)
     if problem is not None:

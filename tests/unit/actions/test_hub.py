@@ -118,3 +118,17 @@ def test_a_parent_is_known_without_asking_the_api_server(hub: UpdateHub) -> None
     }
     hub.observe(root, deleted=True)
     assert hub.parent("rabc-a0") is None
+
+
+async def test_a_taskaction_it_cannot_read_never_stops_the_others(hub: UpdateHub) -> None:
+    """An output base without a URL scheme raised inside the shared watch, which then listed again for ever and every
+    parent hung. Now such an action is told without an output location, and anything worse is left out."""
+    no_scheme = obj("n1", "a0")
+    no_scheme["spec"]["runOutputBase"] = "bucket/path"
+    broken = {"metadata": {"name": "rabc-n2", "namespace": "flyte"}, "spec": {"parentActionName": "a0"}, "status": {"conditions": "?"}}
+    hub.observe_listing([obj("a0", None, "Executing"), no_scheme, broken, obj("n3", "a0")])
+    stream = hub.subscribe(KEY)
+    updates = await take(stream, 4)
+    assert [u.action_id.name for u in updates[:3]] == ["a0", "n1", "n3"] and updates[3] is None
+    assert updates[1].output_uri == ""
+    await stream.aclose()

@@ -663,3 +663,11 @@ def test_a_pending_pod_without_news_is_not_worth_a_status_write(settings: Settin
     plan = world.reconcile()
     assert plan.status_patch is None
     assert cond_tuple(world.body, "Progressing") == ("True", "Queued", "task submitted to K8s")
+
+
+def test_a_run_output_base_without_a_scheme_is_an_invalid_spec(settings: Settings) -> None:
+    """Upstream cannot build the task's context from it and requeues for ever."""
+    plan = reconcile_task(taskaction(spec_=spec(runOutputBase="bucket/run/")), None, None, NOW, settings)
+    assert plan.create_pod is None
+    assert cond_tuple(plan.status_patch, "Failed")[:2] == ("True", "InvalidSpec")
+    assert "runOutputBase 'bucket/run/' is not a URL with a scheme" in plan.status_patch["errorState"]["message"]
