@@ -40,16 +40,17 @@ def _is_zero(quantity: str) -> bool:
 
 
 def _defaulted(requests: dict[str, str], limits: dict[str, str], settings: Settings) -> dict[str, dict[str, str]]:
-    """cpu and memory: request = request or limit or default; limit = limit or request; request clamped to limit."""
+    """AdjustOrDefaultResource for cpu and memory (always: their defaults when neither is set) and for every other
+    resource named in either (GPU, ephemeral storage): request = request or limit (or default); limit = limit or
+    request; request clamped to limit. The SDK puts GPU and disk in requests only, and Kubernetes refuses an extended
+    resource (a GPU) without a limit equal to its request."""
     requests, limits = dict(requests), dict(limits)
     defaults = {"cpu": settings.default_cpu, "memory": settings.default_memory}
-    for name, default in defaults.items():
-        requests[name] = requests.get(name) or limits.get(name) or default
+    for name in {**defaults, **requests, **limits}:
+        requests[name] = requests.get(name) or limits.get(name) or defaults[name]
         limits[name] = limits.get(name) or requests[name]
         if quantity_value(requests[name]) > quantity_value(limits[name]):
             requests[name] = limits[name]
-    for name in list(limits):
-        requests.setdefault(name, limits[name])
     return {"requests": requests, "limits": limits}
 
 

@@ -55,6 +55,13 @@ class TestResources:
             "limits"
         ]["amd.com/gpu"] == "2"
 
+    def test_gpu_and_disk_requested_only_are_limited_to_the_request(self) -> None:
+        """The SDK's Resources(gpu=1, disk="10Gi") puts them in requests only; Kubernetes refuses a GPU without a limit
+        equal to its request (the pod ended InvalidResource), and upstream's AdjustOrDefaultResource sets it."""
+        got = resources(task_template(requests={CPU: "2", GPU: "1", EPHEMERAL: "10Gi"}).container.resources, Settings())
+        assert got["requests"] == {"cpu": "2", "memory": "1024Mi", "nvidia.com/gpu": "1", "ephemeral-storage": "10Gi"}
+        assert got["limits"] == {"cpu": "2", "memory": "1024Mi", "nvidia.com/gpu": "1", "ephemeral-storage": "10Gi"}
+
     def test_zero_quantities_and_storage_are_dropped(self) -> None:
         got = resources(task_template(requests={CPU: "0", STORAGE: "5Gi"}).container.resources, Settings())
         assert got == {"requests": {"cpu": "1000m", "memory": "1024Mi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}
