@@ -15,8 +15,11 @@ per phaseHistory entry, which is what those writes leave behind:
   upstream returns before its status write; the next Queued of the same attempt is reported with version 1.
 
 `version` counts the earlier events of the same (attempt, phase): the control plane keeps the first event of each
-(attempt, phase, version) and drops the rest, so a second QUEUED of an attempt needs its own version. Condition
-actions get no events, as upstream (the actions service reports their phase).
+(attempt, phase, version) and drops the rest, so a second QUEUED of an attempt needs its own version. RUNNING starts
+at 1, as upstream's pod plugin reports a running pod with log links (DemystifyPodStatus: DefaultPhaseVersion + 1).
+cluster_events carry the entry's message for the phases where it is the plugin's reason (QUEUED, INITIALIZING,
+RUNNING; ABORTED's "aborted"); a SUCCEEDED or FAILED event has none, its outcome is in error_info, as upstream.
+Condition actions get no events, as upstream (the actions service reports their phase).
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ _RETRIED_ATTEMPT = re.compile(r"^attempt (\d+): (.*)$", re.DOTALL)
 _DESCRIBED_ERROR = re.compile(r"^\[[^\]]*\] (.*)$", re.DOTALL)  # ExecError.describe(): "[code] message"
 # Phases whose events carry the attempt's log links, once its pod has had containers (upstream: from pod statuses).
 _LOGGED_PHASES = {phase_pb2.ACTION_PHASE_RUNNING, phase_pb2.ACTION_PHASE_SUCCEEDED, phase_pb2.ACTION_PHASE_FAILED}
+_FIRST_VERSION = {phase_pb2.ACTION_PHASE_RUNNING: 1}
+_OUTCOMES = {phase_pb2.ACTION_PHASE_SUCCEEDED, phase_pb2.ACTION_PHASE_FAILED}
 ABORTED_MESSAGE = "aborted"
 
 
@@ -101,7 +106,7 @@ def steps(body: dict[str, Any]) -> list[Step]:
     attempt, had_containers = 1, False
 
     def add(phase: int, entry_time: str, message: str, error: ErrorInfo | None = None, from_history: bool = True) -> None:
-        version = seen[(attempt, phase)]
+        version = _FIRST_VERSION.get(phase, 0) + seen[(attempt, phase)]
         seen[(attempt, phase)] += 1
         out.append(Step(attempt, phase, version, entry_time, message, error, had_containers, from_history))
 
@@ -227,7 +232,7 @@ def build(body: dict[str, Any], step: Step, reporting: Reporting, pod: dict[str,
     refs = outputs(body, step.attempt)
     if refs is not None:
         event.outputs.CopyFrom(refs)
-    if step.message:
+    if step.message and step.phase not in _OUTCOMES:
         event.cluster_events.add(message=step.message, occurred_at=_timestamp(updated))
     if step.from_history and step.had_containers and step.phase in _LOGGED_PHASES:
         name = pod_name(meta["name"], step.attempt)
