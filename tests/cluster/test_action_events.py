@@ -1,0 +1,232 @@
+"""The ActionEvents the operator sends to a Flyte events service (a Connect double of flyteidl2's EventsProxyService),
+per scenario, exactly: a success, a user failure retried, a system failure, an abort, the service down for a while,
+the operator killed mid-run. A cache hit is not here: the operator has no cache yet.
+
+Compared with what the control plane keeps (the first event of each (attempt, phase, version)); timestamps against the
+TaskAction's phase history, which they are derived from."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flyteidl2.common import phase_pb2
+from flyteidl2.workflow.run_definition_pb2 import ActionEvent, ErrorInfo
+
+from taskaction_operator.api import constants as c
+from taskaction_operator.api.times import parse_time
+from taskaction_operator.client.manifests import container_template, taskaction
+from taskaction_operator.storage.paths import action_output_prefix
+from tests.support.events_service import EventsServiceDouble, events_service
+from tests.support.kube import Kube, is_true, progressing_reason
+from tests.support.operator_process import OperatorProcess, running_operator
+
+CLUSTER = "kwok-test"
+OUTCOME, DELAY, EXIT_CODE, MESSAGE = (
+    "sim.taskaction.dev/outcome",
+    "sim.taskaction.dev/delay",
+    "sim.taskaction.dev/exit-code",
+    "sim.taskaction.dev/message",
+)
+LINK = "https://logs.example/{{ .namespace }}/{{ .podName }}/{{ .containerName }}?uid={{ .podUID }}&try={{ .taskRetryAttempt }}"
+LOGS = {"kubernetes-enabled": False, "templates": [{"displayName": "Pod logs", "templateUris": [LINK]}]}
+Q, R, S, F, A = ("ACTION_PHASE_QUEUED", "ACTION_PHASE_RUNNING", "ACTION_PHASE_SUCCEEDED", "ACTION_PHASE_FAILED", "ACTION_PHASE_ABORTED")
+
+
+@pytest.fixture(scope="module")
+def double() -> Iterator[EventsServiceDouble]:
+    with events_service() as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube: Kube, crd: None, namespace: str, storage_env: dict[str, str], double: EventsServiceDouble, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    env = {
+        **storage_env,
+        "TASKACTION_EVENTS_SERVICE_URL": double.url,
+        "TASKACTION_CLUSTER_NAME": CLUSTER,
+        "TASKACTION_LOGS": json.dumps(LOGS),
+    }
+    with running_operator(kube, namespace, tmp_path_factory.mktemp("operator-events") / "operator.log", env) as process:
+        yield process
+
+
+def submit(kube: Kube, namespace: str, run: str, *, retries: int = 0, **labels_and_annotations: dict[str, str]) -> None:
+    template = container_template("busybox", ["true"], retries=retries)
+    kube.create(taskaction(template, run=run, namespace=namespace, **labels_and_annotations))
+
+
+def seconds(value: str) -> int:
+    moment = parse_time(value)
+    assert moment is not None
+    return int(moment.timestamp())
+
+
+def summary(event: ActionEvent) -> dict[str, Any]:
+    """What the control plane reads of an event, timestamps to the second (the phase history's precision)."""
+    return {
+        "action": (event.id.run.project, event.id.run.domain, event.id.run.name, event.id.name),
+        "attempt": event.attempt,
+        "phase": phase_pb2.ActionPhase.Name(event.phase),
+        "version": event.version,
+        "updated": event.updated_time.seconds,
+        "error": (event.error_info.message, ErrorInfo.Kind.Name(event.error_info.kind)) if event.HasField("error_info") else None,
+        "cluster_events": [(e.message, e.occurred_at.seconds) for e in event.cluster_events],
+        "outputs": (event.outputs.output_uri, event.outputs.report_uri),
+        "logs": [(log.name, log.uri) for log in event.log_info],
+        "log_pod": (event.log_context.primary_pod_name, [p.primary_container_name for p in event.log_context.pods]),
+        "cluster": event.cluster,
+        "cache_status": event.cache_status,
+    }
+
+
+class Expect:
+    """The events a finished TaskAction's phase history calls for, field by field."""
+
+    def __init__(self, ta: dict[str, Any]):
+        self.ta = ta
+        self.history = ta["status"]["phaseHistory"]
+        self.namespace, self.name = ta["metadata"]["namespace"], ta["metadata"]["name"]
+
+    def event(
+        self, attempt: int, phase: str, version: int, entry: int, *, error: tuple[str, str] | None = None, pod_uid: str = "", logged: bool = False
+    ) -> dict[str, Any]:
+        spec, at = self.ta["spec"], seconds(self.history[entry]["occurredAt"])
+        prefix = action_output_prefix(self.namespace, self.name, spec["runOutputBase"], spec["actionName"], attempt)
+        pod = f"{self.name}-{attempt - 1}"
+        message = self.history[entry].get("message", "")
+        return {
+            "action": (spec["project"], spec["domain"], spec["runName"], spec["actionName"]),
+            "attempt": attempt,
+            "phase": phase,
+            "version": version,
+            "updated": at,
+            "error": error,
+            "cluster_events": [(message, at)] if message and phase not in (S, F) else [],
+            "outputs": (f"{prefix}/outputs.pb", f"{prefix}/report.html"),
+            "logs": [("Pod logs", f"https://logs.example/{self.namespace}/{pod}/{pod}?uid={pod_uid}&try={attempt - 1}")] if logged else [],
+            "log_pod": (pod, [pod]) if logged else ("", []),
+            "cluster": CLUSTER,
+            "cache_status": 0,
+        }
+
+
+def phases(ta: dict[str, Any]) -> list[str]:
+    return [h["phase"] for h in ta["status"]["phaseHistory"]]
+
+
+def labelled(ta: dict[str, Any] | None) -> bool:
+    return bool(ta) and (ta["metadata"].get("labels") or {}).get(c.LABEL_TERMINATION_STATUS) == c.LABEL_VALUE_TERMINATED
+
+
+def finished(kube: Kube, run: str, namespace: str, condition: str, timeout: float = 45) -> dict[str, Any]:
+    """The action once it ended and its terminal labels are written (which waits for its events to be accepted)."""
+    ta = kube.wait("taskaction", f"{run}-a0", namespace, lambda o: is_true(o, condition) and labelled(o), f"{condition} and labelled", timeout=timeout)
+    assert ta is not None
+    return ta
+
+
+def test_a_success(kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble) -> None:
+    submit(kube, namespace, "ev-ok", labels={OUTCOME: "succeed"}, annotations={DELAY: "2s"})
+    pod = kube.wait("pod", "ev-ok-a0-0", namespace, lambda o: o is not None, "created")
+    ta = finished(kube, "ev-ok", namespace, "Succeeded")
+    assert phases(ta) == ["Queued", "Executing", "Completed"]
+    x, uid = Expect(ta), pod["metadata"]["uid"]  # type: ignore[index]
+    assert [summary(e) for e in double.stored("ev-ok")] == [
+        x.event(1, Q, 0, 0),
+        x.event(1, R, 1, 1, logged=True, pod_uid=uid),
+        x.event(1, S, 0, 2, logged=True, pod_uid=uid),
+    ]
+    assert len(double.received("ev-ok")) == 3  # nothing sent twice
+
+
+def test_a_user_failure_with_one_retry_reports_both_attempts(kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble) -> None:
+    submit(kube, namespace, "ev-retry", retries=1, labels={OUTCOME: "fail"}, annotations={EXIT_CODE: "3", MESSAGE: "boom"})
+    ta = finished(kube, "ev-retry", namespace, "Failed")
+    assert phases(ta) == ["Queued", "Executing", "RetryableFailure", "Queued", "Executing", "PermanentFailure"]
+    first_error = ta["status"]["phaseHistory"][2]["message"].removeprefix("attempt 1: [Error] ")
+    x = Expect(ta)
+    got = [summary(e) for e in double.stored("ev-retry")]
+    # The pods' uids are not known any more (each attempt's pod is gone); the rest is exact.
+    uids = [e["logs"][0][1].rsplit("uid=", 1)[1].split("&")[0] if e["logs"] else "" for e in got]
+    assert got == [
+        x.event(1, Q, 0, 0),
+        x.event(1, R, 1, 1, logged=True, pod_uid=uids[1]),
+        x.event(1, F, 0, 2, logged=True, pod_uid=uids[2], error=(first_error, "KIND_USER")),
+        x.event(2, Q, 0, 3),
+        x.event(2, R, 1, 4, logged=True, pod_uid=uids[4]),
+        x.event(2, F, 0, 5, logged=True, pod_uid=uids[5], error=(ta["status"]["errorState"]["message"], "KIND_USER")),
+    ]
+    assert "exit code (3)" in first_error
+
+
+def test_a_system_failure_restarts_the_attempt_and_reports_its_second_start(
+    kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble
+) -> None:
+    submit(kube, namespace, "ev-lost", labels={OUTCOME: "succeed"}, annotations={DELAY: "4s"})
+    first = kube.wait("pod", "ev-lost-a0-0", namespace, lambda o: o is not None and o["status"].get("phase") == "Running", "Running")
+    double.wait_for("ev-lost", lambda stored: len(stored) == 2, "queued and running")
+    kube.delete("pod", "ev-lost-a0-0", namespace)
+    ta = finished(kube, "ev-lost", namespace, "Succeeded")
+    assert phases(ta) == ["Queued", "Executing", "RetryableFailure", "Queued", "Executing", "Completed"]
+    second = kube.get("pod", "ev-lost-a0-0", namespace)
+    assert second is not None and second["metadata"]["uid"] != first["metadata"]["uid"]  # type: ignore[index]
+    x = Expect(ta)
+    assert [summary(e) for e in double.stored("ev-lost")] == [
+        x.event(1, Q, 0, 0),
+        x.event(1, R, 1, 1, logged=True, pod_uid=first["metadata"]["uid"]),  # type: ignore[index]
+        x.event(1, Q, 1, 3),  # the system failure itself is not reported, as upstream
+        x.event(1, R, 2, 4, logged=True, pod_uid=second["metadata"]["uid"]),
+        x.event(1, S, 0, 5, logged=True, pod_uid=second["metadata"]["uid"]),
+    ]
+
+
+def test_an_abort_is_reported_before_the_action_goes(kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble) -> None:
+    submit(kube, namespace, "ev-abort", labels={OUTCOME: "running"})
+    ta = kube.wait("taskaction", "ev-abort-a0", namespace, lambda o: progressing_reason(o) == "Executing", "Executing")
+    double.wait_for("ev-abort", lambda stored: len(stored) == 2, "queued and running")
+    before = time.time()
+    kube.delete("taskaction", "ev-abort-a0", namespace)
+    kube.wait("taskaction", "ev-abort-a0", namespace, lambda o: o is None, "gone")
+    stored = double.stored("ev-abort")
+    # It was gone only once ABORTED was accepted: nothing arrives after.
+    assert [(e.attempt, phase_pb2.ActionPhase.Name(e.phase), e.version) for e in stored] == [(1, Q, 0), (1, R, 1), (1, A, 0)]
+    aborted = summary(stored[-1])
+    x = Expect(ta)  # type: ignore[arg-type]
+    assert aborted == {**x.event(1, A, 0, 0), "updated": aborted["updated"], "cluster_events": [("aborted", aborted["updated"])]}
+    assert int(before) - 1 <= aborted["updated"] <= time.time()  # the deletion's time
+
+
+def test_with_the_service_down_nothing_is_lost_and_the_labels_wait(
+    kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble
+) -> None:
+    double.refusing = True
+    try:
+        submit(kube, namespace, "ev-down", labels={OUTCOME: "succeed"})
+        ta = kube.wait("taskaction", "ev-down-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")  # reconciling goes on
+        time.sleep(2)  # a while with the service refusing: several retries
+        assert not labelled(kube.get("taskaction", "ev-down-a0", namespace)), "the labels must wait for the events"
+        assert double.stored("ev-down") == []
+    finally:
+        double.refusing = False
+    ta = finished(kube, "ev-down", namespace, "Succeeded", timeout=60)
+    assert [(e.attempt, phase_pb2.ActionPhase.Name(e.phase), e.version) for e in double.stored("ev-down")] == [(1, Q, 0), (1, R, 1), (1, S, 0)]
+
+
+def test_a_kill_9_mid_run_loses_nothing(kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble) -> None:
+    submit(kube, namespace, "ev-kill", labels={OUTCOME: "succeed"}, annotations={DELAY: "5s"})
+    double.wait_for("ev-kill", lambda stored: len(stored) == 2, "queued and running")
+    operator.kill9()
+    operator.start()
+    ta = finished(kube, "ev-kill", namespace, "Succeeded", timeout=60)
+    assert phases(ta) == ["Queued", "Executing", "Completed"]
+    x = Expect(ta)
+    stored = [summary(e) for e in double.stored("ev-kill")]
+    uid = stored[1]["logs"][0][1].rsplit("uid=", 1)[1].split("&")[0]
+    assert stored == [x.event(1, Q, 0, 0), x.event(1, R, 1, 1, logged=True, pod_uid=uid), x.event(1, S, 0, 2, logged=True, pod_uid=uid)]
+    assert len(double.received("ev-kill")) > 3  # the restarted operator sent them again; the service kept the first
