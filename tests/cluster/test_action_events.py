@@ -33,6 +33,7 @@ OUTCOME, DELAY, EXIT_CODE, MESSAGE = (
 )
 LINK = "https://logs.example/{{ .namespace }}/{{ .podName }}/{{ .containerName }}?uid={{ .podUID }}&try={{ .taskRetryAttempt }}"
 LOGS = {"kubernetes-enabled": False, "templates": [{"displayName": "Pod logs", "templateUris": [LINK]}]}
+ABORT_WAIT = 4
 Q, R, S, F, A = ("ACTION_PHASE_QUEUED", "ACTION_PHASE_RUNNING", "ACTION_PHASE_SUCCEEDED", "ACTION_PHASE_FAILED", "ACTION_PHASE_ABORTED")
 
 
@@ -51,6 +52,7 @@ def operator(
         "TASKACTION_EVENTS_SERVICE_URL": double.url,
         "TASKACTION_CLUSTER_NAME": CLUSTER,
         "TASKACTION_LOGS": json.dumps(LOGS),
+        "TASKACTION_ABORT_EVENT_WAIT_SECONDS": str(ABORT_WAIT),
     }
     with running_operator(kube, namespace, tmp_path_factory.mktemp("operator-events") / "operator.log", env) as process:
         yield process
@@ -216,6 +218,23 @@ def test_with_the_service_down_nothing_is_lost_and_the_labels_wait(
         double.refusing = False
     ta = finished(kube, "ev-down", namespace, "Succeeded", timeout=60)
     assert [(e.attempt, phase_pb2.ActionPhase.Name(e.phase), e.version) for e in double.stored("ev-down")] == [(1, Q, 0), (1, R, 1), (1, S, 0)]
+
+
+def test_a_deleted_action_waits_for_its_events_only_so_long(kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble) -> None:
+    double.refusing = True
+    try:
+        submit(kube, namespace, "ev-gone", labels={OUTCOME: "running"})
+        kube.wait("taskaction", "ev-gone-a0", namespace, lambda o: progressing_reason(o) == "Executing", "Executing")
+        kube.delete("taskaction", "ev-gone-a0", namespace)
+        deleted = time.monotonic()
+        kube.wait("taskaction", "ev-gone-a0", namespace, lambda o: o is None, "gone", timeout=ABORT_WAIT + 20)
+        assert time.monotonic() - deleted >= ABORT_WAIT - 1.5  # held by its finalizer meanwhile (the deletion time is in seconds)
+    finally:
+        double.refusing = False
+    events = kube.list("events", namespace)
+    warnings = [e for e in events if e["involvedObject"]["name"] == "ev-gone-a0" and e["reason"] == "ActionEventsNotDelivered"]
+    assert warnings and warnings[0]["type"] == "Warning", [e["reason"] for e in events if e["involvedObject"]["name"] == "ev-gone-a0"]
+    assert double.stored("ev-gone") == []
 
 
 def test_a_kill_9_mid_run_loses_nothing(kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble) -> None:
