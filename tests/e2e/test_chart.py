@@ -258,6 +258,9 @@ def test_optional_objects(helm: Helm) -> None:
         (["--set", "actionsService.port=65536"], "/actionsService/port", "maximum: got 65,536, want 65,535"),
         (["--set", "actionsService.enabled=yes"], "/actionsService/enabled", "got string, want boolean"),
         (["--set", "actionsService.namespace=Flyte_NS"], "/actionsService/namespace", "does not match pattern"),
+        (["--set", "events.abortWaitSeconds=-1"], "/events/abortWaitSeconds", "minimum: got -1, want 0"),
+        (["--set", "events.serviceUrl=flyte:8090"], "/events/serviceUrl", "does not match pattern"),
+        (["--set", "events.logs.cloudwatch_enabled=true"], "/events/logs", "additional properties 'cloudwatch_enabled' not allowed"),
     ],
 )
 def test_schema_rejects_bad_values(helm: Helm, args: list[str], field: str, why: str) -> None:
