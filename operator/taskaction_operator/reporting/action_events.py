@@ -203,6 +203,16 @@ def attempt_links(
     return log_links.task_logs(config, template, link_input)
 
 
+def current_links(body: dict[str, Any], config: log_links.LogConfig, pod: dict[str, Any] | None, now: datetime) -> list[Any]:
+    """The log links of the action's current attempt, as its latest event carries them ([] before its pod had
+    containers): for `taskaction get` / `logs`, so that logs can be found once the pod is gone."""
+    current = [step for step in steps(body) if step.attempt == observed_attempts(body.get("status") or {}) and step.from_history]
+    if not any(step.had_containers for step in current):
+        return []
+    at = parse_time(current[-1].occurred_at) if is_terminal(body.get("status") or {}) else now
+    return attempt_links(body, current[-1].attempt, config, pod, at or now, parse_time(current[0].occurred_at))
+
+
 def _primary_container(body: dict[str, Any], name: str, pod: dict[str, Any] | None) -> str:
     if pod is not None:
         return log_links.primary_container_name(pod)
