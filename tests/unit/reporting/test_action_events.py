@@ -94,14 +94,21 @@ def test_a_success_is_queued_running_succeeded_exactly_as_upstream_builds_them()
     ]
 
 
-def test_a_user_failure_retried_reports_each_attempt_and_its_error() -> None:
-    obj = body(
+def restarted(failure: str, requeued: str, last: dict[str, Any]) -> list[dict[str, Any]]:
+    """A history that ran, failed retryably with `failure`, was queued again with `requeued`, ran, and ended."""
+    return [
         entry(c.REASON_QUEUED, "task submitted to K8s"),
         entry(c.REASON_EXECUTING),
-        entry(c.REASON_RETRYABLE_FAILURE, "attempt 1: [Error] boom"),
-        entry(c.REASON_QUEUED, "restarting task"),
+        entry(c.REASON_RETRYABLE_FAILURE, failure),
+        entry(c.REASON_QUEUED, requeued),
         entry(c.REASON_EXECUTING),
-        entry(c.REASON_PERMANENT_FAILURE, "boom again"),
+        last,
+    ]
+
+
+def test_a_user_failure_retried_reports_each_attempt_and_its_error() -> None:
+    obj = body(
+        *restarted("attempt 1: [Error] boom", "restarting task", entry(c.REASON_PERMANENT_FAILURE, "boom again")),
         attempts=2,
         error={"code": "Error", "kind": "USER", "message": "boom again"},
         terminal=c.CONDITION_FAILED,
@@ -117,12 +124,11 @@ def test_a_user_failure_retried_reports_each_attempt_and_its_error() -> None:
 
 def test_a_system_failure_restarts_the_attempt_unreported_and_its_second_queued_has_version_1() -> None:
     obj = body(
-        entry(c.REASON_QUEUED, "task submitted to K8s"),
-        entry(c.REASON_EXECUTING),
-        entry(c.REASON_RETRYABLE_FAILURE, "[UnexpectedObjectDeletion] object terminated unexpectedly"),
-        entry(c.REASON_QUEUED, "system failure 1/3, restarting attempt"),
-        entry(c.REASON_EXECUTING),
-        entry(c.REASON_COMPLETED, "TaskAction completed successfully"),
+        *restarted(
+            "[UnexpectedObjectDeletion] object terminated unexpectedly",
+            "system failure 1/3, restarting attempt",
+            entry(c.REASON_COMPLETED, "TaskAction completed successfully"),
+        )
     )
     assert shape(obj) == [(1, Q, 0), (1, R, 1), (1, Q, 1), (1, R, 2), (1, S, 0)]
 
