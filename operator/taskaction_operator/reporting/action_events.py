@@ -155,11 +155,12 @@ def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
-def _template(body: dict[str, Any]) -> tasks_pb2.TaskTemplate | None:
+def _template(body: dict[str, Any]) -> tasks_pb2.TaskTemplate:
+    """The action's TaskTemplate, decoded once per derivation; empty when it cannot be (no log links of its own)."""
     try:
         return decode_task_template((body.get("spec") or {}).get("taskTemplate"))
     except SpecError:
-        return None
+        return tasks_pb2.TaskTemplate()
 
 
 def outputs(body: dict[str, Any], attempt: int) -> common_pb2.OutputReferences | None:
@@ -175,13 +176,18 @@ def outputs(body: dict[str, Any], attempt: int) -> common_pb2.OutputReferences |
 
 
 def attempt_links(
-    body: dict[str, Any], attempt: int, config: log_links.LogConfig, pod: dict[str, Any] | None, at: datetime, started: datetime | None = None
+    body: dict[str, Any],
+    template: tasks_pb2.TaskTemplate,
+    attempt: int,
+    config: log_links.LogConfig,
+    pod: dict[str, Any] | None,
+    at: datetime,
+    started: datetime | None = None,
 ) -> list[Any]:
     """The log links of one attempt as of `at`; `started` stands in for the pod's creation when the pod is gone."""
     meta, spec = body["metadata"], body.get("spec") or {}
-    template = _template(body)
     name = pod_name(meta["name"], attempt)
-    container, container_id = log_links.logged_container(template or tasks_pb2.TaskTemplate(), name, pod)
+    container, container_id = log_links.logged_container(template, name, pod)
     pod_meta = (pod or {}).get("metadata") or {}
     created = parse_time(pod_meta.get("creationTimestamp")) or started or at
     link_input = log_links.LogInput(
@@ -195,7 +201,7 @@ def attempt_links(
         project=spec.get("project") or "",
         domain=spec.get("domain") or "",
         retry_attempt=retry_index(attempt),
-        task_id=template.id if template is not None and template.HasField("id") else None,
+        task_id=template.id if template.HasField("id") else None,
         container_id=container_id,
         pod_uid=pod_meta.get("uid") or "",
         hostname=((pod or {}).get("spec") or {}).get("hostname") or "",
@@ -210,17 +216,22 @@ def current_links(body: dict[str, Any], config: log_links.LogConfig, pod: dict[s
     if not any(step.had_containers for step in current):
         return []
     at = parse_time(current[-1].occurred_at) if is_terminal(body.get("status") or {}) else now
-    return attempt_links(body, current[-1].attempt, config, pod, at or now, parse_time(current[0].occurred_at))
+    return attempt_links(body, _template(body), current[-1].attempt, config, pod, at or now, parse_time(current[0].occurred_at))
 
 
-def _primary_container(body: dict[str, Any], name: str, pod: dict[str, Any] | None) -> str:
-    if pod is not None:
-        return log_links.primary_container_name(pod)
-    template = _template(body)
-    return log_links.template_primary_container(template, name) if template is not None else name
+def _primary_container(template: tasks_pb2.TaskTemplate, name: str, pod: dict[str, Any] | None) -> str:
+    return log_links.primary_container_name(pod) if pod is not None else log_links.template_primary_container(template, name)
 
 
-def build(body: dict[str, Any], step: Step, reporting: Reporting, pod: dict[str, Any] | None, first_seen: datetime | None, reported: datetime) -> ActionEvent:
+def build(
+    body: dict[str, Any],
+    template: tasks_pb2.TaskTemplate,
+    step: Step,
+    reporting: Reporting,
+    pod: dict[str, Any] | None,
+    first_seen: datetime | None,
+    reported: datetime,
+) -> ActionEvent:
     """buildActionEvent for one step; `first_seen` is when the attempt began (its first entry)."""
     meta, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
     updated = parse_time(step.occurred_at) or reported
@@ -246,8 +257,8 @@ def build(body: dict[str, Any], step: Step, reporting: Reporting, pod: dict[str,
         event.cluster_events.add(message=step.message, occurred_at=_timestamp(updated))
     if step.from_history and step.had_containers and step.phase in _LOGGED_PHASES:
         name = pod_name(meta["name"], step.attempt)
-        event.log_info.extend(attempt_links(body, step.attempt, reporting.logs, pod, updated, first_seen))
-        event.log_context.CopyFrom(log_links.log_context(meta["namespace"], name, _primary_container(body, name, pod), pod))
+        event.log_info.extend(attempt_links(body, template, step.attempt, reporting.logs, pod, updated, first_seen))
+        event.log_context.CopyFrom(log_links.log_context(meta["namespace"], name, _primary_container(template, name, pod), pod))
     return event
 
 
@@ -255,12 +266,15 @@ def action_events(body: dict[str, Any], reporting: Reporting, pod_of: PodOf, now
     """The events from the `start`-th on. Each is a microsecond later than the one before in reported_time, which
     the control plane orders an attempt's events by, so events sent together keep their order."""
     all_steps = steps(body)
+    if len(all_steps) <= start:
+        return []
+    template = _template(body)
     began: dict[int, datetime] = {}
     for step in all_steps:
         moment = parse_time(step.occurred_at)
         if moment is not None:
             began.setdefault(step.attempt, moment)
     return [
-        build(body, step, reporting, pod_of(step.attempt), began.get(step.attempt), now + timedelta(microseconds=i))
+        build(body, template, step, reporting, pod_of(step.attempt), began.get(step.attempt), now + timedelta(microseconds=i))
         for i, step in enumerate(all_steps[start:])
     ]

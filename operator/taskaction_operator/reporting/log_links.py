@@ -154,14 +154,10 @@ def render(template: str, variables: list[tuple[re.Pattern[str], str]]) -> str:
 
 def plugins(config: LogConfig, template: tasks_pb2.TaskTemplate | None) -> list[TemplateLogPlugin]:
     """InitializeLogPlugins: the task's own log links first (as dashboards), then the configured ones."""
-    out = []
-    if template is not None:
-        for link in template.metadata.log_links:
-            out.append(
-                TemplateLogPlugin(
-                    display_name=link.name, template_uris=[link.uri], message_format=link.message_format, link_type="dashboard", icon_uri=link.icon_uri
-                )
-            )
+    out = [
+        TemplateLogPlugin(display_name=link.name, template_uris=[link.uri], message_format=link.message_format, link_type="dashboard", icon_uri=link.icon_uri)
+        for link in (template.metadata.log_links if template is not None else [])
+    ]
     if config.kubernetes_enabled:
         uri = config.kubernetes_template_uri or f"{config.kubernetes_url}/#!/log/{{{{ .namespace }}}}/{{{{ .podName }}}}/pod?namespace={{{{ .namespace }}}}"
         out.append(TemplateLogPlugin(display_name=KUBERNETES_DISPLAY_NAME, template_uris=[uri], message_format=execution_pb2.TaskLog.JSON))
