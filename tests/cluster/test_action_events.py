@@ -220,6 +220,22 @@ def test_with_the_service_down_nothing_is_lost_and_the_labels_wait(
     assert [(e.attempt, phase_pb2.ActionPhase.Name(e.phase), e.version) for e in double.stored("ev-down")] == [(1, Q, 0), (1, R, 1), (1, S, 0)]
 
 
+def test_an_action_whose_events_are_refused_as_invalid_holds_back_no_other(
+    kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble
+) -> None:
+    double.invalid_runs.add("ev-bad")
+    try:
+        for run in ("ev-bad", "ev-good"):
+            submit(kube, namespace, run, labels={OUTCOME: "succeed"})
+        finished(kube, "ev-good", namespace, "Succeeded")
+        bad = kube.wait("taskaction", "ev-bad-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")
+        assert not labelled(bad) and double.stored("ev-bad") == []
+    finally:
+        double.invalid_runs.clear()
+    finished(kube, "ev-bad", namespace, "Succeeded", timeout=60)  # accepted once valid: its backoff is capped
+    assert [(e.attempt, phase_pb2.ActionPhase.Name(e.phase), e.version) for e in double.stored("ev-bad")] == [(1, Q, 0), (1, R, 1), (1, S, 0)]
+
+
 def test_a_deleted_action_waits_for_its_events_only_so_long(kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble) -> None:
     double.refusing = True
     try:

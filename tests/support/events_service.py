@@ -1,6 +1,6 @@
 """A stand-in for the Flyte events service: flyteidl2's own EventsProxyService Connect ASGI application on hypercorn,
 on loopback (port chosen by the OS), in a thread of its own. It records every RecordRequest and can be made to refuse
-them (UNAVAILABLE) for a while. `stored()` is what the control plane's database keeps: the first event of each
+them (UNAVAILABLE) for a while, or to refuse as invalid, as the real one does, every request with an event of some runs. `stored()` is what the control plane's database keeps: the first event of each
 (action, attempt, phase, version), as its ON CONFLICT DO NOTHING insert does.
 """
 
@@ -27,6 +27,7 @@ class EventsServiceDouble:
     def __init__(self) -> None:
         self.requests: list[RecordRequest] = []
         self.refusing = False
+        self.invalid_runs: set[str] = set()  # a request with an event of one of these runs is refused as invalid
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
@@ -36,6 +37,8 @@ class EventsServiceDouble:
     async def record(self, request: RecordRequest, ctx: RequestContext) -> RecordResponse:
         if self.refusing:
             raise ConnectError(Code.UNAVAILABLE, "the events service is down (test)")
+        if any(event.id.run.name in self.invalid_runs for event in request.events):
+            raise ConnectError(Code.INVALID_ARGUMENT, "invalid event (test)")
         with self._lock:
             self.requests.append(request)
         return RecordResponse()

@@ -3,7 +3,9 @@
 The events of an action are a pure function of its stored TaskAction (reporting/action_events.py). This keeps, per
 action and in memory only, how many of them the service accepted, and sends the rest: in order per action (never two
 batches with events of one action in flight), batched across actions (up to 400 events, gathered for 25 ms, as
-upstream's event_batcher.go), retried with capped exponential backoff. Reconciles never wait for it.
+upstream's event_batcher.go), retried with capped exponential backoff. Reconciles never wait for it. The service
+refuses a whole batch when one event is invalid: the actions of such a batch are then sent one per batch, so that one
+bad action backs off alone instead of holding the others back.
 
 What it keeps is bounded by the actions the controller's store holds (a count and a reference to the stored object
 each); the events themselves are derived when they are sent. After a restart the memory is empty, so everything is
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from flyteidl2.workflow.events_proxy_service_connect import EventsProxyServiceClient
 from flyteidl2.workflow.events_proxy_service_pb2 import RecordRequest
@@ -49,6 +52,9 @@ class _Action:
     known: int  # events the latest body calls for
     accepted: int = 0
     sending: bool = False
+    alone: bool = False  # was in a batch the service refused as invalid: sent in batches of its own, so it alone waits
+    refusals: int = 0  # invalid batches of its own in a row
+    retry_at: float = 0.0  # loop time before which it is not sent again
 
 
 @dataclass(frozen=True)
@@ -155,20 +161,29 @@ class ActionReporter:
                 self._wake.clear()
                 await self._wake.wait()
             await asyncio.sleep(max(self._retry_at - loop.time(), BATCH_DELAY_SECONDS))  # gather a batch
-            batch = self._next_batch()
+            batch = self._next_batch(loop.time())
             if batch:
                 await self._send(batch)
+            elif self._pending:  # all of them back off on their own: until the first is due, or something new
+                self._wake.clear()
+                due = min((a.retry_at for k in self._pending if (a := self._actions.get(k))), default=loop.time())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(due - loop.time(), 0.0))
 
-    def _next_batch(self) -> list[_Part]:
+    def _next_batch(self, clock: float) -> list[_Part]:
         batch: list[_Part] = []
         room = BATCH_MAX_EVENTS
         now = utcnow()
-        while self._pending and room > 0:
-            key = next(iter(self._pending))
-            del self._pending[key]
+        for key in list(self._pending):
+            if room <= 0:
+                break
             tracked = self._actions.get(key)
             if tracked is None or tracked.sending or tracked.accepted >= tracked.known:
+                del self._pending[key]
                 continue
+            if tracked.retry_at > clock or (tracked.alone and batch):
+                continue
+            del self._pending[key]
             namespace, name = key
             events = action_events.action_events(
                 tracked.body, self.reporting, lambda attempt: self._pods.get((namespace, pod_name(name, attempt))), now, tracked.accepted
@@ -178,6 +193,8 @@ class ActionReporter:
             tracked.sending = True
             batch.append(_Part(key, tracked.uid, tracked.accepted, events))
             room -= len(events)
+            if tracked.alone:
+                break
         return batch
 
     async def _send(self, batch: list[_Part]) -> None:
@@ -191,10 +208,13 @@ class ActionReporter:
             reason = exc.code.value if isinstance(exc, ConnectError) else type(exc).__name__
             metrics.ACTION_EVENTS_FAILED.labels(reason).inc(len(events))
             metrics.ACTION_EVENT_BATCH_SECONDS.labels("error").observe(time.monotonic() - started)
-            self._failures += 1
-            delay = min(BACKOFF_FIRST_SECONDS * 2 ** (self._failures - 1), BACKOFF_MAX_SECONDS)
-            self._retry_at = asyncio.get_running_loop().time() + delay
-            logger.warning("%d action events not recorded (%s: %s); retrying in %.1fs", len(events), reason, exc, delay)
+            if isinstance(exc, ConnectError) and exc.code is Code.INVALID_ARGUMENT:
+                self._refused(batch, exc)
+            else:
+                self._failures += 1
+                delay = _backoff(self._failures)
+                self._retry_at = asyncio.get_running_loop().time() + delay
+                logger.warning("%d action events not recorded (%s: %s); retrying in %.1fs", len(events), reason, exc, delay)
             self._finish(batch, accepted=False)
             return
         metrics.ACTION_EVENT_BATCH_SECONDS.labels("ok").observe(time.monotonic() - started)
@@ -202,6 +222,19 @@ class ActionReporter:
         metrics.ACTION_EVENTS_SENT.inc(len(events))
         self._failures = 0
         self._finish(batch, accepted=True)
+
+    def _refused(self, batch: list[_Part], exc: ConnectError) -> None:
+        """An invalid batch: its actions are tried again one per batch; an action refused alone backs off alone."""
+        for part in batch:
+            tracked = self._actions.get(part.key)
+            if tracked is None:
+                continue
+            if len(batch) == 1 and tracked.alone:
+                tracked.refusals += 1
+                delay = _backoff(tracked.refusals)
+                tracked.retry_at = asyncio.get_running_loop().time() + delay
+                logger.error("the events service refuses the events of %s/%s (%s); retrying in %.1fs", *part.key, exc, delay)
+            tracked.alone = True
 
     def _finish(self, batch: list[_Part], accepted: bool) -> None:
         for part in batch:
@@ -211,4 +244,9 @@ class ActionReporter:
             tracked.sending = False
             if accepted:
                 tracked.accepted = max(tracked.accepted, part.start + len(part.events))
+                tracked.alone, tracked.refusals, tracked.retry_at = False, 0, 0.0
             self._settle(part.key, tracked)
+
+
+def _backoff(failures: int) -> float:
+    return min(BACKOFF_FIRST_SECONDS * 2 ** (failures - 1), BACKOFF_MAX_SECONDS)
