@@ -24,6 +24,8 @@ from tests.support.events_service import EventsServiceDouble, events_service
 from tests.support.kube import Kube, is_true, progressing_reason
 from tests.support.operator_process import OperatorProcess, running_operator
 
+from .test_observability import free_port, scrape, value
+
 CLUSTER = "kwok-test"
 OUTCOME, DELAY, EXIT_CODE, MESSAGE = (
     "sim.taskaction.dev/outcome",
@@ -44,11 +46,23 @@ def double() -> Iterator[EventsServiceDouble]:
 
 
 @pytest.fixture(scope="module")
+def metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
 def operator(
-    kube: Kube, crd: None, namespace: str, storage_env: dict[str, str], double: EventsServiceDouble, tmp_path_factory: pytest.TempPathFactory
+    kube: Kube,
+    crd: None,
+    namespace: str,
+    storage_env: dict[str, str],
+    double: EventsServiceDouble,
+    metrics_port: int,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
     env = {
         **storage_env,
+        "TASKACTION_METRICS_PORT": str(metrics_port),
         "TASKACTION_EVENTS_SERVICE_URL": double.url,
         "TASKACTION_CLUSTER_NAME": CLUSTER,
         "TASKACTION_LOGS": json.dumps(LOGS),
@@ -205,7 +219,7 @@ def test_an_abort_is_reported_before_the_action_goes(kube: Kube, operator: Opera
 
 
 def test_with_the_service_down_nothing_is_lost_and_the_labels_wait(
-    kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble
+    kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble, metrics_port: int
 ) -> None:
     double.refusing = True
     try:
@@ -214,10 +228,16 @@ def test_with_the_service_down_nothing_is_lost_and_the_labels_wait(
         time.sleep(2)  # a while with the service refusing: several retries
         assert not labelled(kube.get("taskaction", "ev-down-a0", namespace)), "the labels must wait for the events"
         assert double.stored("ev-down") == []
+        down = scrape(metrics_port)
+        assert value(down, "taskaction_action_events_pending") == 3
+        assert value(down, "taskaction_action_events_failed_total", reason="unavailable") >= 3
     finally:
         double.refusing = False
     ta = finished(kube, "ev-down", namespace, "Succeeded", timeout=60)
     assert [(e.attempt, phase_pb2.ActionPhase.Name(e.phase), e.version) for e in double.stored("ev-down")] == [(1, Q, 0), (1, R, 1), (1, S, 0)]
+    up = scrape(metrics_port)
+    assert value(up, "taskaction_action_events_pending") == 0
+    assert value(up, "taskaction_action_events_sent_total") - value(down, "taskaction_action_events_sent_total") >= 3
 
 
 def test_an_action_whose_events_are_refused_as_invalid_holds_back_no_other(
@@ -236,7 +256,9 @@ def test_an_action_whose_events_are_refused_as_invalid_holds_back_no_other(
     assert [(e.attempt, phase_pb2.ActionPhase.Name(e.phase), e.version) for e in double.stored("ev-bad")] == [(1, Q, 0), (1, R, 1), (1, S, 0)]
 
 
-def test_a_deleted_action_waits_for_its_events_only_so_long(kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble) -> None:
+def test_a_deleted_action_waits_for_its_events_only_so_long(
+    kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble, metrics_port: int
+) -> None:
     double.refusing = True
     try:
         submit(kube, namespace, "ev-gone", labels={OUTCOME: "running"})
@@ -251,6 +273,7 @@ def test_a_deleted_action_waits_for_its_events_only_so_long(kube: Kube, operator
     warnings = [e for e in events if e["involvedObject"]["name"] == "ev-gone-a0" and e["reason"] == "ActionEventsNotDelivered"]
     assert warnings and warnings[0]["type"] == "Warning", [e["reason"] for e in events if e["involvedObject"]["name"] == "ev-gone-a0"]
     assert double.stored("ev-gone") == []
+    assert value(scrape(metrics_port), "taskaction_action_events_abandoned_total") == 1
 
 
 def test_a_kill_9_mid_run_loses_nothing(kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble) -> None:
