@@ -221,19 +221,16 @@ def test_an_abort_is_reported_before_the_action_goes(kube: Kube, operator: Opera
 def test_with_the_service_down_nothing_is_lost_and_the_labels_wait(
     kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble, metrics_port: int
 ) -> None:
-    double.refusing = True
-    try:
+    with double.down():
         submit(kube, namespace, "ev-down", labels={OUTCOME: "succeed"})
-        ta = kube.wait("taskaction", "ev-down-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")  # reconciling goes on
+        kube.wait("taskaction", "ev-down-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")  # reconciling goes on
         time.sleep(2)  # a while with the service refusing: several retries
         assert not labelled(kube.get("taskaction", "ev-down-a0", namespace)), "the labels must wait for the events"
         assert double.stored("ev-down") == []
         down = scrape(metrics_port)
         assert value(down, "taskaction_action_events_pending") == 3
         assert value(down, "taskaction_action_events_failed_total", reason="unavailable") >= 3
-    finally:
-        double.refusing = False
-    ta = finished(kube, "ev-down", namespace, "Succeeded", timeout=60)
+    finished(kube, "ev-down", namespace, "Succeeded", timeout=60)
     assert [(e.attempt, phase_pb2.ActionPhase.Name(e.phase), e.version) for e in double.stored("ev-down")] == [(1, Q, 0), (1, R, 1), (1, S, 0)]
     up = scrape(metrics_port)
     assert value(up, "taskaction_action_events_pending") == 0
@@ -259,16 +256,13 @@ def test_an_action_whose_events_are_refused_as_invalid_holds_back_no_other(
 def test_a_deleted_action_waits_for_its_events_only_so_long(
     kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble, metrics_port: int
 ) -> None:
-    double.refusing = True
-    try:
+    with double.down():
         submit(kube, namespace, "ev-gone", labels={OUTCOME: "running"})
         kube.wait("taskaction", "ev-gone-a0", namespace, lambda o: progressing_reason(o) == "Executing", "Executing")
         kube.delete("taskaction", "ev-gone-a0", namespace)
         deleted = time.monotonic()
         kube.wait("taskaction", "ev-gone-a0", namespace, lambda o: o is None, "gone", timeout=ABORT_WAIT + 20)
         assert time.monotonic() - deleted >= ABORT_WAIT - 1.5  # held by its finalizer meanwhile (the deletion time is in seconds)
-    finally:
-        double.refusing = False
     events = kube.list("events", namespace)
     warnings = [e for e in events if e["involvedObject"]["name"] == "ev-gone-a0" and e["reason"] == "ActionEventsNotDelivered"]
     assert warnings and warnings[0]["type"] == "Warning", [e["reason"] for e in events if e["involvedObject"]["name"] == "ev-gone-a0"]

@@ -73,6 +73,15 @@ class EventsServiceDouble:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout=10)
 
+    @contextmanager
+    def down(self) -> Iterator[None]:
+        """Refuse every request (UNAVAILABLE) for the length of a block."""
+        self.refusing = True
+        try:
+            yield
+        finally:
+            self.refusing = False
+
     # What it received ----------------------------------------------------------------------------------------
 
     def received(self, run: str) -> list[ActionEvent]:
