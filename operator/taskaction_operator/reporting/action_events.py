@@ -128,6 +128,8 @@ def steps(body: dict[str, Any]) -> list[Step]:
         if name == c.REASON_PERMANENT_FAILURE:
             state = status.get("errorState") or {}
             error = ErrorInfo(message=state.get("message") or message, kind=_KINDS.get(state.get("kind") or "", ErrorInfo.KIND_UNSPECIFIED))
+            if state.get("code") == c.CODE_MAX_SYSTEM_FAILURES:
+                had_containers = False  # upstream's finalizePermanentFailure reports it without the pod's info
         add(_ENTRY_PHASES[name], when, message, error)
     meta = body.get("metadata") or {}
     if meta.get("deletionTimestamp") and c.FINALIZER in (meta.get("finalizers") or []) and not is_terminal(status):

@@ -133,11 +133,19 @@ def test_a_system_failure_restarts_the_attempt_unreported_and_its_second_queued_
     assert shape(obj) == [(1, Q, 0), (1, R, 1), (1, Q, 1), (1, R, 2), (1, S, 0)]
 
 
-def test_the_fatal_system_failure_carries_the_system_kind() -> None:
-    obj = body(entry(c.REASON_QUEUED), entry(c.REASON_PERMANENT_FAILURE, "failed 4 times"), error={"code": c.CODE_MAX_SYSTEM_FAILURES, "kind": "SYSTEM", "message": "failed 4 times"})
-    last = events(obj)[-1]
+def test_the_fatal_system_failure_carries_the_system_kind_and_no_logs() -> None:
+    error = {"code": c.CODE_MAX_SYSTEM_FAILURES, "kind": "SYSTEM", "message": "failed 4 times"}
+    obj = body(entry(c.REASON_QUEUED), entry(c.REASON_EXECUTING), entry(c.REASON_PERMANENT_FAILURE, "failed 4 times"), error=error)
+    running, last = events(obj)[1:]
     assert last.error_info == run_definition_pb2.ErrorInfo(message="failed 4 times", kind=run_definition_pb2.ErrorInfo.KIND_SYSTEM)
-    assert not last.log_info and not last.HasField("log_context")  # the attempt's pod never had containers
+    assert running.log_info and not last.log_info and not last.HasField("log_context")  # as upstream's finalizePermanentFailure
+
+
+def test_a_failure_before_the_pod_had_containers_has_no_logs() -> None:
+    error = {"code": "InvalidResource", "kind": "USER", "message": "refused"}
+    last = events(body(entry(c.REASON_QUEUED), entry(c.REASON_PERMANENT_FAILURE, "refused"), error=error))[-1]
+    assert last.error_info.kind == run_definition_pb2.ErrorInfo.KIND_USER
+    assert not last.log_info and not last.HasField("log_context")
 
 
 def test_deleting_a_running_action_adds_aborted_at_its_deletion_time() -> None:
