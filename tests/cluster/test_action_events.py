@@ -263,9 +263,11 @@ def test_a_deleted_action_waits_for_its_events_only_so_long(
         deleted = time.monotonic()
         kube.wait("taskaction", "ev-gone-a0", namespace, lambda o: o is None, "gone", timeout=ABORT_WAIT + 20)
         assert time.monotonic() - deleted >= ABORT_WAIT - 1.5  # held by its finalizer meanwhile (the deletion time is in seconds)
-    events = kube.list("events", namespace)
-    warnings = [e for e in events if e["involvedObject"]["name"] == "ev-gone-a0" and e["reason"] == "ActionEventsNotDelivered"]
-    assert warnings and warnings[0]["type"] == "Warning", [e["reason"] for e in events if e["involvedObject"]["name"] == "ev-gone-a0"]
+    deadline = time.monotonic() + 10
+    while not (warnings := [e for e in kube.list("events", namespace) if e["involvedObject"]["name"] == "ev-gone-a0" and e["reason"] == "ActionEventsNotDelivered"]):
+        assert time.monotonic() < deadline, "no ActionEventsNotDelivered event"  # posted in the background
+        time.sleep(0.2)
+    assert warnings[0]["type"] == "Warning"
     assert double.stored("ev-gone") == []
     assert value(scrape(metrics_port), "taskaction_action_events_abandoned_total") == 1
 
