@@ -140,7 +140,7 @@ def labelled(ta: dict[str, Any] | None) -> bool:
     return bool(ta) and (ta["metadata"].get("labels") or {}).get(c.LABEL_TERMINATION_STATUS) == c.LABEL_VALUE_TERMINATED
 
 
-def finished(kube: Kube, run: str, namespace: str, condition: str, timeout: float = 45) -> dict[str, Any]:
+def finished(kube: Kube, run: str, namespace: str, condition: str, timeout: float = 90) -> dict[str, Any]:
     """The action once it ended and its terminal labels are written (which waits for its events to be accepted)."""
     ta = kube.wait("taskaction", f"{run}-a0", namespace, lambda o: is_true(o, condition) and labelled(o), f"{condition} and labelled", timeout=timeout)
     assert ta is not None
@@ -189,17 +189,26 @@ def test_a_system_failure_restarts_the_attempt_and_reports_its_second_start(
     double.wait_for("ev-lost", lambda stored: len(stored) == 2, "queued and running")
     kube.delete("pod", "ev-lost-a0-0", namespace)
     ta = finished(kube, "ev-lost", namespace, "Succeeded")
-    assert phases(ta) == ["Queued", "Executing", "RetryableFailure", "Queued", "Executing", "Completed"]
-    second = kube.get("pod", "ev-lost-a0-0", namespace)
-    assert second is not None and second["metadata"]["uid"] != first["metadata"]["uid"]  # type: ignore[index]
-    x = Expect(ta)
-    assert [summary(e) for e in double.stored("ev-lost")] == [
-        x.event(1, Q, 0, 0),
-        x.event(1, R, 1, 1, logged=True, pod_uid=first["metadata"]["uid"]),  # type: ignore[index]
-        x.event(1, Q, 1, 3),  # the system failure itself is not reported, as upstream
-        x.event(1, R, 2, 4, logged=True, pod_uid=second["metadata"]["uid"]),
-        x.event(1, S, 0, 5, logged=True, pod_uid=second["metadata"]["uid"]),
-    ]
+    # Under load a re-created pod may be lost again before it runs: each restart is one more RetryableFailure + Queued.
+    history = phases(ta)
+    restarts = history.count("RetryableFailure")
+    assert restarts >= 1 and history[:3] == ["Queued", "Executing", "RetryableFailure"] and history[-2:] == ["Executing", "Completed"], history
+    last = kube.get("pod", "ev-lost-a0-0", namespace)
+    assert last is not None and last["metadata"]["uid"] != first["metadata"]["uid"]  # type: ignore[index]
+    x, got = Expect(ta), [summary(e) for e in double.stored("ev-lost")]
+    pods = {1: first["metadata"]["uid"], len(history) - 2: last["metadata"]["uid"]}  # type: ignore[index]
+    expected, queued, running = [], 0, 1  # the system failures themselves are not reported, as upstream
+    for i, phase in enumerate(history):
+        if phase == "Queued":
+            expected.append(x.event(1, Q, queued, i))
+            queued += 1
+        elif phase == "Executing":
+            # A pod lost in between is gone: its uid is only in its event.
+            uid = pods.get(i) or got[len(expected)]["logs"][0][1].rsplit("uid=", 1)[1].split("&")[0]
+            expected.append(x.event(1, R, running, i, logged=True, pod_uid=uid))
+            running += 1
+    expected.append(x.event(1, S, 0, len(history) - 1, logged=True, pod_uid=last["metadata"]["uid"]))  # type: ignore[index]
+    assert got == expected
 
 
 def test_an_abort_is_reported_before_the_action_goes(kube: Kube, operator: OperatorProcess, namespace: str, double: EventsServiceDouble) -> None:
@@ -230,7 +239,7 @@ def test_with_the_service_down_nothing_is_lost_and_the_labels_wait(
         down = scrape(metrics_port)
         assert value(down, "taskaction_action_events_pending") == 3
         assert value(down, "taskaction_action_events_failed_total", reason="unavailable") >= 3
-    finished(kube, "ev-down", namespace, "Succeeded", timeout=60)
+    finished(kube, "ev-down", namespace, "Succeeded")
     assert [(e.attempt, phase_pb2.ActionPhase.Name(e.phase), e.version) for e in double.stored("ev-down")] == [(1, Q, 0), (1, R, 1), (1, S, 0)]
     up = scrape(metrics_port)
     assert value(up, "taskaction_action_events_pending") == 0
@@ -249,7 +258,7 @@ def test_an_action_whose_events_are_refused_as_invalid_holds_back_no_other(
         assert not labelled(bad) and double.stored("ev-bad") == []
     finally:
         double.invalid_runs.clear()
-    finished(kube, "ev-bad", namespace, "Succeeded", timeout=60)  # accepted once valid: its backoff is capped
+    finished(kube, "ev-bad", namespace, "Succeeded")  # accepted once valid: its backoff is capped
     assert [(e.attempt, phase_pb2.ActionPhase.Name(e.phase), e.version) for e in double.stored("ev-bad")] == [(1, Q, 0), (1, R, 1), (1, S, 0)]
 
 
@@ -277,7 +286,7 @@ def test_a_kill_9_mid_run_loses_nothing(kube: Kube, operator: OperatorProcess, n
     double.wait_for("ev-kill", lambda stored: len(stored) == 2, "queued and running")
     operator.kill9()
     operator.start()
-    ta = finished(kube, "ev-kill", namespace, "Succeeded", timeout=60)
+    ta = finished(kube, "ev-kill", namespace, "Succeeded")
     assert phases(ta) == ["Queued", "Executing", "Completed"]
     x = Expect(ta)
     stored = [summary(e) for e in double.stored("ev-kill")]
