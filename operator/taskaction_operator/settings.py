@@ -10,7 +10,7 @@ from pydantic import AliasChoices, Field, StringConstraints, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .api.constants import DNS1123_LABEL_PATTERN
-from .reporting.log_links import LogConfig
+from .api.log_config import LogConfig
 
 # Exact names, no patterns: the operator watches each one directly (see controller/handlers.py, startup).
 NamespaceName = Annotated[str, StringConstraints(pattern=DNS1123_LABEL_PATTERN, max_length=63)]

@@ -35,8 +35,8 @@ import yaml
 
 from ..api import constants as c
 from ..pods.naming import pod_name, taskaction_name
+from ..api.log_config import LogConfig
 from ..reporting.action_events import current_links
-from ..reporting.log_links import LogConfig
 from ..settings import Settings
 from . import manifests, runs, sdk
 from ..kube import ApiError, KubeApi, connect

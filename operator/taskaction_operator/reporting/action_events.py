@@ -39,6 +39,7 @@ from google.protobuf import timestamp_pb2
 
 from ..api import constants as c
 from ..api.decoding import SpecError, decode_task_template
+from ..api.log_config import LogConfig
 from ..api.times import parse_time
 from ..pods.naming import pod_name, retry_index
 from ..reconcile.status import is_terminal
@@ -148,7 +149,7 @@ class Reporting:
     """What events need beside the TaskAction: the cluster's name and the log-link configuration."""
 
     cluster: str = ""
-    logs: log_links.LogConfig = field(default_factory=log_links.LogConfig)
+    logs: LogConfig = field(default_factory=LogConfig)
 
 
 def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
@@ -181,7 +182,7 @@ def attempt_links(
     body: dict[str, Any],
     template: tasks_pb2.TaskTemplate,
     attempt: int,
-    config: log_links.LogConfig,
+    config: LogConfig,
     pod: dict[str, Any] | None,
     at: datetime,
     started: datetime | None = None,
@@ -211,7 +212,7 @@ def attempt_links(
     return log_links.task_logs(config, template, link_input)
 
 
-def current_links(body: dict[str, Any], config: log_links.LogConfig, pod: dict[str, Any] | None, now: datetime) -> list[Any]:
+def current_links(body: dict[str, Any], config: LogConfig, pod: dict[str, Any] | None, now: datetime) -> list[Any]:
     """The log links of the action's current attempt, as its latest event carries them ([] before its pod had
     containers): for `taskaction get` / `logs`, so that logs can be found once the pod is gone."""
     current = [step for step in steps(body) if step.attempt == observed_attempts(body.get("status") or {}) and step.from_history]

@@ -1,6 +1,6 @@
 """Log links of an attempt, as the Flyte executor's pod plugin builds them: flyteplugins go/tasks/logs
-(LogConfig, InitializeLogPlugins, GetLogsForContainerInPod) and pluginmachinery/tasklog (TemplateLogPlugin, the
-`{{ .var }}` template variables). The configuration has the shape of the executor's `plugins.logs` section.
+(InitializeLogPlugins, GetLogsForContainerInPod) and pluginmachinery/tasklog (TemplateLogPlugin.GetTaskLogs, the
+`{{ .var }}` template variables), from the configuration in api/log_config.py.
 
 Not ported: `dynamic-log-links` (they depend on the IDE / task-config link types of plugins this operator does not
 have) and `azure-log-templates` (their query encoding); docs/flyte-compatibility.md says so.
@@ -11,62 +11,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from flyteidl2.core import execution_pb2, identifier_pb2, tasks_pb2
 from google.protobuf import timestamp_pb2
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..api.log_config import LogConfig, TemplateLogPlugin
 from ..api.times import parse_time
 
 KUBERNETES_DISPLAY_NAME = "Kubernetes Logs"
 CLOUDWATCH_DISPLAY_NAME = "Cloudwatch Logs"
 STACKDRIVER_DISPLAY_NAME = "Google Cloud Logs"
-DEFAULT_KUBERNETES_TEMPLATE_URI = "http://localhost:30082/#!/log/{{ .namespace }}/{{ .podName }}/pod?namespace={{ .namespace }}"
 PRIMARY_CONTAINER_ANNOTATION = "primary_container_name"
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
-
-
-class TemplateLogPlugin(BaseModel):
-    """tasklog.TemplateLogPlugin, an entry of `templates`."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-    name: str = ""
-    display_name: str = Field("", alias="displayName")
-    template_uris: list[str] = Field(default_factory=list, alias="templateUris")
-    message_format: int = Field(execution_pb2.TaskLog.UNKNOWN, alias="messageFormat")
-    scheme: str | None = Field(None, description="Deprecated upstream and ignored, as there.")
-    show_while_pending: bool = Field(False, alias="showWhilePending")
-    hide_once_finished: bool = Field(False, alias="hideOnceFinished")
-    link_type: Literal["", "external", "dashboard", "ide", "EXTERNAL", "DASHBOARD", "IDE"] = Field("", alias="linkType")
-    icon_uri: str = Field("", alias="iconUri")
-
-    @field_validator("message_format", mode="before")
-    @classmethod
-    def _message_format_by_name(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.isdigit():
-            return execution_pb2.TaskLog.MessageFormat.Value(value.upper())
-        return value
-
-
-class LogConfig(BaseModel):
-    """flyteplugins logs.LogConfig with its defaults: a Kubernetes dashboard link on localhost:30082."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-    cloudwatch_enabled: bool = Field(False, alias="cloudwatch-enabled")
-    cloudwatch_region: str = Field("", alias="cloudwatch-region")
-    cloudwatch_log_group: str = Field("", alias="cloudwatch-log-group")
-    cloudwatch_template_uri: str = Field("", alias="cloudwatch-template-uri")
-    kubernetes_enabled: bool = Field(True, alias="kubernetes-enabled")
-    kubernetes_url: str = Field("", alias="kubernetes-url")
-    kubernetes_template_uri: str = Field(DEFAULT_KUBERNETES_TEMPLATE_URI, alias="kubernetes-template-uri")
-    stackdriver_enabled: bool = Field(False, alias="stackdriver-enabled")
-    gcp_project: str = Field("", alias="gcp-project")
-    stackdriver_logresourcename: str = Field("", alias="stackdriver-logresourcename")
-    stackdriver_template_uri: str = Field("", alias="stackdriver-template-uri")
-    templates: list[TemplateLogPlugin] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
