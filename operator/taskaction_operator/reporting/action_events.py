@@ -179,12 +179,7 @@ def outputs(body: dict[str, Any], attempt: int) -> common_pb2.OutputReferences |
 
 
 def attempt_links(
-    body: dict[str, Any],
-    template: tasks_pb2.TaskTemplate,
-    attempt: int,
-    config: LogConfig,
-    pod: dict[str, Any] | None,
-    at: datetime,
+    body: dict[str, Any], template: tasks_pb2.TaskTemplate, attempt: int, config: LogConfig, pod: dict[str, Any] | None, at: datetime,
     started: datetime | None = None,
 ) -> list[Any]:
     """The log links of one attempt as of `at`; `started` stands in for the pod's creation when the pod is gone."""
