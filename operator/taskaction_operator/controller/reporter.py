@@ -116,7 +116,10 @@ class ActionReporter:
         return tracked.accepted >= action_events.count(body)
 
     def hold(self, body: dict[str, Any], plan: Plan) -> Plan:
-        """The plan without what must wait for this action's events (Controller.apply carries out the rest)."""
+        """The plan without what must wait for this action's events (Controller.apply carries out the rest); with
+        reporting off, the plan as it is."""
+        if not self.enabled:
+            return plan
         reported = self.reported(body)
         held = delivery.hold(body, plan, reported, utcnow(), self.abort_wait_seconds)
         if held.remove_finalizer and not reported:

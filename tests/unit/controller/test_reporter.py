@@ -6,6 +6,7 @@ from __future__ import annotations
 from taskaction_operator.api import constants as c
 from taskaction_operator.controller.reporter import ActionReporter
 from taskaction_operator.controller.store import Key, ObjectStore
+from taskaction_operator.reconcile.plan import Plan
 from taskaction_operator.settings import Settings
 from tests.unit import builders as b
 
@@ -48,8 +49,17 @@ def test_a_deleted_action_is_forgotten() -> None:
     assert r.pending() == 0
 
 
-def test_without_an_events_service_everything_counts_as_reported() -> None:
+def test_without_an_events_service_everything_counts_as_reported_and_nothing_is_held() -> None:
     r = reporter([], url=None)
     body = b.taskaction(status=SUCCEEDED)
     r.observe(KEY, body)
     assert r.reported(body) and r.pending() == 0
+    plan = Plan(status_patch={"x": 1}, terminal_labels=LABELS)
+    assert r.hold(body, plan) is plan  # the labels go with the status write that makes the action terminal
+
+
+def test_with_an_events_service_the_labels_of_a_terminal_write_wait() -> None:
+    r = reporter([])
+    body = b.taskaction(status=SUCCEEDED)
+    r.observe(KEY, body)
+    assert r.hold(body, Plan(status_patch={"x": 1}, terminal_labels=LABELS)).terminal_labels is None
