@@ -106,10 +106,10 @@ def steps(body: dict[str, Any]) -> list[Step]:
     seen: Counter[tuple[int, int]] = Counter()
     attempt, had_containers = 1, False
 
-    def add(phase: int, entry_time: str, message: str, error: ErrorInfo | None = None, from_history: bool = True) -> None:
+    def add(phase: int, entry_time: str, message: str, error: ErrorInfo | None = None) -> None:
         version = _FIRST_VERSION.get(phase, 0) + seen[(attempt, phase)]
         seen[(attempt, phase)] += 1
-        out.append(Step(attempt, phase, version, entry_time, message, error, had_containers, from_history))
+        out.append(Step(attempt, phase, version, entry_time, message, error, had_containers))
 
     for entry in status.get("phaseHistory") or []:
         name, when, message = entry.get("phase"), entry.get("occurredAt") or "", entry.get("message") or ""
