@@ -43,7 +43,6 @@ from ..api.log_config import LogConfig
 from ..api.times import parse_time
 from ..pods.naming import pod_name, retry_index
 from ..reconcile.status import is_terminal
-from ..reconcile.task import observed_attempts
 from ..storage import paths
 from . import log_links
 
@@ -81,6 +80,11 @@ class Step:
     error: ErrorInfo | None = None
     had_containers: bool = False  # the attempt's pod had containers by then: its events carry log links
     from_history: bool = True  # False for the ABORTED of a deletion: upstream builds it without the pod's info
+
+
+def current_attempt(status: dict[str, Any]) -> int:
+    """observedAttempts: `status.attempts`, 1 while unset (through pods.naming, which the CLI imports cheaply)."""
+    return retry_index(status.get("attempts")) + 1
 
 
 def is_task(body: dict[str, Any]) -> bool:
@@ -135,7 +139,7 @@ def steps(body: dict[str, Any]) -> list[Step]:
     meta = body.get("metadata") or {}
     if meta.get("deletionTimestamp") and c.FINALIZER in (meta.get("finalizers") or []) and not is_terminal(status):
         # A terminal action deleted (by the GC, or with its run) was not aborted: unlike upstream, no ABORTED for it.
-        attempt = observed_attempts(status)
+        attempt = current_attempt(status)
         out.append(Step(attempt, phase_pb2.ACTION_PHASE_ABORTED, 0, meta["deletionTimestamp"], ABORTED_MESSAGE, from_history=False))
     return out
 
@@ -210,7 +214,7 @@ def attempt_links(
 def current_links(body: dict[str, Any], config: LogConfig, pod: dict[str, Any] | None, now: datetime) -> list[Any]:
     """The log links of the action's current attempt, as its latest event carries them ([] before its pod had
     containers): for `taskaction get` / `logs`, so that logs can be found once the pod is gone."""
-    current = [step for step in steps(body) if step.attempt == observed_attempts(body.get("status") or {}) and step.from_history]
+    current = [step for step in steps(body) if step.attempt == current_attempt(body.get("status") or {}) and step.from_history]
     if not any(step.had_containers for step in current):
         return []
     at = parse_time(current[-1].occurred_at) if is_terminal(body.get("status") or {}) else now
