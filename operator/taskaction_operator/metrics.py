@@ -47,6 +47,24 @@ ACTIONS_SERVICE_REQUESTS = Counter(
 )
 ACTIONS_SERVICE_WATCHERS = Gauge("taskaction_actions_service_watchers", "Open WatchForUpdates streams of the actions service.")
 
+ACTION_EVENTS_SENT = Counter("taskaction_action_events_sent_total", "ActionEvents the Flyte events service accepted.")
+ACTION_EVENTS_FAILED = Counter(
+    "taskaction_action_events_failed_total", "ActionEvents in Record calls that failed, by Connect code (or the error's type).", ["reason"]
+)
+ACTION_EVENTS_PENDING = Gauge("taskaction_action_events_pending", "ActionEvents the TaskActions call for that were not accepted yet.")
+ACTION_EVENTS_ABANDONED = Counter(
+    "taskaction_action_events_abandoned_total", "Deleted TaskActions let go before their events were accepted (the abort wait ran out)."
+)
+ACTION_EVENT_BATCH_SIZE = Histogram(
+    "taskaction_action_event_batch_size", "Events per Record call.", buckets=(1, 2, 5, 10, 25, 50, 100, 200, 400)
+)
+ACTION_EVENT_BATCH_SECONDS = Histogram(
+    "taskaction_action_event_batch_duration_seconds",
+    "Latency of Record calls to the events service, by outcome.",
+    ["outcome"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
 
 class PhaseCollector:
     """taskaction_active{phase}: computed from the operator's cache at scrape time, never kept up to date."""

@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, StringConstraints, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .api.constants import DNS1123_LABEL_PATTERN
+from .api.log_config import LogConfig
 
 # Exact names, no patterns: the operator watches each one directly (see controller/handlers.py, startup).
 NamespaceName = Annotated[str, StringConstraints(pattern=DNS1123_LABEL_PATTERN, max_length=63)]
@@ -100,6 +101,16 @@ class Settings(BaseSettings):
     # Kubernetes Events on TaskActions: "all" (one per phase entered), "failures" (Warnings only: failures, refused
     # pods, system errors), "off". A repeat of the same Event for the same action is never posted twice in a row.
     kube_events: str = Field("failures", pattern="^(all|failures|off)$")
+
+    # Reporting to a Flyte control plane: the ActionEvents its runs service builds attempts, outputs, errors and logs from.
+    events_service_url: str | None = Field(
+        None, description="Base URL of flyteidl2 EventsProxyService (e.g. http://flyte:8090); None: no events are sent."
+    )
+    events_cluster: str = Field("", description="ActionEvent.cluster (upstream executor.cluster).")
+    abort_event_wait_seconds: float = Field(
+        60.0, ge=0, description="How long a deleted action keeps its finalizer waiting for its events to be accepted."
+    )
+    logs: LogConfig = Field(default_factory=LogConfig, description="Log links, as the Flyte executor's plugins.logs (JSON).")
 
     # Process.
     bind_address: str = Field("127.0.0.1", description="Address of the metrics and health endpoints (0.0.0.0 in a pod).")

@@ -43,6 +43,10 @@ EVERYTHING = [
     "--set", "bootstrap.cacheHostPath=/var/cache/taskaction-bundles",
     "--set", "actionsService.enabled=true",
     "--set-json", 'networkPolicy.actionsFrom=[{"namespaceSelector":{"matchLabels":{"flyte.org/tasks":"true"}}}]',
+    "--set", "events.serviceUrl=http://flyte-binary-http.flyte.svc:8090",
+    "--set", "events.cluster=prod-1",
+    "--set", "events.abortWaitSeconds=30",
+    "--set-json", 'events.logs={"kubernetes-enabled":false,"templates":[{"displayName":"Loki","templateUris":["https://loki/{{ .podName }}"],"messageFormat":"JSON"}]}',
 ]
 
 
@@ -182,12 +186,14 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     assert settings.leader_election is True and settings.leader_election_lease == "taskaction-operator"
     assert (settings.leader_election_namespace, settings.leader_election_identity) == ("taskaction-system", "ta-taskaction-operator-7d9f-x2x4q")
     assert settings.default_cpu == "500m"  # from extraEnv
+    assert (settings.events_service_url, settings.events_cluster, settings.abort_event_wait_seconds) == ("http://flyte-binary-http.flyte.svc:8090", "prod-1", 30)
+    assert not settings.logs.kubernetes_enabled and [(t.display_name, t.template_uris) for t in settings.logs.templates] == [("Loki", ["https://loki/{{ .podName }}"])]
 
     defaults = _env(one(helm.docs(), "Deployment"))
     assert defaults["TASKACTION_NAMESPACES"] == "[]" and defaults["TASKACTION_DEFAULT_ENV_VARS"] == "{}"
     assert defaults["TASKACTION_LEADER_ELECTION"] == "false"
     for unset in ("TASKACTION_STORAGE_ACCESS_KEY_ID", "TASKACTION_STORAGE_ENDPOINT", "TASKACTION_POD_STORAGE_SECRET", "TASKACTION_BOOTSTRAP_IMAGE",
-                  "TASKACTION_ACTIONS_SERVICE_ADDRESS", "TASKACTION_ACTIONS_SERVICE_NAMESPACE"):
+                  "TASKACTION_ACTIONS_SERVICE_ADDRESS", "TASKACTION_ACTIONS_SERVICE_NAMESPACE", "TASKACTION_EVENTS_SERVICE_URL", "TASKACTION_LOGS"):
         assert unset not in defaults
 
 
@@ -258,6 +264,9 @@ def test_optional_objects(helm: Helm) -> None:
         (["--set", "actionsService.port=65536"], "/actionsService/port", "maximum: got 65,536, want 65,535"),
         (["--set", "actionsService.enabled=yes"], "/actionsService/enabled", "got string, want boolean"),
         (["--set", "actionsService.namespace=Flyte_NS"], "/actionsService/namespace", "does not match pattern"),
+        (["--set", "events.abortWaitSeconds=-1"], "/events/abortWaitSeconds", "minimum: got -1, want 0"),
+        (["--set", "events.serviceUrl=flyte:8090"], "/events/serviceUrl", "does not match pattern"),
+        (["--set", "events.logs.cloudwatch_enabled=true"], "/events/logs", "additional properties 'cloudwatch_enabled' not allowed"),
     ],
 )
 def test_schema_rejects_bad_values(helm: Helm, args: list[str], field: str, why: str) -> None:

@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("bundles",),  # the in-pod bootstrap
     ("pods",),  # TaskTemplate -> pod, pod status -> phase
     ("reconcile",),  # the pure decisions
+    ("reporting",),  # the ActionEvents a TaskAction calls for, its log links (pure)
     ("controller", "client"),  # the operator's shell; the client library and CLI
     ("actions",),  # the Flyte actions service (uses the client's run builders)
     ("__main__",),  # the operator's entry point

@@ -7,6 +7,9 @@
     taskaction logs ACTION [--attempt N]   taskaction outputs ACTION
     taskaction abort RUN            taskaction signal ACTION VALUE
 
+`get RUN` and `logs` show the log links of each action's current attempt, built as the operator puts them in its
+ActionEvents (`--log-config JSON`, default TASKACTION_LOGS), so logs can be found once a pod is gone.
+
 ACTION is the TaskAction's name (`<run>-<action>`, the root is `<run>-a0`). Human output by default,
 `-o json|yaml` for scripts; `-n` (or TASKACTION_NAMESPACE) picks the namespace.
 
@@ -32,11 +35,13 @@ import yaml
 from flyteidl2.common import phase_pb2
 
 from ..api import constants as c
-from ..api.times import parse_time
+from ..api.log_config import LogConfig
+from ..api.times import parse_time, utcnow
+from ..kube import ApiError, KubeApi, connect
 from ..pods.naming import pod_name, taskaction_name
+from ..reporting.action_events import current_links
 from ..settings import Settings
 from . import action_io, action_phase, errors, literals, manifests, names, runs, sdk, signals, trees
-from ..kube import ApiError, KubeApi, connect
 
 DEFAULT_NAMESPACE_ENV = "TASKACTION_NAMESPACE"
 
@@ -57,6 +62,11 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("-o", "--output", choices=["human", "json", "yaml"], default="human", help="output format")
     common.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: KUBECONFIG, ~/.kube/config)")
     common.add_argument("--context", default=None, help="kubeconfig context")
+    links = argparse.ArgumentParser(add_help=False)
+    links.add_argument(
+        "--log-config", type=LogConfig.model_validate_json, default=None, metavar="JSON",
+        help="log links as the operator builds them (its TASKACTION_LOGS: the Flyte executor's plugins.logs); default: TASKACTION_LOGS",
+    )
 
     p = argparse.ArgumentParser(prog="taskaction", description="Submit and follow Flyte 2 TaskAction runs.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -79,13 +89,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--annotation", action="append", metavar="KEY=VALUE", help="annotation (repeatable)")
     s.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... of the container")
 
-    g = sub.add_parser("get", parents=[common], help="list TaskActions (of one run)")
+    g = sub.add_parser("get", parents=[common, links], help="list TaskActions (of one run, with the log links of each)")
     g.add_argument("run", nargs="?")
     t = sub.add_parser("tree", parents=[common], help="a run as a tree with phases and durations")
     t.add_argument("run")
     w = sub.add_parser("watch", parents=[common], help="the run's tree, live, until it ends (exit 0 iff SUCCEEDED)")
     w.add_argument("run")
-    lg = sub.add_parser("logs", parents=[common], help="the logs of an action's pod")
+    lg = sub.add_parser("logs", parents=[common, links], help="the logs of an action's pod, or its log links once the pod is gone")
     lg.add_argument("action", help="TaskAction name")
     lg.add_argument("--attempt", type=int, default=None, help="1-based attempt (default: the current one)")
     o = sub.add_parser("outputs", parents=[common], help="an action's outputs (outputs.pb)")
@@ -169,7 +179,7 @@ def render_tree(tree: trees.RunTree, now: dt.datetime | None = None) -> str:
 
 
 def tree_data(tree: trees.RunTree) -> dict[str, Any]:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = utcnow()
     return {
         "run": tree.run,
         "namespace": tree.namespace,
@@ -191,7 +201,7 @@ def tree_data(tree: trees.RunTree) -> dict[str, Any]:
 
 
 def render_table(objects: list[dict[str, Any]], now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or utcnow()
     rows = [("NAME", "RUN", "ACTION", "PARENT", "TYPE", "PHASE", "AGE")]
     for obj in sorted(objects, key=lambda o: o["metadata"]["name"]):
         spec = obj.get("spec") or {}
@@ -288,8 +298,22 @@ async def cmd_get(api: KubeApi, args: argparse.Namespace) -> int:
     items, _ = await api.list_all_taskactions(args.namespace, selector)
     if args.run and not items:
         raise errors.NotFound(f"no TaskAction of run {args.run!r} in namespace {args.namespace!r}")
-    emit({"items": items}, args.output, render_table(items) if items else f"no TaskActions in namespace {args.namespace}")
+    human = render_table(items) if items else f"no TaskActions in namespace {args.namespace}"
+    if args.run:
+        human += render_links(items, args.log_config or Settings().logs)
+    emit({"items": items}, args.output, human)
     return 0
+
+
+def render_links(items: list[dict[str, Any]], config: LogConfig) -> str:
+    """The log links of each action's current attempt (from the operator's log-link configuration)."""
+    now = utcnow()
+    lines = []
+    for obj in sorted(items, key=lambda o: o["metadata"]["name"]):
+        attempt = int((obj.get("status") or {}).get("attempts") or 1)
+        for link in current_links(obj, config, None, now):
+            lines.append(f"  {obj['metadata']['name']} (attempt {attempt}) {link.name}: {link.uri}")
+    return "\n\nlog links:\n" + "\n".join(lines) if lines else ""
 
 
 async def cmd_tree(api: KubeApi, args: argparse.Namespace) -> int:
@@ -318,18 +342,29 @@ async def _taskaction(api: KubeApi, namespace: str, name: str) -> dict[str, Any]
 
 async def cmd_logs(api: KubeApi, args: argparse.Namespace) -> int:
     ta = await _taskaction(api, args.namespace, args.action)
-    attempt = args.attempt or int((ta.get("status") or {}).get("attempts") or 1)
+    current = int((ta.get("status") or {}).get("attempts") or 1)
+    attempt = args.attempt or current
     pod = pod_name(args.action, attempt)
+    text = None
     try:
         text = await api.pod_log(args.namespace, pod)
     except ApiError as exc:
-        if exc.status == 404:
-            raise errors.NotFound(f"pod {args.namespace}/{pod} (attempt {attempt}) does not exist") from exc
-        raise
-    if args.output == "human":
+        if exc.status != 404:
+            raise
+    links = []
+    if attempt == current:  # the links are the current attempt's
+        now = utcnow()
+        found = await api.get_pod(args.namespace, pod)
+        links = [{"name": link.name, "uri": link.uri} for link in current_links(ta, args.log_config or Settings().logs, found, now)]
+    if text is None and not links:
+        raise errors.NotFound(f"pod {args.namespace}/{pod} (attempt {attempt}) does not exist")
+    if args.output != "human":
+        emit({"pod": pod, "attempt": attempt, "log": text, "links": links}, args.output, "")
+    elif text is not None:
         sys.stdout.write(text)
     else:
-        emit({"pod": pod, "attempt": attempt, "log": text}, args.output, "")
+        print(f"pod {args.namespace}/{pod} (attempt {attempt}) is gone; its logs:")
+        print("\n".join(f"  {link['name']}: {link['uri']}" for link in links))
     return 0
 
 

@@ -34,6 +34,7 @@ from ..storage.outputs import check_outputs
 from . import gc, ghosts
 from .events import EventRecorder
 from .ghosts import GhostSweeper
+from .reporter import ActionReporter
 from .store import Key, ObjectStore, key_of
 from .supervision import Supervisor
 from .workqueue import WorkQueue
@@ -55,6 +56,7 @@ class Controller:
         self._tasks: list[asyncio.Task[None]] = []
         self.supervisor = Supervisor()
         self._unlisten: Callable[[], None] = lambda: None
+        self.reporter = ActionReporter(settings, self.pods, self.queue.add)
 
     # Watch events --------------------------------------------------------------------------------------------
 
@@ -69,6 +71,7 @@ class Controller:
             self.queue.add(key)
         for child in self._waiting_children.pop(key, ()):
             self.queue.add(child)
+        self.reporter.observe(key, self.taskactions.get(key))
 
     def on_pod_event(self, event_type: str | None, obj: dict[str, Any]) -> None:
         if event_type == "DELETED":
@@ -85,6 +88,7 @@ class Controller:
 
     def start(self) -> None:
         self.events = EventRecorder(self.api, self.settings.kube_events)
+        self.reporter.start()
         self._tasks = [
             asyncio.create_task(self._worker(), name=f"reconciler-{i}") for i in range(self.settings.max_concurrent_reconciles)
         ]
@@ -122,6 +126,7 @@ class Controller:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.supervisor.stop()
+        await self.reporter.stop()
 
     async def _worker(self) -> None:
         while True:
@@ -249,6 +254,7 @@ class Controller:
         """Carry the plan out; a refused pod create stops it there, and what the server said is returned."""
         namespace, name = key_of(body)
         key = (namespace, name)
+        plan = self.reporter.hold(body, plan)
         if plan.create_pod is not None:
             try:
                 created = await self.api.create_pod(namespace, plan.create_pod)
@@ -306,13 +312,15 @@ class Controller:
     async def _guarded(self, patch_fn: Any, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A write guarded by resourceVersion; on conflict the fresh object replaces our stale one before retrying."""
         try:
-            return self.taskactions.put(await patch_fn(namespace, name, patch))
+            stored = self.taskactions.put(await patch_fn(namespace, name, patch))
         except ApiError as exc:
             if exc.status == 409:
                 fresh = await self.api.get_taskaction(namespace, name)
                 if fresh is not None:
                     self.taskactions.put(fresh)
             raise
+        self.reporter.observe((namespace, name), stored)
+        return stored
 
     def phase_counts(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)

@@ -150,6 +150,9 @@ class CliApi(FakeApi):
         run = selector.partition("=")[2]
         return [o for o in self.objects.values() if not run or o["spec"]["runName"] == run], "1"
 
+    async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return None  # the pods are gone; their logs (self.logs) may still be served
+
     async def pod_log(self, namespace: str, name: str) -> str:
         if name not in self.logs:
             raise ApiError(404, "NotFound", f'pods "{name}" not found')
@@ -195,6 +198,33 @@ def test_logs_of_the_current_or_a_given_attempt(monkeypatch: pytest.MonkeyPatch,
     assert capsys.readouterr().out == "first try\n"
     assert run_cli(api, ["logs", "r-a0", "--attempt", "3"], monkeypatch) == 2
     assert "pod default/r-a0-2 (attempt 3) does not exist" in capsys.readouterr().err
+
+
+K8S_LINK = "http://localhost:30082/#!/log/flyte/r-a0-0/pod?namespace=flyte"
+
+
+def test_get_of_a_run_shows_the_log_links_of_each_current_attempt(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    api = CliApi(*recorded_run())
+    assert run_cli(api, ["get", "r", "-n", "flyte"], monkeypatch) == 0
+    out = capsys.readouterr().out
+    # The root ran a pod; the failed child never had one, the running one has no phase history yet.
+    assert out.split("log links:\n")[1] == f"  r-a0 (attempt 1) Kubernetes Logs: {K8S_LINK}\n"
+    config = json.dumps({"kubernetes-enabled": False, "templates": [{"displayName": "Loki", "templateUris": ["https://loki/{{ .podName }}"]}]})
+    assert run_cli(api, ["get", "r", "-n", "flyte", "--log-config", config], monkeypatch) == 0
+    assert out_links(capsys.readouterr().out) == ["r-a0 (attempt 1) Loki: https://loki/r-a0-0"]
+
+
+def out_links(out: str) -> list[str]:
+    return [line.strip() for line in out.split("log links:\n")[1].splitlines()]
+
+
+def test_logs_of_a_gone_pod_are_its_log_links(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    obj = ta("a0", None, DONE, history=[{"phase": "Queued", "occurredAt": "2026-01-01T00:00:00Z"}, {"phase": "Executing", "occurredAt": "2026-01-01T00:00:01Z"}])
+    api = CliApi(obj)
+    assert run_cli(api, ["logs", "r-a0", "-n", "flyte"], monkeypatch) == 0
+    assert capsys.readouterr().out == f"pod flyte/r-a0-0 (attempt 1) is gone; its logs:\n  Kubernetes Logs: {K8S_LINK}\n"
+    assert run_cli(api, ["logs", "r-a0", "-n", "flyte", "-o", "json"], monkeypatch) == 0
+    assert json.loads(capsys.readouterr().out)["links"] == [{"name": "Kubernetes Logs", "uri": K8S_LINK}]
 
 
 def test_submit_container_child_and_file(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path) -> None:
