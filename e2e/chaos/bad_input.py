@@ -62,14 +62,17 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _not_a_template(data: bytes) -> bool:
-    """True when these bytes give no runnable TaskTemplate (most random bytes do not parse; some parse as nothing)."""
-    template = tasks_pb2.TaskTemplate()
+def _useless(data: bytes, message: Any, usable: Callable[[Any], bool]) -> bool:
+    """True when these bytes give no usable message (most random bytes do not parse; some parse as nothing)."""
     try:
-        template.ParseFromString(data)
+        message.ParseFromString(data)
     except DecodeError:
         return True
-    return not template.HasField("container") and not template.HasField("k8s_pod")
+    return not usable(message)
+
+
+def _not_a_template(data: bytes) -> bool:
+    return _useless(data, tasks_pb2.TaskTemplate(), lambda t: t.HasField("container") or t.HasField("k8s_pod"))
 
 
 def _pod_template(pod_spec: dict[str, Any]) -> tasks_pb2.TaskTemplate:
@@ -194,12 +197,7 @@ def _condition(spec_b64: str | None) -> Builder:
 
 
 def _not_a_condition(data: bytes) -> bool:
-    action = run_definition_pb2.ConditionAction()
-    try:
-        action.ParseFromString(data)
-    except DecodeError:
-        return True
-    return not action.name
+    return _useless(data, run_definition_pb2.ConditionAction(), lambda action: bool(action.name))
 
 
 _action = st.text(st.sampled_from("abcdefghij0123456789"), min_size=1, max_size=8).map(lambda s: f"n{s}")

@@ -125,7 +125,7 @@ def pod_deleted(kube: Kube, namespace: str, operator: SupervisedOperator, *, cou
 def node_deleted(kube: Kube, namespace: str, operator: SupervisedOperator, cluster: ModuleType, *, count: int) -> dict[str, Any]:
     """The node under half of `count` running actions deleted (kwok's fake node: its pods are orphaned and the pod
     garbage collector removes them): every action still succeeds. The node is added back afterwards."""
-    objects = actions(namespace, "nodegone", count, "succeed", "30s")
+    objects = actions(namespace, "nodegone", count, "succeed", "120s")  # outlives the pod garbage collector's orphan sweep
     create_all(kube, objects)
     pods = wait_pods_running(kube, namespace, "chaos=nodegone", count)
     node = sorted(p["spec"]["nodeName"] for p in pods)[0]
