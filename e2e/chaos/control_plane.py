@@ -41,7 +41,7 @@ class ControlPlane:
         time.sleep(down_seconds)
         started = time.monotonic()
         self.cluster.kwokctl("start", "cluster", timeout=180)
-        self.wait_ready()
+        self.cluster.wait_for("every component running and the API server ready", self.cluster.check_health, READY_TIMEOUT)
         return time.monotonic() - started
 
     # The API server alone.
@@ -67,8 +67,8 @@ class ControlPlane:
         `e2e/cluster.py down` finds it)."""
         log = open(self.cluster.CLUSTER_DIR / "logs" / "kube-apiserver.log", "ab")  # noqa: SIM115 (the process owns it)
         proc = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        self._pid_file().write_text(f"{proc.pid}\n")
-        self.wait_ready()
+        self._pid_file().write_text(str(proc.pid))  # as kwokctl writes it: no newline, or `kwokctl stop` misses it
+        self.cluster.wait_for("every component running and the API server ready", self.cluster.check_health, READY_TIMEOUT)
 
     # etcd, through its JSON gateway.
 
