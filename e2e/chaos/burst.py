@@ -84,27 +84,21 @@ def _progress(ta: dict[str, Any] | None) -> str:
     return f"Progressing={conds.get(c.CONDITION_PROGRESSING)}, attempts={(ta.get('status') or {}).get('attempts')}"
 
 
-class Schedule(threading.Thread):
-    """Calls `fault` every `every` seconds (the first after `every`), at most `limit` times, until stopped."""
+class Schedule:
+    """Fires `fault` every `every` seconds (the first after `every`), at most `limit` times, when ticked by the thread
+    that polls: an operator a fault starts must be started by a thread that outlives it, since the operator dies with
+    the thread that started it (PR_SET_PDEATHSIG, tests/support/processes.py)."""
 
     def __init__(self, fault: Callable[[], None], every: float, limit: int):
-        super().__init__(daemon=True)
         self.fault, self.every, self.limit = fault, every, limit
         self.fired = 0
-        self.error: BaseException | None = None
-        self._halt = threading.Event()
+        self.due = time.monotonic() + every
 
-    def run(self) -> None:
-        try:
-            while self.fired < self.limit and not self._halt.wait(self.every):
-                self.fault()
-                self.fired += 1
-        except BaseException as exc:  # noqa: BLE001 (reported by the caller, which fails on it)
-            self.error = exc
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(timeout=120)
+    def tick(self) -> None:
+        if self.fired < self.limit and time.monotonic() >= self.due:
+            self.fault()
+            self.fired += 1
+            self.due = time.monotonic() + self.every
 
 
 def run_burst(
@@ -124,28 +118,31 @@ def run_burst(
     objects, expected = burst_actions(namespace, count, burst)
     selector = f"{SELECTOR_LABEL}={burst}"
     started = time.monotonic()
+    created: list[float] = []
+
+    def create() -> None:
+        create_all(kube, objects)
+        created.append(time.monotonic() - started)
+
+    def tick() -> None:
+        operator.supervise()
+        schedule.tick()
+
+    schedule = Schedule(fault, every, limit)
     with PodHistory(kube, namespace) as history:
-        schedule = Schedule(fault, every, limit)
-        schedule.start()
-        creating = threading.Thread(target=create_all, args=(kube, objects), daemon=True)
+        creating = threading.Thread(target=create, daemon=True)
         creating.start()
-        try:
-            creating.join()
-            created = time.monotonic() - started
-            _, ended = wait_terminal(kube, namespace, expected, timeout, selector, tick=operator.supervise, poll=max(2.0, count / 400))
-        finally:
-            schedule.stop()
+        _, ended = wait_terminal(kube, namespace, expected, timeout, selector, tick=tick)
+        creating.join()
         elapsed = time.monotonic() - started
         time.sleep(3)  # the pod watch catches up with the last pods
         actions = {o["metadata"]["name"]: o for o in list_retrying(kube, "taskactions", namespace, selector)}
-    if schedule.error:
-        raise RuntimeError(f"the fault failed: {schedule.error!r}") from schedule.error
     found = violations(expected, actions, history.uids, history.owner)
     return {
         "actions": count,
         "failing_by_design": sum(1 for o in expected.values() if o == "fail"),
         "faults": schedule.fired,
-        "created_seconds": round(created, 1),
+        "created_seconds": round(created[0], 1) if created else None,
         "all_terminal_seconds": round(max(ended.values()) - started, 1) if len(ended) == count else None,
         "elapsed_seconds": round(elapsed, 1),
         "pods_seen": sum(len(u) for u in history.uids.values()),

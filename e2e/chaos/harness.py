@@ -122,23 +122,20 @@ class SupervisedOperator(OperatorProcess):
         super().__init__(kubeconfig, namespaces, log_path, env)
         self.restarts = 0
         self.kills = 0
-        self._lock = threading.Lock()  # the supervisor and a fault thread must not both start one
 
     def supervise(self) -> None:
-        with self._lock:
-            if self.proc is not None and self.proc.poll() is not None:
-                self.restarts += 1
-                self.start()
+        if self.proc is not None and self.proc.poll() is not None:
+            self.restarts += 1
+            self.start()
 
     def kill(self, graceful: bool) -> None:
         """kill -9 (or SIGTERM and wait for the exit) and start again at once: a crash or a rolling restart."""
-        with self._lock:
-            if graceful:
-                self.stop()
-            else:
-                self.kill9()
-            self.kills += 1
-            self.start()
+        if graceful:
+            self.stop()
+        else:
+            self.kill9()
+        self.kills += 1
+        self.start()
 
 
 @contextlib.contextmanager

@@ -22,7 +22,6 @@ def test_kill9_during_a_burst_loses_nothing_and_duplicates_nothing(kube: Kube, c
             every=KILL_EVERY_SECONDS, limit=KILLS, timeout=300,
         )
         log = operator.log()
-    print(figures)
     assert figures["faults"] == KILLS, figures
     broken = {check: figures["examples"][check] for check in CHECKS if figures[check]}
     assert not broken, f"{ {check: figures[check] for check in broken} }\n{broken}\noperator log (tail):\n{log}"
