@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from taskaction_operator.client.manifests import container_template, taskaction
 from taskaction_operator.pods.naming import taskaction_name
 
 FAILED, SUCCEEDED = "Failed", "Succeeded"
+REFUSED = re.compile(r'TaskAction(?:\.flyte\.org)? "([^"]+)" is invalid')
 # Classes the API server itself may refuse (its format: byte check is go-openapi's base64 regex, which has no room
 # for a newline, although Go's decoder, the executor's, skips them): a refusal is an answer too.
 MAY_BE_REFUSED = {"line-wrapped base64 taskTemplate"}
@@ -329,21 +331,23 @@ def as_expected(case: Case, objects: dict[str, dict[str, Any]]) -> bool:
 def run_bad_input(kube: Any, namespace: str, operator: Any, *, total: int, controls: int, timeout: float) -> dict[str, Any]:
     """Create every case at once (those the API server refuses are counted, not created), wait until all have ended
     or `timeout`, and tabulate by class: count, ended as expected, time to end, the reasons seen."""
-    from e2e.chaos.harness import wait_terminal
+    from e2e.chaos.harness import CREATE_CHUNK, wait_terminal
 
     cases = generate(namespace, total, controls)
+    by_name = {name: case for case in cases for name in case.names}
     refused: dict[str, list[str]] = {}
-    created_at: dict[str, float] = {}
-    admitted: list[Case] = []
-    for case in cases:
-        proc = kube.run("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(case.objects)}), check=False)
-        if proc.returncode != 0:
-            refused.setdefault(case.klass, []).append(proc.stderr.strip()[-300:])
-            continue
-        now = time.monotonic()
-        for name in case.names:
-            created_at[name] = now
-        admitted.append(case)
+    refused_names: set[str] = set()
+    for start in range(0, len(cases), CREATE_CHUNK):
+        # kubectl creates a List's items one by one and names each it could not create.
+        chunk = [o for case in cases[start:start + CREATE_CHUNK] for o in case.objects]
+        proc = kube.run("create", "-o", "name", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": chunk}), check=False, timeout=300)
+        for line in proc.stderr.splitlines():
+            match = REFUSED.search(line)
+            if match and match.group(1) in by_name and match.group(1) not in refused_names:
+                refused_names.add(match.group(1))
+                refused.setdefault(by_name[match.group(1)].klass, []).append(line[-300:])
+    admitted = [case for case in cases if not refused_names & set(case.names)]
+    created_at = dict.fromkeys((name for case in admitted for name in case.names), time.monotonic())
     objects, ended = wait_terminal(kube, namespace, created_at, timeout, f"{LABEL}=yes", tick=operator.supervise, poll=3.0)
     table: dict[str, dict[str, Any]] = {}
     for klass, (expect, _) in CLASSES.items():

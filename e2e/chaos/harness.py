@@ -148,7 +148,7 @@ def operator_running(kube: Kube, namespace: str, log_path: Path, env: dict[str, 
         yield process
     finally:
         process.supervise()
-        kube.run("delete", "taskactions", "--all", "-n", namespace, "--wait=true", "--timeout=600s", check=False, timeout=630)
+        kube.run("delete", "taskactions", "--all", "-n", namespace, "--wait=true", "--timeout=180s", check=False, timeout=200)
         process.stop()
 
 
