@@ -85,17 +85,21 @@ def _progress(ta: dict[str, Any] | None) -> str:
 
 
 class Schedule:
-    """Fires `fault` every `every` seconds (the first after `every`), at most `limit` times, when ticked by the thread
-    that polls: an operator a fault starts must be started by a thread that outlives it, since the operator dies with
-    the thread that started it (PR_SET_PDEATHSIG, tests/support/processes.py)."""
+    """Fires `fault` every `every` seconds (the first `every` after `begin`), at most `limit` times, when ticked by
+    the thread that polls: an operator a fault starts must be started by a thread that outlives it, since the
+    operator dies with the thread that started it (PR_SET_PDEATHSIG, tests/support/processes.py)."""
 
     def __init__(self, fault: Callable[[], None], every: float, limit: int):
         self.fault, self.every, self.limit = fault, every, limit
         self.fired = 0
-        self.due = time.monotonic() + every
+        self.due: float | None = None
+
+    def begin(self) -> None:
+        if self.due is None:
+            self.due = time.monotonic() + self.every
 
     def tick(self) -> None:
-        if self.fired < self.limit and time.monotonic() >= self.due:
+        if self.due is not None and self.fired < self.limit and time.monotonic() >= self.due:
             self.fault()
             self.fired += 1
             self.due = time.monotonic() + self.every
@@ -112,8 +116,10 @@ def run_burst(
     every: float,
     limit: int,
     timeout: float,
+    after_creation: bool = False,
 ) -> dict[str, Any]:
-    """Create the burst while the fault fires on its schedule, wait until all are terminal (or `timeout`), check.
+    """Create the burst while the fault fires on its schedule (from the start, or once every action exists when the
+    fault would break the creates: an API server outage), wait until all are terminal (or `timeout`), check.
     Returns the figures: counts of each check, the faults fired, how long it took, the first offenders."""
     objects, expected = burst_actions(namespace, count, burst)
     selector = f"{SELECTOR_LABEL}={burst}"
@@ -126,6 +132,8 @@ def run_burst(
 
     def tick() -> None:
         operator.supervise()
+        if created or not after_creation:
+            schedule.begin()
         schedule.tick()
 
     schedule = Schedule(fault, every, limit)

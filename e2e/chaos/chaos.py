@@ -77,12 +77,12 @@ class Run:
 
     # Scenarios: each returns its figures.
 
-    def burst(self, scenario: str, fault_of, every: float, limit: int, count: int) -> dict[str, Any]:
+    def burst(self, scenario: str, fault_of, every: float, limit: int, count: int, after_creation: bool = False) -> dict[str, Any]:
         ns = self.namespace(scenario)
         try:
             with self.operator(scenario, ns, QUIET) as operator:
                 return burst.run_burst(self.kube, ns, operator, count=count, burst=scenario[:6], fault=fault_of(operator),
-                                       every=every, limit=limit, timeout=self.args.timeout)
+                                       every=every, limit=limit, timeout=self.args.timeout, after_creation=after_creation)
         finally:
             self.kube.run("delete", "namespace", ns, "--wait=false", check=False)
 
@@ -98,7 +98,7 @@ class Run:
     def control_plane(self) -> dict[str, Any]:
         outages: list[float] = []
         figures = self.burst("control-plane", lambda op: lambda: outages.append(self.plane.restart_all(down_seconds=10)),
-                             self.args.restart_after, 1, self.args.restart_count)
+                             self.args.restart_after, 1, self.args.restart_count, after_creation=True)
         return {**figures, "control_plane_down_seconds": 10, "seconds_to_ready_after_start": round(outages[0], 1) if outages else None}
 
     def ghosts(self) -> dict[str, Any]:
@@ -218,7 +218,7 @@ def main() -> int:
     parser.add_argument("-n", "--count", type=int, default=2000, help="actions in the baseline, kill -9 and SIGTERM bursts")
     parser.add_argument("--kill-every", type=float, default=10.0)
     parser.add_argument("--restart-count", type=int, default=500, help="actions in the control-plane burst")
-    parser.add_argument("--restart-after", type=float, default=20.0, help="seconds into the burst the control plane stops")
+    parser.add_argument("--restart-after", type=float, default=10.0, help="seconds after the last create that the control plane stops")
     parser.add_argument("--ghosts", type=int, default=60, help="actions in the watch-gap scenario")
     parser.add_argument("--settle", type=float, default=120.0, help="seconds the operator has to see through the gap")
     parser.add_argument("--bad", type=int, default=1000, help="generated bad TaskActions")
