@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(HOME)/.cache/taskaction-operator/bin:$(PATH)
 
-.PHONY: venv demo test test-unit test-storage test-cluster test-e2e test-node bench crd clean
+.PHONY: venv demo test test-unit test-storage test-cluster test-e2e test-node bench chaos crd clean
 
 include e2e/Makefile.cluster
 
@@ -51,6 +51,12 @@ bench: venv
 	$(PY) e2e/bench/bench.py
 	$(PY) e2e/bench/actions.py
 	$(PY) e2e/bench/bundles.py --rounds 3
+
+# The operator under faults (kill -9, SIGTERM, API server and etcd restarts, a 410 watch gap, pods, nodes and S3 gone)
+# and 1,000 generated bad TaskActions, on a kwok cluster of its own (`--name chaos`, which it restarts): the figures go
+# to docs/reliability.md. Pick scenarios with CHAOS_ARGS="--scenario kill9 --count 500".
+chaos: venv
+	$(PY) e2e/chaos/chaos.py $(CHAOS_ARGS)
 
 # Regenerate the checked-in files that come from code.
 crd: venv

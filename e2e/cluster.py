@@ -20,10 +20,9 @@ Paths (TASKACTION_CACHE overrides the cache root, same as the build script):
     $HOME/.cache/taskaction-operator/kwok         KWOK_WORKDIR (cluster dir, logs, pids)
     $HOME/.cache/taskaction-operator/kubeconfig   kubeconfig of the cluster
 
-TASKACTION_CLUSTER_NAME names a second cluster beside the shared one (for example the node tier's while the shared
-cluster's kwok still plays every node, see docs/testing.md): its own cluster dir and kubeconfig-<name>; binaries,
-stages and the lock are shared. The real node (e2e/node.py) is one per machine, joined to the cluster that `up
---with-node` brought up.
+TASKACTION_CLUSTER_NAME names a second cluster beside the shared one (the node tier's, the chaos suite's, which
+restarts its API server, the bench's): its own cluster dir and kubeconfig-<name>; binaries, stages and the lock are
+shared. The real node (e2e/node.py) is one per machine, joined to the cluster that `up --with-node` brought up.
 
 Stdlib only; importable (`up()`, `down()`, `status()`, `kubectl()`, `KUBECONFIG`, ...).
 """
