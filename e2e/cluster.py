@@ -19,6 +19,9 @@ Paths (TASKACTION_CACHE overrides the cache root, same as the build script):
     $HOME/.cache/taskaction-operator/kwok         KWOK_WORKDIR (cluster dir, logs, pids)
     $HOME/.cache/taskaction-operator/kubeconfig   kubeconfig of the cluster
 
+TASKACTION_CLUSTER_NAME names a second cluster beside the shared one (the chaos suite restarts its API server):
+its own cluster dir and kubeconfig-<name>; binaries, stages and the lock are shared.
+
 Stdlib only; importable (`up()`, `down()`, `status()`, `kubectl()`, `KUBECONFIG`, ...).
 """
 
@@ -48,11 +51,13 @@ STAGES = E2E / "kwok" / "stages.yaml"
 CACHE = Path(os.environ.get("TASKACTION_CACHE") or Path.home() / ".cache" / "taskaction-operator")
 BIN_DIR = CACHE / "bin"
 KWOK_WORKDIR = CACHE / "kwok"
-KUBECONFIG = CACHE / "kubeconfig"
-RENDERED_CONFIG = CACHE / "kwokctl.rendered.yaml"
 LOCK_FILE = CACHE / "cluster.lock"
 
-CLUSTER_NAME = "taskaction"
+DEFAULT_CLUSTER_NAME = "taskaction"
+CLUSTER_NAME = os.environ.get("TASKACTION_CLUSTER_NAME") or DEFAULT_CLUSTER_NAME
+_SUFFIX = "" if CLUSTER_NAME == DEFAULT_CLUSTER_NAME else f"-{CLUSTER_NAME}"
+KUBECONFIG = CACHE / f"kubeconfig{_SUFFIX}"
+RENDERED_CONFIG = CACHE / f"kwokctl{_SUFFIX}.rendered.yaml"
 CLUSTER_DIR = KWOK_WORKDIR / "clusters" / CLUSTER_NAME
 CONFIG_HASH_FILE = CLUSTER_DIR / "taskaction-config.sha256"
 NODE_COUNT = 2
