@@ -40,6 +40,11 @@ def difference(before: Counter, after: Counter) -> dict[str, int]:
     return {key: int(after[key] - before.get(key, 0)) for key in sorted(after) if after[key] - before.get(key, 0) > 0}
 
 
+def without_heartbeats(counts: Counter) -> dict[str, float]:
+    """The counts that stop moving when a phase is over: not the Leases and node status written on a timer."""
+    return {key: n for key, n in counts.items() if not key.startswith(("leases.", "nodes"))}
+
+
 def by_executor(writes: dict[str, int], bench_creates: str) -> dict[str, int]:
     """The writes the side's executor made: all of them but the bench's own creates and the others' (above)."""
     others = (*NOT_THE_EXECUTORS, bench_creates)

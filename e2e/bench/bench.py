@@ -20,6 +20,7 @@ CPU seconds and peak RSS are the executor process's (psutil); API writes are the
 
 `--memory N`: afterwards, the operator (watching every namespace) with N finished TaskActions, then with
 `--unrelated-pods` (20000) pods in another namespace that are none of its own; slow, so off unless asked.
+`--memory-only`: that figure alone, added to the last results (e2e/bench/results/latest.json).
 `--profile`: one more steady phase with the operator under py-spy (flamegraph SVG and top functions).
 
 Results: e2e/bench/results/latest.json and latest.png (the latency plot), and the first part of
@@ -69,6 +70,7 @@ from taskaction_operator.settings import Settings  # noqa: E402
 from tests.support.seaweedfs import running_seaweedfs  # noqa: E402
 
 GROUP, VERSION, PLURAL = "flyte.org", "v1", "taskactions"
+CREATE_TIMEOUT = 120  # seconds; the API server answers 504 after 60 s
 SETTLE_SECONDS = 2.0  # writes unchanged this long after the last action finished: the phase is over
 
 
@@ -92,7 +94,7 @@ class Bench:
         while time.monotonic() < deadline:
             await asyncio.sleep(SETTLE_SECONDS)
             current = await asyncio.to_thread(self.writes_now)
-            if executor_writes(current) == executor_writes(previous):
+            if apiwrites.without_heartbeats(current) == apiwrites.without_heartbeats(previous):
                 return current
             previous = current
         return previous
@@ -117,14 +119,14 @@ class Bench:
     # --- creates
 
     async def create_taskaction(self, body: dict) -> None:
-        response = await self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, body["metadata"]["namespace"], PLURAL, body, _preload_content=False
-        )
-        response.release()
+        await answered(self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, body["metadata"]["namespace"], PLURAL, body, _preload_content=False, _request_timeout=CREATE_TIMEOUT
+        ))
 
     async def create_pod(self, body: dict) -> None:
-        response = await self.core.create_namespaced_pod(body["metadata"]["namespace"], body, _preload_content=False)
-        response.release()
+        await answered(self.core.create_namespaced_pod(
+            body["metadata"]["namespace"], body, _preload_content=False, _request_timeout=CREATE_TIMEOUT
+        ))
 
     def watches(self, namespace: str, timeline: Timeline, taskactions: bool) -> list:
         watches = [(lambda **kw: self.core.list_namespaced_pod(namespace, **kw), timeline.saw_pod)]
@@ -137,7 +139,7 @@ class Bench:
     # --- one phase
 
     async def phase(self, side: str, executor: executors.Executor | None, namespace: str, rate: float | None,
-                    count: int, profiled: bool = False) -> dict[str, Any]:
+                    count: int, profiled: bool = False, timeout: float | None = None) -> dict[str, Any]:
         raw = executor is None
         if raw:
             bodies = self.work.raw_pods(namespace, "r", count, Settings())
@@ -152,16 +154,16 @@ class Bench:
         cpu_before = executor.sampler.cpu_seconds() if executor else 0.0
         if executor:
             executor.sampler.reset_peak()
-        profiler = spy.Profile(executor.pid, count / rate, RESULTS) if profiled else None
+        profiler = spy.Profile(executor.pid, RESULTS) if profiled else None
         try:
             if rate is None:
                 await create_at_once(bodies, create, timeline, self.args.concurrency)
             else:
                 await create_steadily(bodies, create, timeline, rate)
             try:
-                await asyncio.wait_for(timeline.complete.wait(), self.args.timeout)
+                await asyncio.wait_for(timeline.complete.wait(), timeout or self.args.timeout)
             except TimeoutError:
-                print(f"  TIMED OUT: {len(timeline.succeeded)}/{count} Succeeded after {self.args.timeout:.0f} s", flush=True)
+                print(f"  TIMED OUT: {len(timeline.succeeded)}/{count} Succeeded after {timeout or self.args.timeout:.0f} s", flush=True)
             after = await self.settled_writes()
         finally:
             for task in watchers:
@@ -181,7 +183,9 @@ class Bench:
             figures.update(cpu_seconds=round(cpu, 2), cpu_ms_per_action=round(1000 * cpu / count, 2),
                            peak_rss_mib=round(executor.sampler.peak_rss / 2**20, 1))
         if profiler:
-            figures["profile"] = [str(p.relative_to(REPO)) for p in profiler.finish()]
+            files = profiler.finish()
+            figures["profile"] = [str(p.relative_to(REPO)) for p in files]
+            figures["profile_top"] = profiler.top.read_text()
         print(f"  {side} {'at once' if rate is None else f'{rate:g}/s'}: {report.one_line(figures)}", flush=True)
         return figures
 
@@ -224,12 +228,7 @@ class Bench:
         try:
             count = self.args.memory
             print(f"memory: {count} TaskActions at once", flush=True)
-            saved = self.args.timeout
-            self.args.timeout = self.args.memory_timeout
-            try:
-                burst = await self.phase("operator", operator, actions_ns, None, count)
-            finally:
-                self.args.timeout = saved
+            burst = await self.phase("operator", operator, actions_ns, None, count, timeout=self.args.memory_timeout)
             live_peak = operator.sampler.peak_rss
             live = await settled_rss(operator.sampler)
             print(f"memory: {self.args.unrelated_pods} unrelated pods in {pods_ns}", flush=True)
@@ -252,14 +251,12 @@ class Bench:
                 "rss_mib_with_unrelated_pods": round(with_pods / 2**20, 1),
             }
             result["rss_with_over_without_unrelated_pods"] = round(with_pods / live, 2)
+            result.update(date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), command=command_line(),
+                          load_average=machine()["load_average"])
             print(f"  memory: {json.dumps(result)}", flush=True)
             return result
         finally:
             operator.stop()
-
-
-def executor_writes(counts) -> dict:
-    return {k: v for k, v in counts.items() if not k.startswith("leases.") and not k.startswith("nodes")}
 
 
 async def settled_rss(sampler: executors.Sampler) -> int:
@@ -282,6 +279,16 @@ def unrelated_pod(namespace: str, index: int, node: str) -> dict:
         "metadata": {"name": f"unrelated-{index:05d}", "namespace": namespace, "labels": {"app": "unrelated"}},
         "spec": {"nodeName": node, "containers": [{"name": "main", "image": "busybox", "resources": {"requests": {"cpu": "1m"}}}]},
     }
+
+
+async def answered(request) -> None:
+    """A create's response, unread (the bench spends no CPU decoding it); an error is raised, as the client would."""
+    response = await request
+    try:
+        if response.status >= 300:
+            raise RuntimeError(f"create answered {response.status}: {(await response.text())[:500]}")
+    finally:
+        response.release()
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -312,28 +319,29 @@ def machine() -> dict[str, Any]:
     }
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+async def run(args: argparse.Namespace, s3: Any) -> dict[str, Any]:
     loads = {"start": machine()["load_average"]}
-    with tempfile.TemporaryDirectory(prefix="bench-s3-") as s3_dir, running_seaweedfs(Path(s3_dir)) as s3:
-        fs = s3.s3fs(asynchronous=True)
-        await fs.set_session()
-        storage = {"endpoint": s3.endpoint, "access_key": s3.access_key, "secret_key": s3.secret_key, "bucket": s3.bucket}
-        work = workload.Workload(workload.task_template(s3.bucket), s3.bucket, fs, await workload.outputs_pb())
-        configuration = client.Configuration()
-        await config.load_kube_config(config_file=str(cluster.KUBECONFIG), client_configuration=configuration)
-        configuration.connection_pool_maxsize = max(args.concurrency, 100)
-        async with client.ApiClient(configuration) as api:
-            bench = Bench(args, api, work, storage)
-            sides: dict[str, Any] = {"raw": await bench.side("raw", None)}
-            loads["after raw"] = machine()["load_average"]
-            go = os.environ.get("GO_EXECUTOR")
-            if go:
-                sides["go"] = await bench.side("go", executors.GoExecutor(RESULTS / "go-executor.log", Path(go).expanduser()))
-                loads["after go"] = machine()["load_average"]
-            sides["operator"] = await bench.side("operator", executors.Operator(RESULTS / "operator.log"))
-            loads["after operator"] = machine()["load_average"]
-            memory = await bench.memory() if args.memory else None
-        await fs._s3.close()
+    fs = s3.s3fs(asynchronous=True)
+    await fs.set_session()
+    storage = {"endpoint": s3.endpoint, "access_key": s3.access_key, "secret_key": s3.secret_key, "bucket": s3.bucket}
+    work = workload.Workload(workload.task_template(s3.bucket), s3.bucket, fs, await workload.outputs_pb())
+    configuration = client.Configuration()
+    await config.load_kube_config(config_file=str(cluster.KUBECONFIG), client_configuration=configuration)
+    configuration.connection_pool_maxsize = max(args.concurrency, 100)
+    async with client.ApiClient(configuration) as api:
+        bench = Bench(args, api, work, storage)
+        if args.memory_only:
+            return {"memory": await bench.memory()}
+        sides: dict[str, Any] = {"raw": await bench.side("raw", None)}
+        loads["after raw"] = machine()["load_average"]
+        go = os.environ.get("GO_EXECUTOR")
+        if go:
+            sides["go"] = await bench.side("go", executors.GoExecutor(RESULTS / "go-executor.log", Path(go).expanduser()))
+            loads["after go"] = machine()["load_average"]
+        sides["operator"] = await bench.side("operator", executors.Operator(RESULTS / "operator.log"))
+        loads["after operator"] = machine()["load_average"]
+        memory = await bench.memory() if args.memory else None
+    await fs._s3.close()
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command_line(),
@@ -354,12 +362,15 @@ def command_line() -> str:
     return prefix + ".venv/bin/python e2e/bench/bench.py " + shlex.join(sys.argv[1:])
 
 
-def with_cluster(body: Callable[[], dict[str, Any]], keep: bool) -> dict[str, Any]:
+def with_cluster(body: Callable[[Any], dict[str, Any]], keep: bool) -> dict[str, Any]:
+    """body(SeaweedFS) on the bench cluster, brought up first and deleted after (unless kept)."""
     cluster.up()
     try:
         cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "taskactions.flyte.org.yaml"))
         cluster.kubectl("wait", "--for=condition=Established", "crd/taskactions.flyte.org", "--timeout=60s")
-        return body()
+        # Started outside the event loop: its own synchronous client belongs to no loop of the bench's.
+        with tempfile.TemporaryDirectory(prefix="bench-s3-") as s3_dir, running_seaweedfs(Path(s3_dir)) as s3:
+            return body(s3)
     finally:
         if keep:
             print(f"cluster {cluster.CLUSTER_NAME} kept: KUBECONFIG={cluster.KUBECONFIG}", flush=True)
@@ -378,18 +389,25 @@ def main() -> int:
                         help="also the memory figure with N finished TaskActions (10000 when N is left out)")
     parser.add_argument("--unrelated-pods", type=int, default=20000, help="memory figure: pods in another namespace")
     parser.add_argument("--memory-timeout", type=float, default=3600.0, help="memory figure: seconds for the N to finish")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the memory figure (N from --memory, else 10000), added to the last results")
     parser.add_argument("--profile", action="store_true", help="one more steady phase with the operator under py-spy")
     parser.add_argument("--keep-cluster", action="store_true", help=f"leave the {CLUSTER_NAME} cluster running")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = parser.parse_args()
+    if args.memory_only:
+        args.memory = args.memory or 10000
     RESULTS.mkdir(exist_ok=True)
-    results = with_cluster(lambda: asyncio.run(run(args)), args.keep_cluster)
+    latest = RESULTS / "latest.json"
+    results = with_cluster(lambda s3: asyncio.run(run(args, s3)), args.keep_cluster)
+    if args.memory_only:
+        results = {**json.loads(latest.read_text()), **results}
     png = plot.latency_plot(report.plot_series(results), RESULTS / "latest.png")
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=1))
+    latest.write_text(json.dumps(results, indent=1))
     print(report.summary(results))
     if not args.no_doc:
         doc.replace_head(report.markdown(results, png.relative_to(REPO)))
-    print(f"written: {(RESULTS / 'latest.json').relative_to(REPO)}, {png.relative_to(REPO)}"
+    print(f"written: {latest.relative_to(REPO)}, {png.relative_to(REPO)}"
           + ("" if args.no_doc else f", {doc.DOC.relative_to(REPO)}"))
     return 0
 

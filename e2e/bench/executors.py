@@ -16,13 +16,9 @@ from pathlib import Path
 
 import psutil
 
+from tests.support.seaweedfs import free_ports
+
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, process: subprocess.Popen, what: str, timeout: float = 60) -> None:
@@ -141,7 +137,7 @@ class GoExecutor(Executor):
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-go-"))
 
     def config(self, events_port: int, storage: dict[str, str]) -> str:
-        metrics, health, webhook = free_port(), free_port(), free_port()
+        metrics, health, webhook = free_ports(3)
         return f"""
 executor:
   metricsBindAddress: "127.0.0.1:{metrics}"
@@ -181,7 +177,7 @@ otel:
 
     def start(self, kubeconfig: Path, namespaces: list[str], storage: dict[str, str]) -> GoExecutor:
         del namespaces  # it watches every namespace
-        events_port = free_port()
+        (events_port,) = free_ports(1)
         double = self._spawn([sys.executable, str(HERE / "events_double.py"), "--port", str(events_port)], dict(os.environ),
                              "go-events-double.log")
         wait_port(events_port, double, "the events double")

@@ -9,6 +9,7 @@ from typing import Any
 
 SIDES = {"raw": "raw pods (plain client)", "operator": "taskaction-operator", "go": "Go executor"}
 ORDER = ("raw", "operator", "go")
+PROFILE_LINES = 60  # of the profile's top functions, in docs/benchmarks.md
 
 
 def one_line(f: dict[str, Any]) -> str:
@@ -144,7 +145,8 @@ def memory_lines(memory: dict[str, Any] | None) -> list[str]:
         f"{memory['succeeded']:,} Succeeded in {memory['all_succeeded_seconds']} s; peak RSS {memory['peak_rss_mib_while_running']} MiB, "
         f"{memory['rss_mib_finished']} MiB once all finished; after {memory['unrelated_pods']:,} unrelated pods in another namespace "
         f"(created in {memory['unrelated_pods_created_seconds']} s): {memory['rss_mib_with_unrelated_pods']} MiB "
-        f"(peak {memory['peak_rss_mib_with_unrelated_pods']} MiB), RSS with/without = {memory['rss_with_over_without_unrelated_pods']}."
+        f"(peak {memory['peak_rss_mib_with_unrelated_pods']} MiB), RSS with/without = {memory['rss_with_over_without_unrelated_pods']}. "
+        f"Measured {memory['date']}, load average {' / '.join(str(x) for x in memory['load_average'])} at the end, by `{memory['command']}`."
     ]
 
 
@@ -160,7 +162,7 @@ def summary(results: dict[str, Any]) -> str:
 
 def markdown(results: dict[str, Any], png: Path) -> str:
     loads = "; ".join(f"{when} {' / '.join(str(x) for x in la)}" for when, la in results["load_averages"].items())
-    profiled = results["sides"]["operator"].get("profiled", {}).get("profile")
+    profiled = results["sides"]["operator"].get("profiled", {})
     parts = [
         "# Benchmarks",
         "",
@@ -172,6 +174,12 @@ def markdown(results: dict[str, Any], png: Path) -> str:
         "```bash",
         results["command"],
         "```",
+        "",
+        "`make bench` runs it with no options (and the two benchmarks below); `BENCH_ARGS` passes options, the Go "
+        "executor joins with `GO_EXECUTOR=<path of its binary>` (built from flyteorg/flyte v2.0.43, run standalone "
+        "with an events-service double, e2e/bench/events_double.py). `--rate 50` for the steady phase at 50/s; "
+        "`--profile` for py-spy on the operator; `--memory [N]` (slow, off by default: N = 10000 TaskActions at once, "
+        "then 20,000 unrelated pods) for the memory figure; `--keep-cluster` to leave the cluster up. See `--help`.",
         "",
         "A kwok cluster of its own (`bench`), SeaweedFS for S3, one side after the other on the same cluster. Every action "
         "is a TaskAction of a real flyte 2.12.1 task whose outputs.pb is in S3 before it is created, read on success as "
@@ -207,8 +215,16 @@ def markdown(results: dict[str, Any], png: Path) -> str:
         "",
         *writes_breakdown(results, "burst"),
     ]
-    if profiled:
-        parts += ["", f"Where the operator's CPU goes (py-spy during one more steady phase, `--profile`): {', '.join(f'`{p}`' for p in profiled)}."]
+    if profiled.get("profile"):
+        parts += [
+            "",
+            f"Where the operator's CPU goes: py-spy ({', '.join(f'`{p}`' for p in profiled['profile'])}, not committed) during one "
+            f"more steady phase (`--profile`; {one_line(profiled)}). Top frames:",
+            "",
+            "```text",
+            *profiled["profile_top"].splitlines()[:PROFILE_LINES],
+            "```",
+        ]
     return "\n".join(parts) + "\n"
 
 

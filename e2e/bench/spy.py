@@ -1,6 +1,6 @@
 """Where the operator's CPU goes: py-spy samples the running process during the steady phase, from outside.
 
-Two samplers run side by side (py-spy writes one format per run): a flamegraph SVG and the collapsed stacks, from
+From the first create until the phase is over. Two samplers run side by side (py-spy writes one format per run): a flamegraph SVG and the collapsed stacks, from
 which the top functions by own time and by time including callees are written as text. Both use --nonblocking, so
 the operator is never paused; they do take CPU of their own on the same cores, so a profiled run's figures are not
 the bench's figures.
@@ -9,6 +9,7 @@ the bench's figures.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -25,10 +26,9 @@ def py_spy() -> str:
 
 
 class Profile:
-    def __init__(self, pid: int, seconds: float, out: Path):
+    def __init__(self, pid: int, out: Path):
         self.svg, self.stacks, self.top = out / "operator-flamegraph.svg", out / "operator-stacks.txt", out / "operator-top.txt"
-        common = [py_spy(), "record", "--pid", str(pid), "--duration", str(int(seconds) + 1), "--rate", str(RATE),
-                  "--nonblocking"]
+        common = [py_spy(), "record", "--pid", str(pid), "--rate", str(RATE), "--nonblocking"]
         self.processes = [
             subprocess.Popen([*common, "--format", "flamegraph", "-o", str(self.svg)], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL),
@@ -37,13 +37,16 @@ class Profile:
         ]
 
     def finish(self) -> list[Path]:
+        """Stop sampling (py-spy writes its file on SIGINT) and write the top functions."""
+        for process in self.processes:
+            process.send_signal(signal.SIGINT)
         for process in self.processes:
             process.wait(timeout=120)
         self.top.write_text(top_functions(self.stacks.read_text()))
         return [self.svg, self.top]
 
 
-def top_functions(collapsed: str, count: int = 30) -> str:
+def top_functions(collapsed: str, count: int = 25) -> str:
     """`stack;frames count` lines -> the frames with the most samples, own and including callees."""
     own: Counter = Counter()
     total: Counter = Counter()
