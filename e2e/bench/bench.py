@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -368,8 +369,10 @@ def with_cluster(body: Callable[[Any], dict[str, Any]], keep: bool) -> dict[str,
     try:
         cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "taskactions.flyte.org.yaml"))
         cluster.kubectl("wait", "--for=condition=Established", "crd/taskactions.flyte.org", "--timeout=60s")
-        # Started outside the event loop: its own synchronous client belongs to no loop of the bench's.
         with tempfile.TemporaryDirectory(prefix="bench-s3-") as s3_dir, running_seaweedfs(Path(s3_dir)) as s3:
+            # Its readiness probe's client is collected now, not inside the bench's event loop (where closing its
+            # session raises "attached to a different loop").
+            gc.collect()
             return body(s3)
     finally:
         if keep:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -174,6 +175,10 @@ logger:
 otel:
   type: noop
 """, health
+
+    def stop(self) -> None:
+        super().stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def start(self, kubeconfig: Path, namespaces: list[str], storage: dict[str, str]) -> GoExecutor:
         del namespaces  # it watches every namespace

@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 RATE = 100  # samples per second
+OWN_CODE = "taskaction_operator/"
 
 
 def py_spy() -> str:
@@ -64,6 +65,7 @@ def top_functions(collapsed: str, count: int = 25) -> str:
         return "no samples\n"
     lines = [f"{samples} samples of a thread on CPU at {RATE}/s", "", "own time:"]
     lines += [f"{100 * n / samples:6.1f} %  {frame}" for frame, n in own.most_common(count)]
-    lines += ["", "including callees:"]
-    lines += [f"{100 * n / samples:6.1f} %  {frame}" for frame, n in total.most_common(count)]
+    lines += ["", "the operator's own functions, including callees:"]
+    ours = [(frame, n) for frame, n in total.most_common() if OWN_CODE in frame and "__main__" not in frame]
+    lines += [f"{100 * n / samples:6.1f} %  {frame}" for frame, n in ours[:count]]
     return "\n".join(lines) + "\n"
