@@ -329,6 +329,14 @@ async def run(args: argparse.Namespace, s3: Any) -> dict[str, Any]:
     configuration = client.Configuration()
     await config.load_kube_config(config_file=str(cluster.KUBECONFIG), client_configuration=configuration)
     configuration.connection_pool_maxsize = max(args.concurrency, 100)
+    try:
+        return await measure(args, configuration, work, storage, loads)
+    finally:
+        await fs._s3.close()
+
+
+async def measure(args: argparse.Namespace, configuration: client.Configuration, work: workload.Workload,
+                  storage: dict[str, str], loads: dict[str, list[float]]) -> dict[str, Any]:
     async with client.ApiClient(configuration) as api:
         bench = Bench(args, api, work, storage)
         if args.memory_only:
@@ -342,7 +350,6 @@ async def run(args: argparse.Namespace, s3: Any) -> dict[str, Any]:
         sides["operator"] = await bench.side("operator", executors.Operator(RESULTS / "operator.log"))
         loads["after operator"] = machine()["load_average"]
         memory = await bench.memory() if args.memory else None
-    await fs._s3.close()
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command_line(),

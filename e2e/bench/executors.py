@@ -43,17 +43,21 @@ class Sampler(threading.Thread):
         self.process = psutil.Process(pid)
         self.peak_rss = 0
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # a reset between the sampler's read and its write would be lost
 
     def run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+                rss = self.process.memory_info().rss
             except psutil.NoSuchProcess:
                 return
+            with self._lock:
+                self.peak_rss = max(self.peak_rss, rss)
             self._stop.wait(0.1)
 
     def reset_peak(self) -> None:
-        self.peak_rss = self.process.memory_info().rss
+        with self._lock:
+            self.peak_rss = self.process.memory_info().rss
 
     def rss(self) -> int:
         return self.process.memory_info().rss
