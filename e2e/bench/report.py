@@ -144,8 +144,9 @@ def memory_lines(memory: dict[str, Any] | None) -> list[str]:
         f"Memory (`--memory {memory['actions']}`): the operator watching every namespace, {memory['actions']:,} TaskActions at once: "
         f"{memory['succeeded']:,} Succeeded in {memory['all_succeeded_seconds']} s; peak RSS {memory['peak_rss_mib_while_running']} MiB, "
         f"{memory['rss_mib_finished']} MiB once all finished; after {memory['unrelated_pods']:,} unrelated pods in another namespace "
-        f"(created in {memory['unrelated_pods_created_seconds']} s): {memory['rss_mib_with_unrelated_pods']} MiB "
-        f"(peak {memory['peak_rss_mib_with_unrelated_pods']} MiB), RSS with/without = {memory['rss_with_over_without_unrelated_pods']}. "
+        f"(created in {memory['unrelated_pods_created_seconds']} s): {memory['rss_mib_with_unrelated_pods']} MiB"
+        + (f" (peak {memory['peak_rss_mib_with_unrelated_pods']} MiB)" if memory.get("peak_rss_mib_with_unrelated_pods") else "")
+        + f", RSS with/without = {memory['rss_with_over_without_unrelated_pods']}. "
         f"Measured {memory['date']}, load average {' / '.join(str(x) for x in memory['load_average'])} at the end, by `{memory['command']}`."
     ]
 
