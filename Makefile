@@ -47,8 +47,10 @@ test-e2e: venv
 test-node: venv
 	$(PY) -m pytest tests/node -q
 
+# e2e/bench/bench.py: on a kwok cluster of its own. GO_EXECUTOR=<path of flyteorg/flyte's executor> adds the Go
+# executor side by side; BENCH_ARGS passes options (--rate 50, --profile, --memory 10000: see its --help).
 bench: venv
-	$(PY) e2e/bench/bench.py
+	$(PY) e2e/bench/bench.py $(BENCH_ARGS)
 	$(PY) e2e/bench/actions.py
 	$(PY) e2e/bench/bundles.py --rounds 3
 

@@ -1,0 +1,237 @@
+"""The bench's figures as text: one line per phase while it runs, the summary it prints, and its part of
+docs/benchmarks.md. Every ratio names its direction: `throughput operator/raw` is the operator's throughput divided
+by the raw pods', `latency operator/go` the operator's latency divided by the Go executor's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SIDES = {"raw": "raw pods (plain client)", "operator": "taskaction-operator", "go": "Go executor"}
+ORDER = ("raw", "operator", "go")
+PROFILE_LINES = 60  # of the profile's top functions, in docs/benchmarks.md
+
+
+def one_line(f: dict[str, Any]) -> str:
+    parts = [
+        f"{f['succeeded']}/{f['actions']} Succeeded",
+        f"pods exist {f['all_pods_exist_seconds']} s",
+        f"all Succeeded {f['all_succeeded_seconds']} s",
+        f"create->pod p50/p99 {f['create_to_pod_ms']['p50']}/{f['create_to_pod_ms']['p99']} ms",
+        f"create->Succeeded p50/p99 {f['create_to_succeeded_ms']['p50']}/{f['create_to_succeeded_ms']['p99']} ms",
+        f"writes/action {f['api_writes_per_action']} (executor's {f['executor_writes_per_action']})",
+    ]
+    if "cpu_seconds" in f:
+        parts += [f"CPU {f['cpu_seconds']} s ({f['cpu_ms_per_action']} ms/action)", f"peak RSS {f['peak_rss_mib']} MiB"]
+    return ", ".join(parts)
+
+
+def seconds(ms: float | None) -> str:
+    return "" if ms is None else f"{ms / 1000:.2f}"
+
+
+def rows(phase: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        ("every pod exists (s)", phase["all_pods_exist_seconds"]),
+        ("every action Succeeded (s)", phase["all_succeeded_seconds"]),
+        ("create -> pod p50 / p99 (s)", f"{seconds(phase['create_to_pod_ms']['p50'])} / {seconds(phase['create_to_pod_ms']['p99'])}"),
+        ("create -> Succeeded p50 / p99 (s)",
+         f"{seconds(phase['create_to_succeeded_ms']['p50'])} / {seconds(phase['create_to_succeeded_ms']['p99'])}"),
+        ("CPU seconds of the executor", phase.get("cpu_seconds", "")),
+        ("CPU per action (ms)", phase.get("cpu_ms_per_action", "")),
+        ("peak RSS (MiB)", phase.get("peak_rss_mib", "")),
+        ("API writes per action, all", phase["api_writes_per_action"]),
+        ("API writes per action, the executor's", phase["executor_writes_per_action"] if "cpu_seconds" in phase else ""),
+    ]
+
+
+def table(results: dict[str, Any]) -> list[str]:
+    sides = [s for s in ORDER if s in results["sides"]]
+    lines = ["| figure | " + " | ".join(SIDES[s] for s in sides) + " |", "|---" * (len(sides) + 1) + "|"]
+    titles = {"burst": f"{results['count']:,} at once", "steady": f"steady {results['rate']:g}/s ({int(results['rate'] * results['seconds'])} actions)"}
+    for phase, title in titles.items():
+        per_side = [rows(results["sides"][s][phase]) for s in sides]
+        for i, (name, _) in enumerate(per_side[0]):
+            values = [str(r[i][1]) for r in per_side]
+            if any(values):
+                lines.append(f"| {title}: {name} | " + " | ".join(values) + " |")
+    return lines
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def ratios(results: dict[str, Any]) -> list[tuple[str, float | None]]:
+    s = results["sides"]
+    op, raw = s["operator"], s["raw"]
+    out = [
+        ("throughput operator/raw (at once, every pod exists)", ratio(raw["burst"]["all_pods_exist_seconds"], op["burst"]["all_pods_exist_seconds"])),
+        ("throughput operator/raw (at once, every action Succeeded vs every pod Succeeded)",
+         ratio(raw["burst"]["all_succeeded_seconds"], op["burst"]["all_succeeded_seconds"])),
+        ("latency operator/raw (steady, create -> Succeeded p50)",
+         ratio(op["steady"]["create_to_succeeded_ms"]["p50"], raw["steady"]["create_to_succeeded_ms"]["p50"])),
+    ]
+    if "go" in s:
+        go = s["go"]
+        out += [
+            ("throughput go/raw (at once, every pod exists)", ratio(raw["burst"]["all_pods_exist_seconds"], go["burst"]["all_pods_exist_seconds"])),
+            ("time operator/go (at once, every action Succeeded; goal <= 0.9)",
+             ratio(op["burst"]["all_succeeded_seconds"], go["burst"]["all_succeeded_seconds"])),
+            ("latency operator/go (steady, create -> Succeeded p50)",
+             ratio(op["steady"]["create_to_succeeded_ms"]["p50"], go["steady"]["create_to_succeeded_ms"]["p50"])),
+            ("latency operator/go (steady, create -> Succeeded p99)",
+             ratio(op["steady"]["create_to_succeeded_ms"]["p99"], go["steady"]["create_to_succeeded_ms"]["p99"])),
+            ("latency operator/go (steady, create -> pod p50)",
+             ratio(op["steady"]["create_to_pod_ms"]["p50"], go["steady"]["create_to_pod_ms"]["p50"])),
+            ("CPU per action operator/go (steady)", ratio(op["steady"]["cpu_ms_per_action"], go["steady"]["cpu_ms_per_action"])),
+            ("API writes per action operator/go (steady, the executor's)",
+             ratio(op["steady"]["executor_writes_per_action"], go["steady"]["executor_writes_per_action"])),
+            ("peak RSS operator/go (steady)", ratio(op["steady"]["peak_rss_mib"], go["steady"]["peak_rss_mib"])),
+        ]
+    return out
+
+
+def goals(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """Issue 16's goals: (goal, measured, met); met is None when this run cannot say."""
+    op = results["sides"]["operator"]
+    steady = op["steady"]
+    p50, p99 = steady["create_to_succeeded_ms"]["p50"], steady["create_to_succeeded_ms"]["p99"]
+    rate = results["rate"]
+    out: list[tuple[str, str, bool | None]] = []
+    if rate == 20:
+        out.append(("steady 20/s: create -> Succeeded p50 <= 1.5 s, p99 <= 2.0 s", f"{seconds(p50)} / {seconds(p99)} s",
+                    p50 is not None and p99 is not None and p50 <= 1500 and p99 <= 2000))
+        out.append(("CPU per action <= 10 ms (steady 20/s)", f"{steady['cpu_ms_per_action']} ms", steady["cpu_ms_per_action"] <= 10))
+    if rate == 50:
+        out.append(("steady 50/s sustained, p99 <= 3 s", f"p99 {seconds(p99)} s, {steady['succeeded']}/{steady['actions']} Succeeded",
+                    p99 is not None and p99 <= 3000 and steady["succeeded"] == steady["actions"]))
+    out.append(("operator API writes per action <= 6 (steady, the executor's)", f"{steady['executor_writes_per_action']}",
+                steady["executor_writes_per_action"] <= 6))
+    if "go" in results["sides"]:
+        r = ratio(op["burst"]["all_succeeded_seconds"], results["sides"]["go"]["burst"]["all_succeeded_seconds"])
+        out.append(("at once: every action Succeeded in <= 0.9 of the Go executor's time", f"time operator/go = {r}", r is not None and r <= 0.9))
+    memory = results.get("memory")
+    if memory:
+        out.append((f"peak RSS <= 150 MiB with {memory['actions']:,} TaskActions", f"{memory['peak_rss_mib_while_running']} MiB",
+                    memory["peak_rss_mib_while_running"] <= 150))
+        flat = memory["rss_with_over_without_unrelated_pods"]
+        out.append((f"RSS flat (within 10 %) with {memory['unrelated_pods']:,} unrelated pods", f"RSS with/without = {flat}", flat <= 1.10))
+        out.append((f"a {memory['actions']:,}-action burst completes", f"{memory['succeeded']:,} Succeeded in {memory['all_succeeded_seconds']} s",
+                    memory["succeeded"] == memory["actions"]))
+    return out
+
+
+def writes_breakdown(results: dict[str, Any], phase: str) -> list[str]:
+    sides = [s for s in ORDER if s in results["sides"]]
+    count = {s: results["sides"][s][phase]["actions"] for s in sides}
+    keys = sorted({k for s in sides for k in results["sides"][s][phase]["api_writes"]})
+    lines = ["| resource and verb | " + " | ".join(SIDES[s] for s in sides) + " |", "|---" * (len(sides) + 1) + "|"]
+    for key in keys:
+        cells = []
+        for s in sides:
+            n = results["sides"][s][phase]["api_writes"].get(key, 0)
+            mine = key in results["sides"][s][phase]["executor_writes"] and s != "raw"
+            cells.append(f"{'**' if mine else ''}{n / count[s]:.2f}{'**' if mine else ''}" if n else "")
+        lines.append(f"| `{key}` | " + " | ".join(cells) + " |")
+    return lines
+
+
+def memory_lines(memory: dict[str, Any] | None) -> list[str]:
+    if not memory:
+        return ["Memory figure: not run (`--memory N`)."]
+    return [
+        f"Memory (`--memory {memory['actions']}`): the operator watching every namespace, {memory['actions']:,} TaskActions at once: "
+        f"{memory['succeeded']:,} Succeeded in {memory['all_succeeded_seconds']} s; peak RSS {memory['peak_rss_mib_while_running']} MiB, "
+        f"{memory['rss_mib_finished']} MiB once all finished; after {memory['unrelated_pods']:,} unrelated pods in another namespace "
+        f"(created in {memory['unrelated_pods_created_seconds']} s): {memory['rss_mib_with_unrelated_pods']} MiB"
+        + (f" (peak {memory['peak_rss_mib_with_unrelated_pods']} MiB)" if memory.get("peak_rss_mib_with_unrelated_pods") else "")
+        + f", RSS with/without = {memory['rss_with_over_without_unrelated_pods']}. "
+        f"Measured {memory['date']}, load average {' / '.join(str(x) for x in memory['load_average'])} at the end, by `{memory['command']}`."
+    ]
+
+
+def summary(results: dict[str, Any]) -> str:
+    lines = ["", *table(results), ""]
+    lines += [f"{name} = {value}" for name, value in ratios(results)]
+    lines += ["", "goals (issue 16):"]
+    lines += [f"  [{'met' if met else 'NOT met'}] {goal}: {measured}" for goal, measured, met in goals(results)]
+    lines += ["", *memory_lines(results.get("memory"))]
+    lines += ["", f"load average (1, 5, 15 min): {results['load_averages']}"]
+    return "\n".join(lines)
+
+
+def markdown(results: dict[str, Any], png: Path) -> str:
+    loads = "; ".join(f"{when} {' / '.join(str(x) for x in la)}" for when, la in results["load_averages"].items())
+    profiled = results["sides"]["operator"].get("profiled", {})
+    parts = [
+        "# Benchmarks",
+        "",
+        "Operator: raw pods, taskaction-operator and the Go executor, the same work for each.",
+        "",
+        f"Printed by `e2e/bench/bench.py` (`make bench`), {results['date']}, {results['machine']}, shared with other engineers: "
+        f"load average (1 / 5 / 15 min) {loads}. Command:",
+        "",
+        "```bash",
+        results["command"],
+        "```",
+        "",
+        "`make bench` runs it with no options (and the two benchmarks below); `BENCH_ARGS` passes options, the Go "
+        "executor joins with `GO_EXECUTOR=<path of its binary>` (built from flyteorg/flyte v2.0.43, run standalone "
+        "with an events-service double, e2e/bench/events_double.py). `--rate 50` for the steady phase at 50/s; "
+        "`--profile` for py-spy on the operator; `--memory [N]` (slow, off by default: N = 10000 TaskActions at once, "
+        "then 20,000 unrelated pods) for the memory figure; `--keep-cluster` to leave the cluster up. See `--help`.",
+        "",
+        "A kwok cluster of its own (`bench`), SeaweedFS for S3, one side after the other on the same cluster. Every action "
+        "is a TaskAction of a real flyte 2.12.1 task whose outputs.pb is in S3 before it is created, read on success as "
+        "in production; kwok ends each pod 1 s after it runs. Raw pods: the operator's own pods, created by the bench "
+        "with a plain async client. Create = the create request answered; pod and Succeeded = the first event of "
+        f"watches opened before the first create. At once: {results['concurrency']} creates in flight. CPU and RSS: "
+        "the executor's process (psutil). API writes: the API server's `apiserver_request_total`, every verb but "
+        "GET/LIST/WATCH, before and after each phase; \"the executor's\" leaves out the bench's own creates, the "
+        "scheduler's bindings and events.k8s.io Events, kwok's status writes and the Leases. Raw figures: "
+        "`e2e/bench/results/latest.json` (not committed).",
+        "",
+        *table(results),
+        "",
+        *[f"- `{name} = {value}`" for name, value in ratios(results)],
+        "",
+        "Goals of issue 16:",
+        "",
+        "| goal | measured | met |",
+        "|---|---|---|",
+        *[f"| {goal} | {measured} | {'yes' if met else '**no**'} |" for goal, measured, met in goals(results)],
+        "",
+        *memory_lines(results.get("memory")),
+        "",
+        f"create -> Succeeded of every action over time and its CDF: [{png.name}](../{png})",
+        "",
+        f"![create -> Succeeded latency](../{png})",
+        "",
+        f"API writes per action by resource and verb, steady {results['rate']:g}/s (bold: counted as the executor's):",
+        "",
+        *writes_breakdown(results, "steady"),
+        "",
+        f"The same, {results['count']:,} at once:",
+        "",
+        *writes_breakdown(results, "burst"),
+    ]
+    if profiled.get("profile"):
+        parts += [
+            "",
+            f"Where the operator's CPU goes: py-spy ({', '.join(f'`{p}`' for p in profiled['profile'])}, not committed) during one "
+            f"more steady phase (`--profile`; {one_line(profiled)}). Top frames:",
+            "",
+            "```text",
+            *profiled["profile_top"].splitlines()[:PROFILE_LINES],
+            "```",
+        ]
+    return "\n".join(parts) + "\n"
+
+
+def plot_series(results: dict[str, Any]) -> dict[str, dict[str, list]]:
+    titles = {"burst": f"{results['count']:,} at once", "steady": f"steady {results['rate']:g}/s"}
+    return {
+        title: {SIDES[s]: results["sides"][s][phase]["series"] for s in ORDER if s in results["sides"]}
+        for phase, title in titles.items()
+    }

@@ -1,0 +1,130 @@
+"""When each action of a phase was created, got its pod and Succeeded, as seen by watches opened before the first
+create. Events are parsed as plain JSON lines (no client models): the bench shares the machine's cores with the side
+it measures, so it spends as little CPU per event as it can."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+
+POD_SUFFIX = "-0"  # attempt 1's pod is `<TaskAction name>-0`, for the operator and the Go executor alike
+
+
+@dataclass
+class Timeline:
+    expected: int
+    created: dict[str, float] = field(default_factory=dict)  # the create request answered (monotonic seconds)
+    pod: dict[str, float] = field(default_factory=dict)  # first watch event of its pod
+    succeeded: dict[str, float] = field(default_factory=dict)  # first watch event saying Succeeded
+    started: float = 0.0  # the first create sent
+    succeeds_by_pod: bool = False  # raw pods: the pod's own phase is the end
+    complete: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def saw_pod(self, pod: dict) -> None:
+        name = action_name(pod)
+        now = time.monotonic()
+        self.pod.setdefault(name, now)
+        if pod.get("status", {}).get("phase") == "Succeeded" and self.succeeds_by_pod:
+            self._done(name, now)
+
+    def saw_taskaction(self, action: dict) -> None:
+        for condition in action.get("status", {}).get("conditions") or ():
+            if condition.get("type") == "Succeeded" and condition.get("status") == "True":
+                self._done(action["metadata"]["name"], time.monotonic())
+
+    def _done(self, name: str, now: float) -> None:
+        self.succeeded.setdefault(name, now)
+        if len(self.succeeded) >= self.expected:
+            self.complete.set()
+
+    def pod_latencies(self) -> list[float]:
+        return [self.pod[n] - t for n, t in self.created.items() if n in self.pod]
+
+    def succeeded_latencies(self) -> list[float]:
+        return [self.succeeded[n] - t for n, t in self.created.items() if n in self.succeeded]
+
+    def series(self) -> list[tuple[float, float]]:
+        """(created, seconds after the phase began; create -> Succeeded) of every finished action, in creation order."""
+        return sorted((t - self.started, self.succeeded[n] - t) for n, t in self.created.items() if n in self.succeeded)
+
+
+def action_name(body: dict) -> str:
+    """The action a TaskAction or its pod (also a raw pod, named as the operator names it) is of."""
+    name = body["metadata"]["name"]
+    return name.removesuffix(POD_SUFFIX) if body.get("kind", "Pod") == "Pod" else name
+
+
+async def follow(open_watch: Callable[..., Awaitable], on_object: Callable[[dict], None], opened: asyncio.Event) -> None:
+    """Follow a watch for ever (the caller cancels it); a closed or expired stream is reopened where it ended."""
+    version: str | None = None
+    while True:
+        kwargs = {"watch": True, "timeout_seconds": 3600, "allow_watch_bookmarks": True, "_preload_content": False,
+                  "_request_timeout": aiohttp.ClientTimeout(total=None, sock_read=None)}
+        if version:
+            kwargs["resource_version"] = version
+        try:
+            response = await open_watch(**kwargs)
+            opened.set()
+            buffer = b""
+            async for chunk in response.content.iter_any():
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    event = json.loads(line)
+                    if event["type"] == "ERROR":  # 410 Gone: start again from now
+                        version = None
+                        raise ConnectionResetError(event["object"].get("message"))
+                    version = event["object"]["metadata"]["resourceVersion"]
+                    if event["type"] != "BOOKMARK":
+                        on_object(event["object"])
+            response.release()
+        except asyncio.CancelledError:
+            raise
+        except (aiohttp.ClientError, ConnectionError, asyncio.TimeoutError) as exc:
+            print(f"watch reopened after: {exc!r}", flush=True)
+
+
+async def watching(watches: list[tuple[Callable[..., Awaitable], Callable[[dict], None]]]) -> list[asyncio.Task]:
+    """Start the watches and return once every one of them is open."""
+    tasks, opened = [], []
+    for open_watch, on_object in watches:
+        event = asyncio.Event()
+        opened.append(event)
+        tasks.append(asyncio.create_task(follow(open_watch, on_object, event)))
+    await asyncio.gather(*(e.wait() for e in opened))
+    return tasks
+
+
+async def create_at_once(bodies: list[dict], create: Callable[[dict], Awaitable], timeline: Timeline, concurrency: int) -> None:
+    """Every create at once, at most `concurrency` in flight."""
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(body: dict) -> None:
+        async with semaphore:
+            await create(body)
+            timeline.created[action_name(body)] = time.monotonic()
+
+    timeline.started = time.monotonic()
+    await asyncio.gather(*(one(b) for b in bodies))
+
+
+async def create_steadily(bodies: list[dict], create: Callable[[dict], Awaitable], timeline: Timeline, rate: float) -> None:
+    """One create every 1/rate seconds, each sent on time whether or not the earlier ones were answered."""
+
+    async def one(body: dict) -> None:
+        await create(body)
+        timeline.created[action_name(body)] = time.monotonic()
+
+    timeline.started = time.monotonic()
+    tasks = []
+    for i, body in enumerate(bodies):
+        delay = timeline.started + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(body)))
+    await asyncio.gather(*tasks)
