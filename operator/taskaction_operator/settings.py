@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     create_container_error_grace_seconds: float = 180.0
     create_container_config_error_grace_seconds: float = 0.0
     pod_pending_timeout_seconds: float = Field(0.0, description="0 disables, as upstream.")
+    storage_wait_seconds: float = Field(
+        300.0, ge=0, description="How long a store that cannot be read (inputs.pb, error.pb, outputs.pb) is asked again before the action fails."
+    )
 
     # Garbage collection of finished actions (flyte.org/completed-time older than the TTL).
     gc_interval_seconds: float = Field(1800.0, ge=0, description="Sweep interval; 0 disables the collector.")

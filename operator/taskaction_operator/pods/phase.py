@@ -23,6 +23,12 @@ SIGKILL_EXIT_CODES = (137, 247)
 SYSTEM_POD_REASONS = ("Shutdown", "Terminated", "NodeShutdown", "NodeAffinity")
 
 
+def finished_at(pod: dict[str, Any]) -> datetime | None:
+    """When the pod's last container ended, or None while none has."""
+    ends = [parse_time((_terminated(cs) or {}).get("finishedAt")) for cs in _all_statuses(pod.get("status") or {})]
+    return max((end for end in ends if end is not None), default=None)
+
+
 def _terminated(container_status: dict[str, Any]) -> dict[str, Any] | None:
     return (container_status.get("lastState") or {}).get("terminated") or (container_status.get("state") or {}).get("terminated")
 

@@ -26,7 +26,7 @@ from ..api.times import parse_time
 from ..pods import templating
 from ..pods.builder import build_pod, command_lines, pod_context
 from ..pods.naming import pod_name
-from ..pods.phase import SCHEDULING, demystify
+from ..pods.phase import SCHEDULING, demystify, finished_at
 from ..pods.shape import k8s_pod_problem
 from ..settings import Settings
 from ..storage import paths
@@ -181,9 +181,9 @@ class TaskReconcile:
             plan.requeue(info.recheck_after)
         return plan
 
-    def system_failure(self, error: ph.ExecError, restart: bool = True) -> Plan:
-        """recordSystemError: count it, give up past the limit; attempts are not consumed. With `restart` the attempt
-        starts over (its pod is gone or going); without, the same pod is looked at again later."""
+    def system_failure(self, error: ph.ExecError) -> Plan:
+        """recordSystemError: count it, give up past the limit, else start the attempt over (its pod is gone or
+        going); attempts are not consumed."""
         status = self.status
         failures = int(status.get("systemFailures") or 0) + 1
         status["systemFailures"] = failures
@@ -195,15 +195,26 @@ class TaskReconcile:
             )
             return self.conclude(ph.PhaseInfo(ph.Phase.PERMANENT_FAILURE, fatal.message, fatal))
         status["errorState"] = st.error_state(error)
-        if not restart:
-            status["pluginPhase"] = status.get("pluginPhase") or ph.Phase.RUNNING.value
-            plan = self.pending()
-            plan.status_patch = st.status_patch(self.stored, status)
-            plan.requeue(STORAGE_RETRY_SECONDS)
-            return plan
         plugin_state.reset(status)
         st.append_phase_history(status, c.REASON_RETRYABLE_FAILURE, error.describe(), self.now)
         return self.conclude(ph.queued(f"system failure {failures}/{limit}, restarting attempt: {error.describe()}"))
+
+    def storage_unreadable(self, error: ph.ExecError, since: datetime) -> Plan:
+        """The store cannot be read (an outage, a refusal): nothing is re-run and no system failure counted; the pod
+        is kept and the store asked again every 10 s, for up to storage_wait_seconds after `since` (when the pod
+        ended, or the action was made), then the action fails with the error. Upstream counts each read failure
+        against the system-failure budget, so a minute's outage fails every action that ends meanwhile."""
+        waited = (self.now - since).total_seconds()
+        if waited >= self.settings.storage_wait_seconds:
+            message = f"{error.message} (still, {ph.go_duration(waited)} after the pod ended)"
+            return self.conclude(ph.permanent(error.code, message, c.KIND_SYSTEM))
+        status = self.status
+        status["errorState"] = st.error_state(error)
+        status["pluginPhase"] = status.get("pluginPhase") or ph.Phase.RUNNING.value
+        plan = self.pending()
+        plan.status_patch = st.status_patch(self.stored, status)
+        plan.requeue(min(STORAGE_RETRY_SECONDS, self.settings.storage_wait_seconds - waited))
+        return plan
 
     def restart(self, error: ph.ExecError) -> Plan:
         """An in-place restart after a user failure: the failed attempt stays on record in phaseHistory and
@@ -360,7 +371,8 @@ def make_pod(r: TaskReconcile) -> dict[str, Any] | Plan:
         if inputs is None:
             return r.lookup(ReadInputs(paths.inputs_file(r.ta.spec.input_uri or "")))
         if inputs.error:
-            return r.system_failure(ph.ExecError("InputsReadFailed", c.KIND_SYSTEM, inputs.error), restart=False)
+            since = parse_time(r.meta.get("creationTimestamp")) or r.now
+            return r.storage_unreadable(ph.ExecError("InputsReadFailed", c.KIND_SYSTEM, inputs.error), since)
         missing = sorted(names - set(inputs.literals or {}))
         try:
             if missing:
@@ -427,7 +439,8 @@ def observe_pod(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan:
         if outputs is None:
             return r.lookup(ReadOutputs(pod_context(r.ta, r.attempt).output_prefix))
         if outputs.storage_error:
-            return r.system_failure(ph.ExecError(CODE_STORAGE_READ_FAILED, c.KIND_SYSTEM, outputs.storage_error), restart=False)
+            error = ph.ExecError(CODE_STORAGE_READ_FAILED, c.KIND_SYSTEM, outputs.storage_error)
+            return r.storage_unreadable(error, finished_at(pod) or r.now)
         info = after_success(outputs, r.template)
     return retry_or_fail(r, info)
 

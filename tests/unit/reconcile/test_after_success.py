@@ -3,6 +3,8 @@ plugin_manager.go checkResourcePhase). The shell reads storage when the plan ask
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from flyteidl2.core import interface_pb2, types_pb2
 
@@ -11,6 +13,7 @@ from taskaction_operator.reconcile.task import reconcile_task
 from taskaction_operator.api.phase import ExecError
 from taskaction_operator.settings import Settings
 from taskaction_operator.storage import paths
+from taskaction_operator.api.times import rfc3339
 from taskaction_operator.reconcile.lookups import Lookups
 from taskaction_operator.reconcile.plan import ReadOutputs
 from taskaction_operator.storage.outputs import OutputCheck
@@ -69,21 +72,30 @@ def test_no_declared_outputs_and_no_file_is_success(reading: Settings) -> None:
     assert cond_tuple(plan.status_patch, "Succeeded")[:2] == ("True", "Completed")
 
 
-def test_storage_failure_counts_a_system_failure_and_keeps_the_pod(reading: Settings) -> None:
+def ended(seconds_ago: float) -> dict:
+    pod = succeeded_pod()
+    for cs in pod["status"].get("containerStatuses") or []:
+        cs["state"]["terminated"]["finishedAt"] = rfc3339(NOW - timedelta(seconds=seconds_ago))
+    return pod
+
+
+def test_a_store_that_cannot_be_read_is_asked_again_without_counting_a_system_failure(reading: Settings) -> None:
+    """A minute's S3 outage must not fail the actions that end meanwhile: nothing is re-run, the pod is kept."""
     body = started()
-    plan = reconcile_task(body, succeeded_pod(), None, NOW, reading, Lookups(outputs=OutputCheck(storage_error="connection refused")))
+    plan = reconcile_task(body, ended(60), None, NOW, reading, Lookups(outputs=OutputCheck(storage_error="connection refused")))
     assert plan.delete_pod is None and plan.create_pod is None
-    assert plan.status_patch["systemFailures"] == 1
+    assert "systemFailures" not in plan.status_patch
     assert plan.status_patch["errorState"]["code"] == "OutputsReadFailed"
     assert plugin_state.is_started({**body["status"], **plan.status_patch})
     assert plan.requeue_after == 10.0
 
 
-def test_storage_failing_past_the_limit_is_max_system_failures(reading: Settings) -> None:
+def test_a_store_unreadable_past_the_wait_fails_the_action(reading: Settings) -> None:
     body = started()
-    body["status"]["systemFailures"] = 3
-    plan = reconcile_task(body, succeeded_pod(), None, NOW, reading, Lookups(outputs=OutputCheck(storage_error="403 Forbidden")))
-    assert plan.status_patch["errorState"]["code"] == "MaxSystemFailuresExceeded"
+    plan = reconcile_task(body, ended(reading.storage_wait_seconds), None, NOW, reading, Lookups(outputs=OutputCheck(storage_error="403 Forbidden")))
+    assert plan.status_patch["errorState"]["code"] == "OutputsReadFailed"
+    assert plan.status_patch["errorState"]["kind"] == "SYSTEM"
+    assert "403 Forbidden" in plan.status_patch["errorState"]["message"]
     assert cond_tuple(plan.status_patch, "Failed")[0] == "True"
 
 
