@@ -51,6 +51,10 @@ class Settings(BaseSettings):
 
     # Object storage the operator reads error.pb / outputs.pb from when a pod succeeds.
     read_outputs: bool = Field(True, description="Check error.pb and outputs.pb of a succeeded pod.")
+    storage_schemes: list[str] = Field(
+        default_factory=lambda: ["s3", "gs", "abfs", "abfss"],
+        description="The schemes of the storage the operator reads for a TaskAction (never file:// or http:// on its behalf).",
+    )
     storage_endpoint: str | None = Field(None, description="S3 endpoint URL (SeaweedFS, MinIO...); None means AWS.")
     storage_region: str | None = None
     storage_access_key_id: str | None = None

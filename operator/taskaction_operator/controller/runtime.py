@@ -295,7 +295,11 @@ class Controller:
         for event in plan.events:
             self.events.record(body, event)
         if plan.waiting_for_parent:
-            self._waiting_children[(namespace, plan.waiting_for_parent)].add(key)
+            parent_key = (namespace, plan.waiting_for_parent)
+            self._waiting_children[parent_key].add(key)
+            if self.taskactions.get(parent_key) is not None:
+                # The parent's event came between this decision and now, and woke nobody: look again at once.
+                self.queue.add(key)
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
         return None

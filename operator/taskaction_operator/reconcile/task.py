@@ -63,14 +63,28 @@ def validate(body: dict[str, Any]) -> tuple[TaskAction, tasks_pb2.TaskTemplate]:
     except ValidationError as exc:
         problems = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
         raise SpecError(problems) from exc
-    if not urlsplit(spec["runOutputBase"]).scheme:
+    problem = storage_url_problem(spec["runOutputBase"])
+    if problem is not None:
         # Upstream cannot build the task context from it and requeues for ever; it is the spec's fault.
-        raise SpecError(f"runOutputBase {spec['runOutputBase']!r} is not a URL with a scheme (s3://bucket/path)")
+        raise SpecError(f"runOutputBase {spec['runOutputBase']!r} {problem}")
     template = decode_task_template(ta.spec.task_template)
     problem = k8s_pod_problem(template)
     if problem is not None:
         raise SpecError(problem)
     return ta, template
+
+
+def storage_url_problem(url: str) -> str | None:
+    """Why a storage URL of the spec cannot be an object store's prefix (`<scheme>://<bucket>/<path>`), or None."""
+    if any(ord(ch) < 32 for ch in url):
+        return "holds a control character"
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        return f"is not a URL: {exc}"
+    if not parts.scheme or not parts.netloc:
+        return "is not a URL with a scheme and a bucket (s3://bucket/path)"
+    return None
 
 
 def invalid(body: dict[str, Any], message: str, now: datetime) -> Plan:
@@ -262,6 +276,10 @@ def reconcile_task(
         ta, template = validate(body)
     except SpecError as exc:
         return invalid(body, str(exc), now)
+    scheme = urlsplit(body["spec"]["runOutputBase"]).scheme
+    if scheme not in settings.storage_schemes:
+        allowed = ", ".join(settings.storage_schemes)
+        return invalid(body, f"runOutputBase uses the scheme {scheme!r}: the operator reads storage through {allowed} only", now)
     r = TaskReconcile(body, ta, template, now, settings, lookups)
     waiting = parent_gate(r, parent, ancestors)
     if waiting is not None:
