@@ -55,6 +55,9 @@ class Controller:
         self._waiting_children: dict[Key, set[Key]] = defaultdict(set)
         self._tasks: list[asyncio.Task[None]] = []
         self.supervisor = Supervisor()
+        # The resourceVersion of our last write of each object, until its watch event (the echo) comes back.
+        self._written: dict[Key, str] = {}
+        self._created: dict[Key, str] = {}
         self._unlisten: Callable[[], None] = lambda: None
         self.reporter = ActionReporter(settings, self.pods, self.queue.add)
 
@@ -65,8 +68,13 @@ class Controller:
         if event_type == "DELETED":
             self.taskactions.remove(obj)
             self.queue.forget(key)
-        elif not self.taskactions.holds(obj):
-            # The echo of our own write is not news: the plan that wrote it scheduled whatever comes next.
+            self._written.pop(key, None)
+        elif self._written.get(key) == obj["metadata"].get("resourceVersion"):
+            # The echo of our own write is not news: the plan that wrote it scheduled whatever comes next. (Only our
+            # writes: an object a GET put in the store first, a parent say, is news when its watch event comes.)
+            del self._written[key]
+            self.taskactions.put(obj)
+        else:
             self.taskactions.put(obj)
             self.queue.add(key)
         for child in self._waiting_children.pop(key, ()):
@@ -74,9 +82,12 @@ class Controller:
         self.reporter.observe(key, self.taskactions.get(key))
 
     def on_pod_event(self, event_type: str | None, obj: dict[str, Any]) -> None:
+        key = key_of(obj)
         if event_type == "DELETED":
             self.pods.remove(obj)
-        elif self.pods.holds(obj):
+            self._created.pop(key, None)
+        elif self._created.get(key) == obj["metadata"].get("resourceVersion"):
+            del self._created[key]
             return  # the pod as we created it: its owner decided with it already
         else:
             self.pods.put(obj)
@@ -259,6 +270,7 @@ class Controller:
             try:
                 created = await self.api.create_pod(namespace, plan.create_pod)
                 self.pods.put(created)
+                self._created[key_of(created)] = created["metadata"].get("resourceVersion")
                 metrics.POD_CREATIONS.labels("created").inc()
             except ApiError as exc:
                 if exc.status != 409:
@@ -316,7 +328,9 @@ class Controller:
     async def _guarded(self, patch_fn: Any, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A write guarded by resourceVersion; on conflict the fresh object replaces our stale one before retrying."""
         try:
-            stored = self.taskactions.put(await patch_fn(namespace, name, patch))
+            written = await patch_fn(namespace, name, patch)
+            self._written[(namespace, name)] = written["metadata"].get("resourceVersion")
+            stored = self.taskactions.put(written)
         except ApiError as exc:
             if exc.status == 409:
                 fresh = await self.api.get_taskaction(namespace, name)

@@ -93,15 +93,6 @@ class ObjectStore:
         if current is not None and current["metadata"].get("uid") == obj["metadata"].get("uid"):
             del self._objects[key]
 
-    def holds(self, obj: dict[str, Any]) -> bool:
-        """This very version of the object is stored already (a watch event echoing our own write)."""
-        current = self._objects.get(key_of(obj))
-        return (
-            current is not None
-            and current["metadata"].get("uid") == obj["metadata"].get("uid")
-            and current["metadata"].get("resourceVersion") == obj["metadata"].get("resourceVersion")
-        )
-
     def discard(self, key: Key) -> None:
         """Forget whatever is stored under the key (the server said it is gone)."""
         self._objects.pop(key, None)

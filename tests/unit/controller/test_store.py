@@ -132,11 +132,3 @@ def test_a_pod_keeps_its_status_and_only_the_names_of_its_containers() -> None:
     slimmed = slim(pod_)
     assert slimmed["spec"] == {"containers": [{"name": "rabc123-a0-0"}], "nodeName": "n1"}
     assert slimmed["status"] == pod_["status"]
-
-
-def test_holds_tells_the_echo_of_a_write_from_news() -> None:
-    store = ObjectStore()
-    store.put(version("10"))
-    assert store.holds(version("10"))
-    assert not store.holds(version("11"))
-    assert not store.holds(version("10", uid="uid-recreated"))
