@@ -55,9 +55,11 @@ def wait_terminal(
     selector: str | None = None,
     tick: Callable[[], None] | None = None,
     poll: float = 2.0,
+    until: Callable[[], bool] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
-    """Poll until every named TaskAction is terminal or time runs out; returns the last objects seen (by name) and
-    when each was first seen terminal (monotonic). `tick` runs once per poll (a supervisor, a fault schedule)."""
+    """Poll until every named TaskAction is terminal (and `until()` holds, when given) or time runs out; returns the
+    last objects seen (by name) and when each was first seen terminal (monotonic). `tick` runs once per poll (a
+    supervisor, a fault schedule)."""
     wanted = set(names)
     ended: dict[str, float] = {}
     deadline = time.monotonic() + timeout
@@ -69,7 +71,7 @@ def wait_terminal(
         for name in wanted:
             if name in objects and is_terminal(objects[name]):
                 ended.setdefault(name, now)
-        if len(ended) == len(wanted) or now > deadline:
+        if (len(ended) == len(wanted) and (until is None or until())) or now > deadline:
             return objects, ended
         time.sleep(poll)
 

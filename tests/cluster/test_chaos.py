@@ -12,7 +12,7 @@ from tests.support.kube import Kube
 
 COUNT = 200
 KILLS = 3
-KILL_EVERY_SECONDS = 6.0
+KILL_EVERY_SECONDS = 4.0
 
 
 def test_kill9_during_a_burst_loses_nothing_and_duplicates_nothing(kube: Kube, crd: None, namespace: str, tmp_path: Path) -> None:
