@@ -5,6 +5,7 @@ unreachable for a while). Each returns its figures; e2e/chaos/chaos.py prints th
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 import socket
 import time
 import urllib.request
@@ -12,14 +13,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from flyteidl2.common import phase_pb2
+from flyteidl2.workflow.run_definition_pb2 import ActionEvent
+
 from e2e.chaos.control_plane import ControlPlane
 from e2e.chaos.harness import SupervisedOperator, TcpGate, create_all, list_retrying, wait_terminal
 from taskaction_operator.api import constants as c
 from taskaction_operator.client.manifests import container_template, taskaction
+from tests.support.events_service import EventsServiceDouble
 from tests.support.kube import Kube, is_true, progressing_reason
-
-SETTINGS_PY = Path(__file__).resolve().parents[2] / "operator" / "taskaction_operator" / "settings.py"
-
 
 def actions(namespace: str, prefix: str, count: int, outcome: str, seconds: str) -> list[dict[str, Any]]:
     template = container_template("busybox", ["true"], cpu="10m", memory="16Mi")
@@ -152,5 +154,69 @@ def storage_unreachable(kube: Kube, namespace: str, operator: SupervisedOperator
     return {"down_seconds": down, "ended_while_down": sum(1 for o in during if is_true(o, c.CONDITION_SUCCEEDED) or is_true(o, c.CONDITION_FAILED)), **figures}
 
 
-def events_service_setting() -> bool:
-    return "events_service_url" in SETTINGS_PY.read_text()
+def events_service_unreachable(kube: Kube, namespace: str, operator: SupervisedOperator, gate: TcpGate, double: EventsServiceDouble,
+                               *, count: int, down: float) -> dict[str, Any]:
+    """The events service (reached through `gate`) unreachable for `down` seconds, with a kill -9 of the operator
+    halfway, while `count` actions run: reconciling does not wait for the service (every action ends meanwhile), the
+    terminal labels and the finalizer do (none is released before its events are taken), and once the service is back
+    every action's events reach it, in order, none lost."""
+    objects = actions(namespace, "evgone", count, "succeed", "2s")
+    runs = [o["metadata"]["labels"][c.LABEL_RUN] for o in objects]
+    gate.close()
+    create_all(kube, objects)
+    time.sleep(down / 2)
+    operator.kill(graceful=False)
+    time.sleep(down / 2)
+    during = list_retrying(kube, "taskactions", namespace, "chaos=evgone")
+    gate.open()
+    reopened = time.monotonic()
+    figures = _ended(kube, namespace, "evgone", [o["metadata"]["name"] for o in objects], 300, operator)
+    missing = _wait_events_complete(double, runs, timeout=300, tick=operator.supervise)
+    delivered = time.monotonic() - reopened
+    after = list_retrying(kube, "taskactions", namespace, "chaos=evgone")
+    return {
+        "down_seconds": down,
+        "operator_kills_while_down": 1,
+        "ended_while_down": sum(1 for o in during if is_true(o, c.CONDITION_SUCCEEDED) or is_true(o, c.CONDITION_FAILED)),
+        "released_while_down": sum(1 for o in during if _released(o)),
+        **figures,
+        "seconds_to_deliver_after_reopen": round(delivered, 1),
+        "actions_missing_events": len(missing),
+        "actions_with_events_out_of_order": sum(1 for run in runs if not _in_order(double.received(run))),
+        "not_released_after_delivery": sum(1 for o in after if not _released(o)),
+        "examples": {"actions_missing_events": missing[:5]},
+    }
+
+
+_TERMINAL = phase_pb2.ACTION_PHASE_SUCCEEDED
+
+
+def _wait_events_complete(double: EventsServiceDouble, runs: list[str], *, timeout: float, tick: Callable[[], None]) -> list[str]:
+    """The runs whose queued, running and succeeded events the service has not all kept after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = [run for run in runs if not _complete(double.stored(run))]
+        if not missing or time.monotonic() > deadline:
+            return missing
+        tick()
+        time.sleep(1)
+
+
+def _complete(stored: list[ActionEvent]) -> bool:
+    phases = {e.phase for e in stored if e.attempt == 1}
+    return {phase_pb2.ACTION_PHASE_QUEUED, phase_pb2.ACTION_PHASE_RUNNING, _TERMINAL} <= phases
+
+
+def _in_order(received: list[ActionEvent]) -> bool:
+    """The first arrival of each event comes in phase order (a repeat after a restart may come later: the service keeps
+    the first)."""
+    firsts: dict[tuple[int, int, int], int] = {}
+    for event in received:
+        firsts.setdefault((event.attempt, event.phase, event.version), len(firsts))
+    by_arrival = sorted(firsts, key=firsts.__getitem__)
+    return by_arrival == sorted(by_arrival, key=lambda key: (key[0], key[1]))
+
+
+def _released(ta: dict[str, Any]) -> bool:
+    metadata = ta.get("metadata") or {}
+    return (metadata.get("labels") or {}).get(c.LABEL_TERMINATION_STATUS) == c.LABEL_VALUE_TERMINATED and c.FINALIZER not in (metadata.get("finalizers") or [])

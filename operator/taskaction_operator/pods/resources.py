@@ -4,27 +4,28 @@ limited, a missing limit the request, a request clamped to its limit, zero quant
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flyteidl2.core import tasks_pb2
 
+from ..api.decoding import SpecError
 from ..settings import Settings
-
-_QUANTITY_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)")
-_QUANTITY_SUFFIXES = {
-    "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-}
+from .quantity import parse_quantity
 
 
 def quantity_value(value: str) -> float:
-    """A Kubernetes quantity as a number, for comparing a request with a limit."""
-    match = _QUANTITY_NUMBER.match(value.strip())
-    if not match:
-        return 0.0
-    suffix = value.strip()[match.end():]
-    return float(match.group(0)) * _QUANTITY_SUFFIXES.get(suffix, 1)
+    """A Kubernetes quantity as a number, for comparing a request with a limit (checked by `_checked` before)."""
+    return float(parse_quantity(value))
+
+
+def _checked(quantity: str, field: str) -> str:
+    """The quantity, or InvalidSpec naming the field when the API server would refuse it (ToK8sResourceList's
+    "Failed to parse resource as a valid quantity")."""
+    try:
+        parse_quantity(quantity)
+    except ValueError as exc:
+        raise SpecError(f"{field}: failed to parse resource as a valid quantity: {exc}") from exc
+    return quantity
 
 
 _RESOURCE_NAMES = {
@@ -35,8 +36,7 @@ _RESOURCE_NAMES = {
 
 
 def _is_zero(quantity: str) -> bool:
-    match = _QUANTITY_NUMBER.match(quantity.strip())
-    return bool(match) and float(match.group(0)) == 0
+    return parse_quantity(quantity) == 0
 
 
 def _defaulted(requests: dict[str, str], limits: dict[str, str], settings: Settings) -> dict[str, dict[str, str]]:
@@ -59,9 +59,10 @@ def resources(template_resources: tasks_pb2.Resources | None, settings: Settings
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
     if template_resources is not None:
-        for source, target in ((template_resources.requests, requests), (template_resources.limits, limits)):
+        for kind, source, target in (("requests", template_resources.requests, requests), ("limits", template_resources.limits, limits)):
             for entry in source:
-                if not entry.value or _is_zero(entry.value):
+                name = tasks_pb2.Resources.ResourceName.Name(entry.name)
+                if not entry.value or _is_zero(_checked(entry.value, f"taskTemplate.container.resources.{kind}[{name}]")):
                     continue
                 if entry.name == tasks_pb2.Resources.GPU:
                     target[settings.gpu_resource_name] = entry.value
@@ -70,8 +71,12 @@ def resources(template_resources: tasks_pb2.Resources | None, settings: Settings
     return _defaulted(requests, limits, settings)
 
 
-def own_resources(existing: dict[str, Any] | None, settings: Settings) -> dict[str, dict[str, str]]:
+def own_resources(existing: dict[str, Any] | None, settings: Settings, field: str) -> dict[str, dict[str, str]]:
     """A k8s_pod primary container's own resources (the SDK merged the template's into it), defaulted."""
     existing = existing or {}
-    drop_zero = lambda quantities: {k: str(v) for k, v in (quantities or {}).items() if not _is_zero(str(v))}  # noqa: E731
-    return _defaulted(drop_zero(existing.get("requests")), drop_zero(existing.get("limits")), settings)
+
+    def nonzero(kind: str) -> dict[str, str]:
+        quantities = {name: _checked(str(value), f"{field}.{kind}.{name}") for name, value in (existing.get(kind) or {}).items()}
+        return {name: quantity for name, quantity in quantities.items() if not _is_zero(quantity)}
+
+    return _defaulted(nonzero("requests"), nonzero("limits"), settings)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from flyteidl2.core import tasks_pb2
 
-from taskaction_operator.pods.resources import resources
+from taskaction_operator.api.decoding import SpecError
+from taskaction_operator.pods.resources import own_resources, resources
 from taskaction_operator.settings import Settings
 
 from ..builders import task_template
@@ -74,3 +76,19 @@ class TestResources:
         got = resources(task_template(requests={CPU: "4"}, limits={CPU: "2"}).container.resources, Settings())
         assert got["requests"]["cpu"] == "2"
         assert got["limits"]["cpu"] == "2"
+
+
+class TestQuantitiesThatDoNotParse:
+    def test_a_template_quantity_the_api_server_refuses_is_an_invalid_spec_naming_the_field(self) -> None:
+        with pytest.raises(SpecError, match=r"taskTemplate\.container\.resources\.limits\[MEMORY\].*'0x10'"):
+            resources(task_template(limits={MEMORY: "0x10"}).container.resources, Settings())
+
+    def test_a_bare_suffix_is_zero_and_dropped_as_upstream(self) -> None:
+        assert resources(task_template(requests={CPU: "T"}).container.resources, Settings())["requests"]["cpu"] == "1000m"
+
+    def test_a_k8s_pod_quantity_the_api_server_refuses_names_the_container(self) -> None:
+        with pytest.raises(SpecError, match=r"k8s_pod\.containers\[main\]\.resources\.requests\.cpu"):
+            own_resources({"requests": {"cpu": "lots"}}, Settings(), "k8s_pod.containers[main].resources")
+
+    def test_a_k8s_pod_quantity_may_be_a_number(self) -> None:
+        assert own_resources({"limits": {"cpu": 2}}, Settings(), "x")["limits"]["cpu"] == "2"
