@@ -54,8 +54,11 @@ def _defaulted(requests: dict[str, str], limits: dict[str, str], settings: Setti
     return {"requests": requests, "limits": limits}
 
 
-def resources(template_resources: tasks_pb2.Resources | None, settings: Settings) -> dict[str, dict[str, str]]:
-    """Requests and limits always set for cpu and memory (MergeExistingResources with platform defaults)."""
+def resources(
+    template_resources: tasks_pb2.Resources | None, settings: Settings, gpu_name: str | None = None
+) -> dict[str, dict[str, str]]:
+    """Requests and limits always set for cpu and memory (MergeExistingResources with platform defaults); a GPU count
+    under `gpu_name` (the accelerator's device class's resource), else the configured GPU resource."""
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
     if template_resources is not None:
@@ -64,7 +67,7 @@ def resources(template_resources: tasks_pb2.Resources | None, settings: Settings
                 if not entry.value or _is_zero(entry.value):
                     continue
                 if entry.name == tasks_pb2.Resources.GPU:
-                    target[settings.gpu_resource_name] = entry.value
+                    target[gpu_name or settings.gpu_resource_name] = entry.value
                 elif entry.name in _RESOURCE_NAMES:
                     target[_RESOURCE_NAMES[entry.name]] = entry.value
     return _defaulted(requests, limits, settings)
