@@ -197,7 +197,7 @@ def build_pod(
             container["resources"] = (
                 resources(template.container.resources, settings, gpu_name)
                 if template.HasField("container")
-                else own_resources(container.get("resources"), settings)
+                else own_resources(container.get("resources"), settings, gpu_name)
             )
     bundle_uri = template.metadata.code_bundle_uri
     if bundle_uri and not fetches_its_own_bundle(command_lines(template)):

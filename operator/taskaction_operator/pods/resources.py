@@ -73,8 +73,13 @@ def resources(
     return _defaulted(requests, limits, settings)
 
 
-def own_resources(existing: dict[str, Any] | None, settings: Settings) -> dict[str, dict[str, str]]:
-    """A k8s_pod primary container's own resources (the SDK merged the template's into it), defaulted."""
+def own_resources(existing: dict[str, Any] | None, settings: Settings, gpu_name: str | None = None) -> dict[str, dict[str, str]]:
+    """A k8s_pod primary container's own resources (the SDK merged the template's into it), defaulted; a plain `gpu`
+    renamed to `gpu_name` (else the configured GPU resource), as SanitizeGPUResourceRequirements does."""
     existing = existing or {}
-    drop_zero = lambda quantities: {k: str(v) for k, v in (quantities or {}).items() if not _is_zero(str(v))}  # noqa: E731
-    return _defaulted(drop_zero(existing.get("requests")), drop_zero(existing.get("limits")), settings)
+    gpu = gpu_name or settings.gpu_resource_name
+
+    def cleaned(quantities: dict[str, Any] | None) -> dict[str, str]:
+        return {(gpu if k == "gpu" else k): str(v) for k, v in (quantities or {}).items() if not _is_zero(str(v))}
+
+    return _defaulted(cleaned(existing.get("requests")), cleaned(existing.get("limits")), settings)

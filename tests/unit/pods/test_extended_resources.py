@@ -85,6 +85,14 @@ class TestGpuAccelerator:
             {"key": "cloud.google.com/gke-tpu-topology", "operator": "In", "values": ["2x2"]},
         ]
 
+    def test_a_plain_gpu_of_a_pod_spec_is_the_device_class_resource(self) -> None:
+        template = k8s_pod_template({"containers": [{"name": "primary", "image": "i", "resources": {"limits": {"gpu": "2"}}}]})
+        template.extended_resources.gpu_accelerator.CopyFrom(tasks_pb2.GPUAccelerator(device="MI300X", device_class=tasks_pb2.GPUAccelerator.AMD_GPU))
+        pod = make(template)
+        resources = pod["spec"]["containers"][0]["resources"]
+        assert resources["limits"]["amd.com/gpu"] == resources["requests"]["amd.com/gpu"] == "2" and "gpu" not in resources["limits"]
+        assert required_terms(pod)[0]["matchExpressions"] == [{"key": DEVICE_LABEL, "operator": "In", "values": ["amd-mi300x"]}]
+
     def test_node_labels_from_settings(self) -> None:
         settings = Settings(gpu_device_node_label="gpu.example.com/model", gpu_partition_size_node_label="gpu.example.com/mig")
         pod = make(gpu_template("T4", partition="3g.20gb"), settings=settings)
