@@ -197,9 +197,9 @@ class TaskReconcile:
             plan.requeue(info.recheck_after)
         return plan
 
-    def system_failure(self, error: ph.ExecError) -> Plan:
+    def system_failure(self, error: ph.ExecError, stale_error: str | None = None) -> Plan:
         """recordSystemError: count it, give up past the limit, else start the attempt over (its pod is gone or
-        going); attempts are not consumed."""
+        going); attempts are not consumed. `stale_error`: the error.pb that caused it, for the next run to ignore."""
         status = self.status
         failures = int(status.get("systemFailures") or 0) + 1
         status["systemFailures"] = failures
@@ -211,7 +211,7 @@ class TaskReconcile:
             )
             return self.conclude(ph.PhaseInfo(ph.Phase.PERMANENT_FAILURE, fatal.message, fatal))
         status["errorState"] = st.error_state(error)
-        plugin_state.reset(status)
+        plugin_state.reset(status, stale_error)
         st.append_phase_history(status, c.REASON_RETRYABLE_FAILURE, error.describe(), self.now)
         return self.conclude(ph.queued(f"system failure {failures}/{limit}, restarting attempt: {error.describe()}"))
 
@@ -466,17 +466,18 @@ def observe_pod(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan:
         if outputs.storage_error:
             error = ph.ExecError(CODE_STORAGE_READ_FAILED, c.KIND_SYSTEM, outputs.storage_error)
             return r.storage_unreadable(error, finished_at(pod) or r.now)
-        info = after_success(outputs, r.template)
+        info = after_success(outputs, r.template, plugin_state.stale_error(r.status))
         if info.is_system_retryable:
             # A recoverable SYSTEM error in error.pb is the platform's: charged to the system-failure budget.
             r.plan.delete_pod = r.pod_name
-            return r.system_failure(info.error)  # type: ignore[arg-type]
+            return r.system_failure(info.error, outputs.error_version)  # type: ignore[arg-type]
     return retry_or_fail(r, info)
 
 
-def after_success(outputs: OutputCheck, template: tasks_pb2.TaskTemplate) -> ph.PhaseInfo:
-    """A succeeded pod is a succeeded task only without error.pb, and with outputs.pb when outputs are declared."""
-    if outputs.error is not None:
+def after_success(outputs: OutputCheck, template: tasks_pb2.TaskTemplate, stale_error: str | None = None) -> ph.PhaseInfo:
+    """A succeeded pod is a succeeded task only without error.pb (but the one an earlier run of the attempt left), and
+    with outputs.pb when outputs are declared."""
+    if outputs.error is not None and not (stale_error and outputs.error_version == stale_error):
         if outputs.recoverable:
             return ph.PhaseInfo(ph.Phase.RETRYABLE_FAILURE, outputs.error.message, outputs.error)
         return ph.PhaseInfo(ph.Phase.PERMANENT_FAILURE, outputs.error.message, outputs.error)

@@ -134,3 +134,37 @@ def test_a_non_recoverable_system_error_file_fails_the_action_at_once(reading: S
     assert cond_tuple(plan.status_patch, "Failed")[:2] == ("True", "PermanentFailure")
     assert plan.status_patch["errorState"] == {"code": "BadCode", "kind": "SYSTEM", "message": "cannot go on"}
     assert "systemFailures" not in plan.status_patch
+
+
+def test_the_error_file_of_the_run_before_a_system_restart_is_not_the_next_runs(reading: Settings) -> None:
+    """The SDK does not remove an error.pb when a later run of the same attempt (same output prefix) succeeds: the
+    restart remembers which error.pb it was, and the next run's success is a success (upstream reads it again and
+    restarts for ever)."""
+    error = ExecError("IOError", "SYSTEM", "could not download inputs")
+    first = OutputCheck(error=error, recoverable=True, error_version='"etag-1"|2026-08-08 12:00:00+00:00')
+    body = started()
+    plan = reconcile_task(body, succeeded_pod(), None, NOW, reading, Lookups(outputs=first))
+    assert plan.status_patch["systemFailures"] == 1
+    body["status"].update(plan.status_patch)
+    assert not plugin_state.is_started(body["status"])
+    plugin_state.started(body["status"])  # the next run's pod was made
+    assert plugin_state.stale_error(body["status"]) == first.error_version
+
+    again = OutputCheck(error=error, recoverable=True, outputs_found=True, error_version=first.error_version)
+    plan = reconcile_task(body, succeeded_pod(), None, NOW, reading, Lookups(outputs=again))
+    assert cond_tuple(plan.status_patch, "Succeeded")[:2] == ("True", "Completed")
+
+    rewritten = OutputCheck(error=error, recoverable=True, outputs_found=True, error_version='"etag-1"|2026-08-08 12:00:09+00:00')
+    plan = reconcile_task(body, succeeded_pod(), None, NOW, reading, Lookups(outputs=rewritten))
+    assert plan.status_patch["systemFailures"] == 2
+
+
+def test_a_user_retry_forgets_the_stale_error_file(reading: Settings) -> None:
+    """A new attempt writes under a prefix of its own."""
+    body = started(task_template(retries=1))
+    plugin_state.reset(body["status"], "v1")
+    plugin_state.started(body["status"])
+    error = ExecError("ValueError", "USER", "flaky")
+    plan = reconcile_task(body, succeeded_pod(), None, NOW, reading, Lookups(outputs=OutputCheck(error=error, recoverable=True)))
+    assert plan.status_patch["attempts"] == 2
+    assert plugin_state.stale_error({**body["status"], **plan.status_patch}) is None
