@@ -25,8 +25,8 @@ from ..api.models import TaskAction
 from ..api.times import parse_time
 from ..pods import templating
 from ..pods.builder import build_pod, command_lines, pod_context
-from ..pods.naming import pod_name
 from ..pods.errors import BadTaskSpecification
+from ..pods.naming import pod_name
 from ..pods.phase import SCHEDULING, demystify, finished_at
 from ..pods.shape import k8s_pod_problem
 from ..pods.task_types import plugin_not_found
@@ -211,7 +211,8 @@ class TaskReconcile:
             )
             return self.conclude(ph.PhaseInfo(ph.Phase.PERMANENT_FAILURE, fatal.message, fatal))
         status["errorState"] = st.error_state(error)
-        plugin_state.reset(status, stale_error)
+        # The attempt's output prefix keeps every error.pb: one an earlier run left stays stale through later restarts.
+        plugin_state.reset(status, stale_error or plugin_state.stale_error(status))
         st.append_phase_history(status, c.REASON_RETRYABLE_FAILURE, error.describe(), self.now)
         return self.conclude(ph.queued(f"system failure {failures}/{limit}, restarting attempt: {error.describe()}"))
 

@@ -168,3 +168,12 @@ def test_a_user_retry_forgets_the_stale_error_file(reading: Settings) -> None:
     plan = reconcile_task(body, succeeded_pod(), None, NOW, reading, Lookups(outputs=OutputCheck(error=error, recoverable=True)))
     assert plan.status_patch["attempts"] == 2
     assert plugin_state.stale_error({**body["status"], **plan.status_patch}) is None
+
+
+def test_the_stale_error_file_is_remembered_through_another_system_failure(reading: Settings) -> None:
+    body = started()
+    plugin_state.reset(body["status"], "v1")
+    plugin_state.started(body["status"])
+    plan = reconcile_task(body, None, None, NOW, reading)  # the pod is gone: ResourceDeletedExternally
+    assert plan.status_patch["errorState"]["code"] == "ResourceDeletedExternally"
+    assert plugin_state.stale_error({**body["status"], **plan.status_patch}) == "v1"
