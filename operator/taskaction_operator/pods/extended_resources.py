@@ -121,9 +121,8 @@ def _no_schedule(key: str, value: str) -> dict[str, Any]:
     return {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
 
 
-def apply_gpu_node_selectors(pod: dict[str, Any], accelerator: tasks_pb2.GPUAccelerator, settings: Settings) -> None:
-    """ApplyGPUNodeSelectors, only for a pod one of whose containers has an accelerator limit; then the MIG label."""
-    spec = pod["spec"]
+def apply_gpu_node_selectors(spec: dict[str, Any], accelerator: tasks_pb2.GPUAccelerator, settings: Settings) -> None:
+    """ApplyGPUNodeSelectors, only for a pod one of whose containers has an accelerator limit."""
     if not _requires_accelerator(spec, settings):
         return
     config = _device_config(accelerator, settings)
@@ -138,9 +137,14 @@ def apply_gpu_node_selectors(pod: dict[str, Any], accelerator: tasks_pb2.GPUAcce
         size = accelerator.partition_size
         add_required_node_selector_requirement(spec, _node_requirement(config.partition_size_node_label, "In", size))
         add_toleration(spec, _no_schedule(config.partition_size_node_label, size))
-        slices = _MIG_PARTITION.match(size)
-        if slices:
-            pod["metadata"].setdefault("labels", {})[GPU_PARTITION_SLICES_LABEL] = slices.group(1)
+
+
+def _mig_slices(accelerator: tasks_pb2.GPUAccelerator) -> str | None:
+    """parseMigSlices: the compute slices of a MIG partition size ("3g.20gb" -> "3"), or None."""
+    if accelerator.WhichOneof("partition_size_value") != "partition_size":
+        return None
+    match = _MIG_PARTITION.match(accelerator.partition_size)
+    return match.group(1) if match else None
 
 
 def apply_shared_memory(spec: dict[str, Any], primary: str, shm: tasks_pb2.SharedMemory) -> None:
@@ -169,6 +173,10 @@ def apply_extended_resources(pod: dict[str, Any], template: tasks_pb2.TaskTempla
     """The accelerator's node selectors and tolerations, then the shared memory volume, as upstream orders them."""
     accelerator = gpu_accelerator(template)
     if accelerator is not None:
-        apply_gpu_node_selectors(pod, accelerator, settings)
+        apply_gpu_node_selectors(pod["spec"], accelerator, settings)
+        # The MIG slices label goes on whether or not a container asks for the GPU, as upstream.
+        slices = _mig_slices(accelerator)
+        if slices:
+            pod["metadata"].setdefault("labels", {})[GPU_PARTITION_SLICES_LABEL] = slices
     if template.HasField("extended_resources") and template.extended_resources.HasField("shared_memory"):
         apply_shared_memory(pod["spec"], primary, template.extended_resources.shared_memory)

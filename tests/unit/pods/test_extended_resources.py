@@ -69,11 +69,12 @@ class TestGpuAccelerator:
         assert required_terms(pod)[0]["matchExpressions"][1] == {"key": PARTITION_LABEL, "operator": "DoesNotExist"}
         assert len(pod["spec"]["tolerations"]) == 1
 
-    def test_no_gpu_limit_means_no_selection(self) -> None:
-        template = gpu_template("A100")
+    def test_no_gpu_limit_means_no_selection_but_the_slices_label(self) -> None:
+        template = gpu_template("A100", partition="2g.10gb")
         template.container.resources.ClearField("requests")
         pod = make(template)
         assert "affinity" not in pod["spec"] and "tolerations" not in pod["spec"]
+        assert pod["metadata"]["labels"]["platform.union.ai/gpu-partition-slices"] == "2"
 
     def test_device_class_names_the_resource_and_its_labels(self) -> None:
         pod = make(gpu_template("V5E", count="4", partition="2x2", device_class=tasks_pb2.GPUAccelerator.GOOGLE_TPU))
