@@ -124,3 +124,16 @@ def test_a_gpu_partition_is_asked_of_the_scheduler(kube: Kube, operator, namespa
     queued = lambda o: progressing_reason(o) == "Queued" and "Unschedulable" in condition(o, "Progressing")["message"]  # noqa: E731
     kube.wait("taskaction", "sh-gpu-a0", namespace, queued, "Queued, Unschedulable")
     kube.delete("taskaction", "sh-gpu-a0", namespace)
+
+
+def test_a_pod_name_longer_than_a_container_name_may_be(kube: Kube, operator, namespace: str) -> None:
+    """A TaskAction applied by hand may have a long name (the actions service's are at most 61 characters): its pod keeps
+    the name, its container gets upstream's 4-character fallback, and the API server takes both."""
+    body = taskaction(container_template(IMAGE, ["true"]), run="sh-long", namespace=namespace, labels={"sim.taskaction.dev/outcome": "succeed"})
+    name = "sh-long-" + "x" * 64
+    body["metadata"]["name"] = name
+    kube.create(body)
+    kube.wait("taskaction", name, namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")
+    pod = kube.get("pod", f"{name}-0", namespace)
+    (container,) = pod["spec"]["containers"]
+    assert len(container["name"]) == 4 and pod["metadata"]["annotations"]["primary_container_name"] == container["name"]
