@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     default_cpu: str = "1000m"
     default_memory: str = "1024Mi"
     gpu_resource_name: str = "nvidia.com/gpu"
+    gpu_device_node_label: str = Field(
+        "k8s.amazonaws.com/accelerator", description="Node label of the GPU device a task's accelerator selects (upstream's default)."
+    )
+    gpu_partition_size_node_label: str = Field(
+        "k8s.amazonaws.com/gpu-partition-size", description="Node label of the GPU partition size (MIG) a task selects."
+    )
+    secret_env_var_prefix: str = Field("_UNION_", description="Prefix of the env vars of secrets (upstream's webhook.secretEnvVarPrefix).")
     image_pull_policy: str | None = None
     default_service_account: str | None = None
     default_labels: dict[str, str] = Field(default_factory=dict)

@@ -102,7 +102,7 @@ class Serialized:
 async def serialized(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Serialized:
     """hello.py -> code bundle in S3 + one TaskTemplate per task, with no control plane."""
     bundle, remote = await uploaded_bundle(seaweedfs, tmp_path_factory.mktemp("bundle"))
-    templates = {name: sdk_template(getattr(hello, name), bundle, remote) for name in ("double", "explode")}
+    templates = {name: sdk_template(getattr(hello, name), bundle, remote) for name in ("double", "explode", "secret_length")}
     return Serialized(templates, remote, bundle.computed_version)
 
 
@@ -152,8 +152,9 @@ def storage_secret(seaweedfs: SeaweedFS) -> dict[str, dict[str, str]]:
     return {STORAGE_SECRET: {"access-key-id": seaweedfs.access_key, "secret-access-key": seaweedfs.secret_key}}
 
 
-def run_pod(pod: dict[str, Any], workdir: Path, seaweedfs: SeaweedFS, **options: Any) -> PodRecord:
-    return run_pod_locally(pod, workdir, secrets=storage_secret(seaweedfs), timeout=RUN_TIMEOUT_SECONDS, **options)
+def run_pod(pod: dict[str, Any], workdir: Path, seaweedfs: SeaweedFS, secrets: dict[str, dict[str, str]] | None = None, **options: Any) -> PodRecord:
+    secrets = {**storage_secret(seaweedfs), **(secrets or {})}
+    return run_pod_locally(pod, workdir, secrets=secrets, timeout=RUN_TIMEOUT_SECONDS, **options)
 
 
 def expected_prefix(body: dict[str, Any]) -> str:
@@ -255,3 +256,31 @@ async def test_sdk_task_exception_is_a_user_error(
     assert check.error.code == document.error.code and "ValueError" in check.error.code + check.error.message
     assert "exploded on 5" in check.error.message
     assert check.recoverable == (document.error.kind == execution_pb2.ContainerError.RECOVERABLE)
+
+
+async def test_sdk_task_shapes_reach_the_pod_and_the_secret_the_task(
+    serialized: Serialized, seaweedfs: SeaweedFS, control_plane: ConnectionRecorder, tmp_path: Path
+) -> None:
+    """`secrets=`, `Resources(gpu=GPU("A100", 1, "1g.5gb"), shm="auto")` and `interruptible=True` of a TaskEnvironment:
+    the pod asks for the GPU partition, mounts shared memory, is interruptible, and the task reads its secret from the
+    env var it named (the Secret `creds` the kubelet resolves), with no webhook."""
+    run = f"r{uuid.uuid4().hex[:12]}"
+    settings = pod_settings(seaweedfs, control_plane, interruptible_node_selector={"pool": "spot"})
+    body, pod = operator_pod(serialized.templates["secret_length"], run, seaweedfs, settings)
+    spec = pod["spec"]
+    (container,) = spec["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    (term,) = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term["matchExpressions"] == [
+        {"key": "k8s.amazonaws.com/accelerator", "operator": "In", "values": ["nvidia-tesla-a100"]},
+        {"key": "k8s.amazonaws.com/gpu-partition-size", "operator": "In", "values": ["1g.5gb"]},
+    ]
+    assert pod["metadata"]["labels"]["platform.union.ai/gpu-partition-slices"] == "1"
+    assert {"name": "flyte-shm", "emptyDir": {"medium": "Memory", "sizeLimit": "0"}} in spec["volumes"]
+    assert spec["nodeSelector"] == {"pool": "spot"}
+    await upload_inputs(seaweedfs, body["spec"]["inputUri"], x=2)
+
+    record = await asyncio.to_thread(run_pod, pod, tmp_path, seaweedfs, {"creds": {"api-key": "s3cr3t"}})
+    assert record.exit_codes == {pod["metadata"]["name"]: 0}, record.report()
+    outputs = common_pb2.Outputs.FromString(seaweedfs.s3fs().cat_file(f"{expected_prefix(body)}/outputs.pb"))
+    assert [(lit.name, lit.value.scalar.primitive.integer) for lit in outputs.literals] == [("o0", 12)]

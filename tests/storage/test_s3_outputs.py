@@ -49,9 +49,20 @@ async def test_recoverable_user_error(seaweedfs: SeaweedFS, prefix: str) -> None
     )
     fs.pipe_file(f"{prefix}/outputs.pb", b"")
     check = await check_outputs(prefix, seaweedfs.settings())
-    assert check.storage_error is None and check.recoverable is True and not check.outputs_found
+    # Both are seen; error.pb wins (reconcile.task.after_success) unless an earlier run of the attempt left it.
+    assert check.storage_error is None and check.recoverable is True and check.outputs_found
     assert check.error is not None
     assert (check.error.code, check.error.kind, check.error.message) == ("ValueError", "USER", "bad 7")
+
+
+async def test_the_error_file_version_is_its_etag_and_time(seaweedfs: SeaweedFS, prefix: str) -> None:
+    fs = seaweedfs.s3fs()
+    fs.pipe_file(f"{prefix}/error.pb", error_document("IOError", "first", execution_pb2.ContainerError.RECOVERABLE, execution_pb2.ExecutionError.SYSTEM))
+    first = await check_outputs(prefix, seaweedfs.settings())
+    assert first.error_version and first.error_version.startswith('"') and "|20" in first.error_version
+    assert (await check_outputs(prefix, seaweedfs.settings())).error_version == first.error_version
+    fs.pipe_file(f"{prefix}/error.pb", error_document("IOError", "second", execution_pb2.ContainerError.RECOVERABLE, execution_pb2.ExecutionError.SYSTEM))
+    assert (await check_outputs(prefix, seaweedfs.settings())).error_version not in (None, first.error_version)
 
 
 async def test_non_recoverable_system_error(seaweedfs: SeaweedFS, prefix: str) -> None:

@@ -9,7 +9,6 @@ settings. Nothing here talks to the API server.
 
 from __future__ import annotations
 
-import base64
 import copy
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +26,12 @@ from ..storage import paths
 from . import templating
 from .bundle_init import add_bundle_bootstrap, fetches_its_own_bundle
 from .env import env_var, flyte_env, storage_env
-from .naming import pod_name, retry_index, sanitize_label_value
+from .extended_resources import apply_extended_resources, gpu_accelerator, gpu_resource_name
+from .naming import container_name, pod_name, retry_index, sanitize_label_value
 from .phase import PRIMARY_CONTAINER_ANNOTATION
 from .podtemplate import merge_onto_template
 from .resources import own_resources, resources
+from .secrets import flyte_base32, inject_secrets, secrets_of
 
 # kubectl's copy of the whole applied object (taskTemplate included) would double the pod's size for nothing.
 NOT_COPIED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
@@ -90,27 +91,27 @@ def labels(ta: TaskAction, template: tasks_pb2.TaskTemplate, ctx: PodContext, se
         sanitized = sanitize_label_value(value)
         if sanitized:
             injected[key] = sanitized
-    if template.HasField("security_context") and template.security_context.secrets:
-        injected["inject-flyte-secrets"] = "true"
     return {**(ta.metadata.get("labels") or {}), **injected}
 
 
-_BASE32 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "abcdefghijklmnopqrstuvwxyz123456")
 SECRET_ANNOTATION_PREFIX = "flyte.secrets/s"
 
 
 def secret_annotations(template: tasks_pb2.TaskTemplate) -> dict[str, str]:
-    """flyte.secrets/s<i>: each core.Secret in proto text, base32 in Flyte's alphabet without padding, for the
-    secret-injecting webhook (flytek8s secrets.go). Any valid text encoding parses: Go's own is not stable either."""
-    if not template.HasField("security_context"):
-        return {}
+    """flyte.secrets/s<i>: each core.Secret in proto text, base32 in Flyte's alphabet without padding, as upstream
+    records the secrets a pod asks for (flytek8s secrets.go). Any valid text encoding parses: Go's own is not stable
+    either. The operator injects the secrets itself (`secrets`), so no webhook reads them."""
     return {
-        f"{SECRET_ANNOTATION_PREFIX}{i}": base64.b32encode(text_format.MessageToString(secret, as_one_line=True).encode())
-        .decode()
-        .rstrip("=")
-        .translate(_BASE32)
-        for i, secret in enumerate(template.security_context.secrets)
+        f"{SECRET_ANNOTATION_PREFIX}{i}": flyte_base32(text_format.MessageToString(secret, as_one_line=True).encode())
+        for i, secret in enumerate(secrets_of(template))
     }
+
+
+def is_interruptible(ta: TaskAction, template: tasks_pb2.TaskTemplate) -> bool:
+    """The run's `spec.interruptible` when set, else the task's own `metadata.interruptible` (unset: not)."""
+    if ta.spec.interruptible is not None:
+        return ta.spec.interruptible
+    return template.metadata.HasField("interruptible") and template.metadata.interruptible
 
 
 def command_lines(template: tasks_pb2.TaskTemplate) -> list[str]:
@@ -123,7 +124,7 @@ def command_lines(template: tasks_pb2.TaskTemplate) -> list[str]:
 
 def _container_from_template(template: tasks_pb2.TaskTemplate, name: str) -> dict[str, Any]:
     container = template.container
-    out: dict[str, Any] = {"name": name, "image": container.image}
+    out: dict[str, Any] = {"name": container_name(name), "image": container.image}
     if container.command:
         out["command"] = list(container.command)
     if container.args:
@@ -156,7 +157,8 @@ def _pod_spec(template: tasks_pb2.TaskTemplate, ctx: PodContext) -> tuple[dict[s
             raise SpecError(f"taskTemplate.k8s_pod has no container named {primary!r}")
         meta = MessageToDict(k8s_pod.metadata) if k8s_pod.HasField("metadata") else {}
         return spec, primary, meta
-    return {"containers": [_container_from_template(template, ctx.pod_name)]}, ctx.pod_name, {}
+    container = _container_from_template(template, ctx.pod_name)
+    return {"containers": [container]}, container["name"], {}
 
 
 def build_pod(
@@ -180,7 +182,8 @@ def build_pod(
         namespace=ctx.namespace,
     )
     decoration = flyte_env(ta, template, ctx.attempt, settings) + storage_env(settings)
-    for container in spec.get("containers") or []:
+    # Init containers first, as upstream; the bundle's own init container comes later and has its own env.
+    for container in list(spec.get("initContainers") or []) + list(spec.get("containers") or []):
         for key in ("command", "args"):
             if container.get(key):
                 container[key] = [templating.render(v, values, inputs) for v in container[key]]
@@ -188,11 +191,13 @@ def build_pod(
         container.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
         if settings.image_pull_policy:
             container.setdefault("imagePullPolicy", settings.image_pull_policy)
+    gpu_name = gpu_resource_name(gpu_accelerator(template), settings)
+    for container in spec.get("containers") or []:
         if container.get("name") == primary:
             container["resources"] = (
-                resources(template.container.resources, settings)
+                resources(template.container.resources, settings, gpu_name)
                 if template.HasField("container")
-                else own_resources(container.get("resources"), settings, f"taskTemplate.k8s_pod.containers[{primary}].resources")
+                else own_resources(container.get("resources"), settings, f"taskTemplate.k8s_pod.containers[{primary}].resources", gpu_name)
             )
     bundle_uri = template.metadata.code_bundle_uri
     if bundle_uri and not fetches_its_own_bundle(command_lines(template)):
@@ -208,7 +213,7 @@ def build_pod(
         spec["schedulerName"] = settings.scheduler_name
     node_selector = {**settings.default_node_selector, **(spec.get("nodeSelector") or {})}
     tolerations = list(settings.default_tolerations) + list(spec.get("tolerations") or [])
-    if ta.spec.interruptible:
+    if is_interruptible(ta, template):
         node_selector.update(settings.interruptible_node_selector)
         tolerations = list(settings.interruptible_tolerations) + tolerations
     if node_selector:
@@ -222,8 +227,9 @@ def build_pod(
         **{k: v for k, v in (ta.metadata.get("annotations") or {}).items() if k not in NOT_COPIED_ANNOTATIONS},
         **secret_annotations(template),
     }
+    # The plugin ends a pod with this annotation when its primary container ends; without it, when all have.
     single = len(spec.get("containers") or []) == 1 and template.type != "raw-container"
-    if single or template.HasField("k8s_pod") or template.type == "sidecar":
+    if single or template.type == "sidecar":
         annotations[PRIMARY_CONTAINER_ANNOTATION] = primary
     pod_labels = {**settings.default_labels, **(k8s_meta.get("labels") or {}), **labels(ta, template, ctx, settings)}
     pod = {
@@ -238,4 +244,8 @@ def build_pod(
         },
         "spec": spec,
     }
-    return merge_onto_template(pod_template, pod, primary) if pod_template else pod
+    pod = merge_onto_template(pod_template, pod, primary) if pod_template else pod
+    apply_extended_resources(pod, template, primary, settings)
+    # Last, as the secret webhook would have seen the pod at its admission.
+    inject_secrets(pod["spec"], template, settings.secret_env_var_prefix)
+    return pod

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from ..api.constants import ROOT_ACTION_NAME
 
 _LABEL_INVALID = re.compile(r"[^a-zA-Z0-9._-]")
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# k8s.io/apimachinery rand.String's alphabet (no vowels, no confusable digits), which upstream's fallback name uses.
+_RAND_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def retry_index(attempts: int | None) -> int:
@@ -16,6 +20,16 @@ def retry_index(attempts: int | None) -> int:
 
 def pod_name(taskaction_name: str, attempts: int | None) -> str:
     return f"{taskaction_name}-{retry_index(attempts)}"
+
+
+def container_name(pod_name: str) -> str:
+    """The primary container of a container task is named like its pod (BuildRawContainer), unless that is no DNS-1123
+    label (longer than 63): then 4 characters of rand.String's alphabet, here derived from the pod name so that the
+    same pod is always built the same."""
+    if len(pod_name) <= 63 and _DNS1123_LABEL.match(pod_name):
+        return pod_name
+    digest = hashlib.sha256(pod_name.encode()).digest()
+    return "".join(_RAND_ALPHABET[b % len(_RAND_ALPHABET)] for b in digest[:4])
 
 
 def sanitize_label_value(value: str) -> str:

@@ -209,7 +209,16 @@ def demystify(pod: dict[str, Any], now: datetime, settings: Settings) -> PhaseIn
         return PhaseInfo(Phase.UNDEFINED)
     if primary:
         return determine_primary_phase(status, pod.get("spec") or {}, primary)
-    statuses = list(status.get("initContainerStatuses") or []) + list(status.get("containerStatuses") or [])
-    if statuses and all(((cs.get("state") or {}).get("terminated") or {}).get("exitCode", 1) == 0 for cs in statuses):
-        return PhaseInfo(Phase.SUCCESS)
+    # No primary container: the task is done when every container (init containers too: a restartPolicy Always one
+    # is a sidecar) has ended, all with exit 0; until then it runs. A failure ends the pod, and that is seen above.
+    containers = status.get("containerStatuses") or []
+    if containers and not any(_unfinished(cs) for cs in list(containers) + list(status.get("initContainerStatuses") or [])):
+        return demystify_success(status)
     return PhaseInfo(Phase.RUNNING)
+
+
+def _unfinished(container_status: dict[str, Any]) -> bool:
+    """Waiting, running, or ended with a non-zero exit code (a status without any state counts as ended, as upstream)."""
+    state = container_status.get("state") or {}
+    terminated = state.get("terminated")
+    return state.get("waiting") is not None or state.get("running") is not None or (terminated is not None and terminated.get("exitCode", 0) != 0)

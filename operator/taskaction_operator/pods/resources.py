@@ -54,8 +54,11 @@ def _defaulted(requests: dict[str, str], limits: dict[str, str], settings: Setti
     return {"requests": requests, "limits": limits}
 
 
-def resources(template_resources: tasks_pb2.Resources | None, settings: Settings) -> dict[str, dict[str, str]]:
-    """Requests and limits always set for cpu and memory (MergeExistingResources with platform defaults)."""
+def resources(
+    template_resources: tasks_pb2.Resources | None, settings: Settings, gpu_name: str | None = None
+) -> dict[str, dict[str, str]]:
+    """Requests and limits always set for cpu and memory (MergeExistingResources with platform defaults); a GPU count
+    under `gpu_name` (the accelerator's device class's resource), else the configured GPU resource."""
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
     if template_resources is not None:
@@ -65,18 +68,20 @@ def resources(template_resources: tasks_pb2.Resources | None, settings: Settings
                 if not entry.value or _is_zero(_checked(entry.value, f"taskTemplate.container.resources.{kind}[{name}]")):
                     continue
                 if entry.name == tasks_pb2.Resources.GPU:
-                    target[settings.gpu_resource_name] = entry.value
+                    target[gpu_name or settings.gpu_resource_name] = entry.value
                 elif entry.name in _RESOURCE_NAMES:
                     target[_RESOURCE_NAMES[entry.name]] = entry.value
     return _defaulted(requests, limits, settings)
 
 
-def own_resources(existing: dict[str, Any] | None, settings: Settings, field: str) -> dict[str, dict[str, str]]:
-    """A k8s_pod primary container's own resources (the SDK merged the template's into it), defaulted."""
+def own_resources(existing: dict[str, Any] | None, settings: Settings, field: str, gpu_name: str | None = None) -> dict[str, dict[str, str]]:
+    """A k8s_pod primary container's own resources (the SDK merged the template's into it), defaulted; a plain `gpu`
+    renamed to `gpu_name` (else the configured GPU resource), as SanitizeGPUResourceRequirements does."""
     existing = existing or {}
+    gpu = gpu_name or settings.gpu_resource_name
 
     def nonzero(kind: str) -> dict[str, str]:
         quantities = {name: _checked(str(value), f"{field}.{kind}.{name}") for name, value in (existing.get(kind) or {}).items()}
-        return {name: quantity for name, quantity in quantities.items() if not _is_zero(quantity)}
+        return {(gpu if name == "gpu" else name): quantity for name, quantity in quantities.items() if not _is_zero(quantity)}
 
     return _defaulted(nonzero("requests"), nonzero("limits"), settings)

@@ -12,6 +12,7 @@ from typing import Any
 
 GO_GOB_VERSION = 1
 VERSION = 2
+STALE_ERROR = "staleError"
 
 
 def is_started(status: dict[str, Any]) -> bool:
@@ -26,11 +27,36 @@ def is_started(status: dict[str, Any]) -> bool:
         return False
 
 
-def started(status: dict[str, Any]) -> None:
-    status["pluginState"] = base64.b64encode(json.dumps({"phase": "Started"}, separators=(",", ":")).encode()).decode()
+def _ours(status: dict[str, Any]) -> dict[str, Any]:
+    raw = status.get("pluginState")
+    if not raw or status.get("pluginStateVersion") != VERSION:
+        return {}
+    try:
+        state = json.loads(base64.b64decode(raw))
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _write(status: dict[str, Any], state: dict[str, Any]) -> None:
+    status["pluginState"] = base64.b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
     status["pluginStateVersion"] = VERSION
 
 
-def reset(status: dict[str, Any]) -> None:
-    status["pluginState"] = None
-    status["pluginStateVersion"] = 0
+def started(status: dict[str, Any]) -> None:
+    stale = stale_error(status)
+    _write(status, {"phase": "Started", **({STALE_ERROR: stale} if stale else {})})
+
+
+def reset(status: dict[str, Any], stale_error: str | None = None) -> None:
+    """The attempt starts over. `stale_error`: the version of the error.pb that ended its last run, which stays under
+    the attempt's output prefix (the SDK does not remove it) and must not be taken for the next run's."""
+    if stale_error:
+        _write(status, {STALE_ERROR: stale_error})
+    else:
+        status["pluginState"] = None
+        status["pluginStateVersion"] = 0
+
+
+def stale_error(status: dict[str, Any]) -> str | None:
+    return _ours(status).get(STALE_ERROR)

@@ -25,9 +25,11 @@ from ..api.models import TaskAction
 from ..api.times import parse_time
 from ..pods import templating
 from ..pods.builder import build_pod, command_lines, pod_context
+from ..pods.errors import BadTaskSpecification
 from ..pods.naming import pod_name
 from ..pods.phase import SCHEDULING, demystify, finished_at
 from ..pods.shape import k8s_pod_problem
+from ..pods.task_types import plugin_not_found
 from ..settings import Settings
 from ..storage import paths
 from ..storage.outputs import OutputCheck
@@ -87,14 +89,14 @@ def storage_url_problem(url: str) -> str | None:
     return None
 
 
-def invalid(body: dict[str, Any], message: str, now: datetime) -> Plan:
-    """validateTaskAction's failure: terminal at once, no finalizer, no phase history."""
+def invalid(body: dict[str, Any], message: str, now: datetime, reason: str = c.REASON_INVALID_SPEC) -> Plan:
+    """validateTaskAction's failure (InvalidSpec, PluginNotFound): terminal at once, no finalizer, no phase history."""
     status = copy.deepcopy(body.get("status") or {})
-    st.fail_terminally(status, c.REASON_INVALID_SPEC, ph.ExecError(c.REASON_INVALID_SPEC, c.KIND_USER, message), now)
+    st.fail_terminally(status, reason, ph.ExecError(reason, c.KIND_USER, message), now)
     plan = Plan(status_patch=st.status_patch(body.get("status") or {}, status))
     plan.terminal_labels = st.terminal_labels(body["metadata"].get("labels") or {}, status, now)
     plan.remove_finalizer = c.FINALIZER in (body["metadata"].get("finalizers") or [])
-    plan.events.append(Event("Warning", "FailedValidation", message))
+    plan.events.append(Event("Warning", "FailedValidation" if reason == c.REASON_INVALID_SPEC else "FailedPluginResolve", message))
     return plan
 
 
@@ -195,9 +197,9 @@ class TaskReconcile:
             plan.requeue(info.recheck_after)
         return plan
 
-    def system_failure(self, error: ph.ExecError) -> Plan:
+    def system_failure(self, error: ph.ExecError, stale_error: str | None = None) -> Plan:
         """recordSystemError: count it, give up past the limit, else start the attempt over (its pod is gone or
-        going); attempts are not consumed."""
+        going); attempts are not consumed. `stale_error`: the error.pb that caused it, for the next run to ignore."""
         status = self.status
         failures = int(status.get("systemFailures") or 0) + 1
         status["systemFailures"] = failures
@@ -209,7 +211,8 @@ class TaskReconcile:
             )
             return self.conclude(ph.PhaseInfo(ph.Phase.PERMANENT_FAILURE, fatal.message, fatal))
         status["errorState"] = st.error_state(error)
-        plugin_state.reset(status)
+        # The attempt's output prefix keeps every error.pb: one an earlier run left stays stale through later restarts.
+        plugin_state.reset(status, stale_error or plugin_state.stale_error(status))
         st.append_phase_history(status, c.REASON_RETRYABLE_FAILURE, error.describe(), self.now)
         return self.conclude(ph.queued(f"system failure {failures}/{limit}, restarting attempt: {error.describe()}"))
 
@@ -276,6 +279,9 @@ def reconcile_task(
         ta, template = validate(body)
     except SpecError as exc:
         return invalid(body, str(exc), now)
+    no_plugin = plugin_not_found(ta.spec.task_type or "")
+    if no_plugin is not None:
+        return invalid(body, no_plugin, now, c.REASON_PLUGIN_NOT_FOUND)
     scheme = urlsplit(body["spec"]["runOutputBase"]).scheme
     if scheme not in settings.storage_schemes:
         allowed = ", ".join(settings.storage_schemes)
@@ -402,6 +408,8 @@ def make_pod(r: TaskReconcile) -> dict[str, Any] | Plan:
         return build_pod(r.ta, r.template, r.attempt, r.settings, pod_template, rendered or None)
     except SpecError as exc:
         return invalid(r.body, str(exc), r.now)
+    except BadTaskSpecification as exc:
+        return r.conclude(ph.permanent("BadTaskSpecification", str(exc)))
 
 
 # Pod-create errors that are the task's fault (plugin_manager.go launchResource); others are system failures.
@@ -459,13 +467,18 @@ def observe_pod(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan:
         if outputs.storage_error:
             error = ph.ExecError(CODE_STORAGE_READ_FAILED, c.KIND_SYSTEM, outputs.storage_error)
             return r.storage_unreadable(error, finished_at(pod) or r.now)
-        info = after_success(outputs, r.template)
+        info = after_success(outputs, r.template, plugin_state.stale_error(r.status))
+        if info.is_system_retryable:
+            # A recoverable SYSTEM error in error.pb is the platform's: charged to the system-failure budget.
+            r.plan.delete_pod = r.pod_name
+            return r.system_failure(info.error, outputs.error_version)  # type: ignore[arg-type]
     return retry_or_fail(r, info)
 
 
-def after_success(outputs: OutputCheck, template: tasks_pb2.TaskTemplate) -> ph.PhaseInfo:
-    """A succeeded pod is a succeeded task only without error.pb, and with outputs.pb when outputs are declared."""
-    if outputs.error is not None:
+def after_success(outputs: OutputCheck, template: tasks_pb2.TaskTemplate, stale_error: str | None = None) -> ph.PhaseInfo:
+    """A succeeded pod is a succeeded task only without error.pb (but the one an earlier run of the attempt left), and
+    with outputs.pb when outputs are declared."""
+    if outputs.error is not None and not (stale_error and outputs.error_version == stale_error):
         if outputs.recoverable:
             return ph.PhaseInfo(ph.Phase.RETRYABLE_FAILURE, outputs.error.message, outputs.error)
         return ph.PhaseInfo(ph.Phase.PERMANENT_FAILURE, outputs.error.message, outputs.error)

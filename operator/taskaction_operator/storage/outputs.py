@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from flyteidl2.core import execution_pb2
 from google.protobuf.message import DecodeError
@@ -45,6 +46,8 @@ class OutputCheck:
     recoverable: bool = False
     outputs_found: bool = False
     storage_error: str | None = None
+    # Which write of error.pb this is (its ETag and modification time), to know it again after a restart.
+    error_version: str | None = None
 
 
 def output_file(prefix: str, name: str) -> str:
@@ -107,15 +110,33 @@ async def _check(prefix: str, settings: StorageSettings) -> OutputCheck:
             error, recoverable = error_from_document(data, error_path)
         except DecodeError as exc:
             raise _Undecodable(f"{error_path} is not an ErrorDocument ({len(data)} bytes): {exc}") from exc
-        return OutputCheck(error=error, recoverable=recoverable)
+        return OutputCheck(
+            error=error,
+            recoverable=recoverable,
+            outputs_found=await _is_file(fs, output_file(prefix, OUTPUTS_FILE)),
+            error_version=await _version(fs, error_path),
+        )
+    return OutputCheck(outputs_found=await _is_file(fs, output_file(prefix, OUTPUTS_FILE)))
 
-    outputs_path = output_file(prefix, OUTPUTS_FILE)
+
+async def _is_file(fs: Any, path: str) -> bool:
     try:
-        info = await fs._info(outputs_path)
+        info = await fs._info(path)
     except FileNotFoundError as exc:
-        _not_found(exc, outputs_path)
-        return OutputCheck(outputs_found=False)
-    return OutputCheck(outputs_found=info.get("type") == "file")
+        _not_found(exc, path)
+        return False
+    return info.get("type") == "file"
+
+
+async def _version(fs: Any, path: str) -> str | None:
+    """ETag and modification time as the store reports them (s3, gs, abfs name them differently), or None."""
+    try:
+        info = await fs._info(path)
+    except FileNotFoundError:
+        return None
+    etag = info.get("ETag") or info.get("etag") or ""
+    modified = info.get("LastModified") or info.get("last_modified") or info.get("updated") or info.get("mtime") or ""
+    return f"{etag}|{modified}" if etag or modified else None
 
 
 async def check_outputs(output_prefix: str, settings: StorageSettings, *, timeout: float = TIMEOUT_SECONDS) -> OutputCheck:

@@ -212,7 +212,7 @@ def test_conditions_are_a_list_map_of_metav1_conditions(status_schema: dict[str,
 
 def test_every_reason_we_write_matches_the_schema_pattern() -> None:
     reasons = [value for name, value in vars(c).items() if name.startswith("REASON_")]
-    assert len(reasons) == 11
+    assert len(reasons) == 12
     for reason in reasons:
         assert re.fullmatch(CONDITION_REASON_PATTERN, reason), reason
 

@@ -11,10 +11,12 @@ from flyteidl2.core import security_pb2
 from google.protobuf import text_format
 
 from taskaction_operator.api.decoding import SpecError
+from taskaction_operator.api.models import TaskAction
+from taskaction_operator.pods.builder import build_pod
 from taskaction_operator.settings import Settings
 from taskaction_operator.storage import paths
 
-from ..builders import INPUT_URI, NAMESPACE, ROOT_NAME, ROOT_OUTPUT_1, RUN_BASE, k8s_pod_template, task_template
+from ..builders import INPUT_URI, NAMESPACE, ROOT_NAME, ROOT_OUTPUT_1, RUN_BASE, k8s_pod_template, spec, task_template, taskaction
 from .pod_builders import env_of, make
 
 UID = "11111111-2222-3333-4444-555555555555"
@@ -106,8 +108,9 @@ class TestLabels:
         assert "task-name" not in pod["metadata"]["labels"]
         assert not [n for n, _ in env_of(pod["spec"]["containers"][0]) if n.startswith("FLYTE_INTERNAL_TASK_")]
 
-    def test_secrets_request_injection(self) -> None:
-        assert make(task_template(secrets=True))["metadata"]["labels"]["inject-flyte-secrets"] == "true"
+    def test_secrets_need_no_webhook(self) -> None:
+        # The operator injects them itself (test_secrets): the webhook's object selector must not match.
+        assert "inject-flyte-secrets" not in make(task_template(secrets=True))["metadata"]["labels"]
 
     def test_secrets_are_described_in_annotations(self) -> None:
         template = task_template(secrets=True)
@@ -201,15 +204,51 @@ class TestInterruptible:
         assert pod["spec"]["nodeSelector"] == {"zone": "a"}
         assert pod["spec"]["tolerations"] == [{"key": "flyte", "operator": "Exists"}]
 
-    def test_template_interruptible_flag_is_ignored(self) -> None:
+    def test_the_template_flag_counts_when_the_spec_leaves_it_unset(self) -> None:
         template = task_template()
         template.metadata.interruptible = True
         pod = make(template, settings=Settings(**self.SETTINGS))
-        assert "node-pool" not in pod["spec"]["nodeSelector"]
+        assert pod["spec"]["nodeSelector"]["node-pool"] == "spot"
+        assert {"key": "spot", "operator": "Exists", "effect": "NoSchedule"} in pod["spec"]["tolerations"]
+
+    @pytest.mark.parametrize(("spec_value", "template_value"), [(False, True), (True, False)])
+    def test_the_spec_wins_over_the_template(self, spec_value: bool, template_value: bool) -> None:
+        template = task_template()
+        template.metadata.interruptible = template_value
+        pod = make(template, settings=Settings(**self.SETTINGS), interruptible=spec_value)
+        assert ("node-pool" in pod["spec"]["nodeSelector"]) is spec_value
+
+    def test_a_template_flag_set_false_is_not_interruptible(self) -> None:
+        template = task_template()
+        template.metadata.interruptible = False
+        assert template.metadata.HasField("interruptible")
+        assert "node-pool" not in make(template, settings=Settings(**self.SETTINGS))["spec"]["nodeSelector"]
 
     def test_no_selector_or_tolerations_without_settings(self) -> None:
         pod = make(interruptible=True)
         assert "nodeSelector" not in pod["spec"] and "tolerations" not in pod["spec"]
+
+
+class TestContainerName:
+    @staticmethod
+    def make_named(name: str) -> dict[str, Any]:
+        template = task_template()
+        body = taskaction(name=name, spec_=spec(template))
+        return build_pod(TaskAction.model_validate(body), template, 1, Settings())
+
+    def test_a_pod_name_too_long_for_a_container_gives_four_stable_characters(self) -> None:
+        # A TaskAction applied by hand may have a name of up to 253 characters; its pod's name is no label then.
+        pod = self.make_named("r" + "x" * 70)
+        (container,) = pod["spec"]["containers"]
+        assert pod["metadata"]["name"] == "r" + "x" * 70 + "-0"
+        assert len(container["name"]) == 4 and set(container["name"]) <= set("bcdfghjklmnpqrstvwxz2456789")
+        assert self.make_named("r" + "x" * 70)["spec"]["containers"][0]["name"] == container["name"]
+        assert self.make_named("r" + "y" * 70)["spec"]["containers"][0]["name"] != container["name"]
+        assert pod["metadata"]["annotations"]["primary_container_name"] == container["name"]
+
+    def test_a_name_of_63_stays(self) -> None:
+        name = "r" + "x" * 60
+        assert self.make_named(name)["spec"]["containers"][0]["name"] == name + "-0"
 
 
 class TestK8sPodTarget:
@@ -227,7 +266,8 @@ class TestK8sPodTarget:
     def test_primary_container_and_metadata(self) -> None:
         pod = self.make(labels={"team": "ml", "flyte.org/managed": "no"}, annotations={"a.example.com/x": "y"})
         assert pod["metadata"]["name"] == "rabc123-a0-0"
-        assert pod["metadata"]["annotations"]["primary_container_name"] == "primary"
+        # Several containers: no primary annotation, so the pod is done when all have ended (as upstream).
+        assert "primary_container_name" not in pod["metadata"]["annotations"]
         assert pod["metadata"]["annotations"]["a.example.com/x"] == "y"
         assert pod["metadata"]["labels"]["team"] == "ml"
         assert pod["metadata"]["labels"]["flyte.org/managed"] == "true"
@@ -243,6 +283,18 @@ class TestK8sPodTarget:
         assert primary["resources"]["requests"] == {"cpu": "1000m", "memory": "1024Mi"}
         assert "resources" not in sidecar
         assert sidecar["terminationMessagePolicy"] == "FallbackToLogsOnError"
+
+    def test_a_single_container_pod_names_its_primary(self) -> None:
+        pod = self.make({"containers": [self.POD_SPEC["containers"][0]]})
+        assert pod["metadata"]["annotations"]["primary_container_name"] == "primary"
+
+    def test_init_containers_get_the_flyte_env_and_rendered_args(self) -> None:
+        pod_spec = {**self.POD_SPEC, "initContainers": [{"name": "prep", "image": "busybox", "command": ["sh", "-c"], "args": ["echo {{.outputPrefix}}"]}]}
+        (init,) = self.make(pod_spec)["spec"]["initContainers"]
+        assert init["args"] == [f"echo {ROOT_OUTPUT_1}"]
+        assert ("ACTION_NAME", "a0") in env_of(init) and ("RUN_NAME", "rabc123") in env_of(init)
+        assert init["terminationMessagePolicy"] == "FallbackToLogsOnError"
+        assert "resources" not in init
 
     def test_primary_name_is_required(self) -> None:
         with pytest.raises(SpecError, match="primary_container_name"):

@@ -286,6 +286,30 @@ CASES: dict[str, tuple[dict[str, Any], Want]] = {
         Want(Phase.RUNNING),
     ),
     "running-no-annotation-no-statuses": (pod(P, phase="Running", primary=None), Want(Phase.RUNNING)),
+    "running-no-annotation-only-init-containers-ended": (
+        pod(P, phase="Running", primary=None, init_container_statuses=[container_status("init", terminated(0, "Completed"))]),
+        Want(Phase.RUNNING),
+    ),
+    "running-no-annotation-sidecar-init-container-still-running": (
+        pod(
+            P,
+            phase="Running",
+            primary=None,
+            init_container_statuses=[container_status("proxy", {"running": {"startedAt": rfc3339(NOW)}})],
+            container_statuses=[container_status(P, terminated(0, "Completed"))],
+        ),
+        Want(Phase.RUNNING),
+    ),
+    "running-no-annotation-all-exit-0-one-oomkilled": (
+        pod(
+            P,
+            phase="Running",
+            primary=None,
+            containers=["a", "b"],
+            container_statuses=[container_status("a", terminated(0, "Completed")), container_status("b", terminated(0, "OOMKilled"))],
+        ),
+        Want(Phase.RETRYABLE_FAILURE, USER, "OOMKilled"),
+    ),
     # --- Others ----------------------------------------------------------------------------------------------
     "unknown": (pod(P, phase="Unknown"), Want(Phase.UNDEFINED)),
     "unschedulable-pseudo-phase": (pod(P, phase="Unschedulable"), Want(Phase.QUEUED, reason="pod unschedulable")),

@@ -671,3 +671,36 @@ def test_a_run_output_base_without_a_scheme_is_an_invalid_spec(settings: Setting
     assert plan.create_pod is None
     assert cond_tuple(plan.status_patch, "Failed")[:2] == ("True", "InvalidSpec")
     assert "runOutputBase 'bucket/run/' is not a URL with a scheme" in plan.status_patch["errorState"]["message"]
+
+
+class TestTaskTypes:
+    """Types upstream runs with a plugin of their own fail as upstream fails a type no plugin takes (PluginNotFound);
+    every other type runs as a pod, as upstream's default plugin runs it."""
+
+    @pytest.mark.parametrize("task_type", ["spark", "ray", "dask", "pytorch", "tensorflow", "mpi", "clustered-task", "core-sleep"])
+    def test_a_plugin_task_type_is_plugin_not_found(self, task_type: str, settings: Settings) -> None:
+        plan = reconcile_task(taskaction(spec_=spec(task_template(task_type=task_type), taskType=task_type)), None, None, NOW, settings)
+        assert plan.create_pod is None and plan.metadata_patch is None
+        status, reason, message = cond_tuple(plan.status_patch, "Failed")
+        assert (status, reason) == ("True", "PluginNotFound")
+        assert message.startswith(f'no plugin found for task type "{task_type}": it needs the ')
+        assert cond_tuple(plan.status_patch, "Progressing")[:2] == ("False", "PluginNotFound")
+        assert plan.status_patch["errorState"] == {"code": "PluginNotFound", "kind": "USER", "message": message}
+        assert "phaseHistory" not in plan.status_patch
+        assert [e.reason for e in plan.events] == ["FailedPluginResolve"]
+
+    @pytest.mark.parametrize("task_type", ["python", "container", "raw-container", "sidecar", "sandboxed-python", "my-own-type"])
+    def test_other_types_run_as_pods(self, task_type: str, settings: Settings) -> None:
+        plan = reconcile_task(taskaction(spec_=spec(task_template(task_type=task_type), taskType=task_type)), None, None, NOW, settings)
+        assert plan.create_pod is not None
+
+
+class TestExtendedResourcesRefused:
+    def test_shared_memory_without_a_mount_path_is_a_bad_task_specification(self, settings: Settings) -> None:
+        template = task_template()
+        template.extended_resources.shared_memory.mount_name = "flyte-shm"
+        template.extended_resources.shared_memory.mount_path = ""
+        plan = reconcile_task(taskaction(spec_=spec(template)), None, None, NOW, settings)
+        assert plan.create_pod is None
+        assert cond_tuple(plan.status_patch, "Failed")[:2] == ("True", "PermanentFailure")
+        assert plan.status_patch["errorState"] == {"code": "BadTaskSpecification", "kind": "USER", "message": "mount path is not set"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -53,13 +54,24 @@ async def test_recoverable_user_error(prefix: tuple[Path, str], settings: Settin
     (directory / "error.pb").write_bytes(
         error_document("ValueError", "bad 7", execution_pb2.ContainerError.RECOVERABLE, execution_pb2.ExecutionError.USER)
     )
-    (directory / "outputs.pb").write_bytes(b"")  # error.pb wins
+    (directory / "outputs.pb").write_bytes(b"")  # error.pb wins (reconcile.task.after_success), unless it is stale
     check = await check_outputs(uri, settings)
     assert check.storage_error is None
     assert check.recoverable is True
     assert check.error is not None
     assert (check.error.code, check.error.kind, check.error.message) == ("ValueError", "USER", "bad 7")
-    assert check.outputs_found is False
+    assert check.outputs_found is True
+
+
+async def test_the_error_file_has_a_version_that_a_rewrite_changes(prefix: tuple[Path, str], settings: Settings) -> None:
+    """An earlier run's error.pb stays under the attempt's prefix: its version tells it from the next run's."""
+    directory, uri = prefix
+    document = error_document("IOError", "flaky", execution_pb2.ContainerError.RECOVERABLE, execution_pb2.ExecutionError.SYSTEM)
+    (directory / "error.pb").write_bytes(document)
+    first = await check_outputs(uri, settings)
+    assert first.error_version and (await check_outputs(uri, settings)).error_version == first.error_version
+    os.utime(directory / "error.pb", (1.0, 2.0))  # rewritten with the same bytes, later (local files: by mtime)
+    assert (await check_outputs(uri, settings)).error_version not in (None, first.error_version)
 
 
 async def test_non_recoverable_system_error(prefix: tuple[Path, str], settings: Settings) -> None:
