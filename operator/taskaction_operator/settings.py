@@ -104,6 +104,20 @@ class Settings(BaseSettings):
         None, description="host:port to serve it on (e.g. 127.0.0.1:8090); None: not served by the operator."
     )
     actions_service_namespace: str = Field("flyte", description="Namespace of the TaskActions it creates and watches.")
+    actions_service_auth: bool = Field(
+        True, description="Callers present a ServiceAccount token (TokenReview); task pods get one projected (actions/auth.py)."
+    )
+    actions_service_token_audience: str = Field(
+        "taskaction-actions", min_length=1, description="The audience the service accepts and task pods' tokens carry."
+    )
+    actions_service_pod_token: bool = Field(
+        True, description="Task pods get a token of that audience and the Flyte SDK env to send it (pods/actions_token.py)."
+    )
+    actions_service_auth_cache_seconds: float = Field(
+        10.0, ge=0, description="How long a token's review and access decisions are reused; 0: every call asks."
+    )
+    actions_service_tls_cert_file: str | None = Field(None, description="PEM certificate: serve TLS (with the key file).")
+    actions_service_tls_key_file: str | None = Field(None, description="PEM private key of the TLS certificate.")
 
     # Kubernetes Events on TaskActions: "all" (one per phase entered), "failures" (Warnings only: failures, refused
     # pods, system errors), "off". A repeat of the same Event for the same action is never posted twice in a row.
