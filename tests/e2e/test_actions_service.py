@@ -1,6 +1,6 @@
-"""The chart's actionsService: what it renders when enabled and when not, and RBAC proved by serving the real actions
-service with a token of the chart's ServiceAccount (every RPC, including the namespace it creates) plus `kubectl auth
-can-i` for what that account still cannot do."""
+"""The chart's actionsService: what it renders when enabled and when not (auth, TLS), and RBAC proved by serving the
+real actions service with a token of the chart's ServiceAccount (every RPC, including the namespace it creates and
+the TokenReview / SubjectAccessReview of its caller) plus `kubectl auth can-i` for what that account still cannot do."""
 
 from __future__ import annotations
 
@@ -30,10 +30,16 @@ from tests.e2e.test_rbac import can_i, sa_kubeconfig
 from tests.support.kube import Kube
 from tests.support.operator_process import listens
 from tests.support.processes import DIE_WITH_PARENT
+from tests.support.tokens import BearerToken, token
 from tests.support.waiting import wait_until
 
 ENABLED = ["--set", "actionsService.enabled=true"]
-TASK_POD_ENV = {"_U_EP_OVERRIDE": "r-taskaction-operator-actions.ops.svc:8090", "_U_INSECURE": "true", "_U_USE_ACTIONS": "1"}
+# An http:// URL and no _U_INSECURE: the Flyte SDK then sends the pod's token (docs/actions-service.md, Authentication).
+TASK_POD_ENV = {"_U_EP_OVERRIDE": "http://r-taskaction-operator-actions.ops.svc:8090", "_U_USE_ACTIONS": "1"}
+REVIEWS = [
+    {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+    {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
+]
 
 
 def _container(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -96,7 +102,36 @@ def test_enabled_serves_beyond_loopback_behind_a_service_and_points_task_pods_at
     assert _env(docs)["TASKACTION_ACTIONS_SERVICE_ADDRESS"] == "0.0.0.0:9443"
     assert {"name": "actions", "containerPort": 9443, "protocol": "TCP"} in _container(docs)["ports"]
     assert one(docs, "Service", "r-taskaction-operator-actions")["spec"]["ports"][0]["port"] == 9443
-    assert json.loads(_env(docs)["TASKACTION_DEFAULT_ENV_VARS"])["_U_EP_OVERRIDE"] == "r-taskaction-operator-actions.ops.svc:9443"
+    assert json.loads(_env(docs)["TASKACTION_DEFAULT_ENV_VARS"])["_U_EP_OVERRIDE"] == "http://r-taskaction-operator-actions.ops.svc:9443"
+
+
+def test_auth_is_on_by_default_and_task_pods_get_the_token(helm: Helm) -> None:
+    env = _env(helm.docs(*ENABLED, release="r", namespace="ops"))
+    assert (env["TASKACTION_ACTIONS_SERVICE_AUTH"], env["TASKACTION_ACTIONS_SERVICE_POD_TOKEN"]) == ("true", "true")
+    assert (env["TASKACTION_ACTIONS_SERVICE_TOKEN_AUDIENCE"], env["TASKACTION_ACTIONS_SERVICE_AUTH_CACHE_SECONDS"]) == ("taskaction-actions", "10")
+    assert _env(helm.docs(release="r", namespace="ops"))["TASKACTION_ACTIONS_SERVICE_POD_TOKEN"] == "false"  # no service
+
+
+def test_auth_off_is_the_old_cleartext_endpoint_and_no_reviews(helm: Helm) -> None:
+    docs = helm.docs(*ENABLED, "--set", "actionsService.auth.enabled=false", release="r", namespace="ops")
+    env = _env(docs)
+    assert (env["TASKACTION_ACTIONS_SERVICE_AUTH"], env["TASKACTION_ACTIONS_SERVICE_POD_TOKEN"]) == ("false", "false")
+    assert json.loads(env["TASKACTION_DEFAULT_ENV_VARS"]) == {
+        "_U_EP_OVERRIDE": "r-taskaction-operator-actions.ops.svc:8090", "_U_INSECURE": "true", "_U_USE_ACTIONS": "1"
+    }
+    rules = one(docs, "ClusterRole", "r-taskaction-operator-actions-service")["rules"]
+    assert not [rule for rule in rules if rule in REVIEWS]
+
+
+def test_tls_serves_the_secrets_certificate_and_task_pods_dial_https(helm: Helm) -> None:
+    docs = helm.docs(*ENABLED, "--set", "actionsService.tls.secretName=actions-cert", release="r", namespace="ops")
+    env = _env(docs)
+    assert env["TASKACTION_ACTIONS_SERVICE_TLS_CERT_FILE"] == "/etc/taskaction/actions-tls/tls.crt"
+    assert env["TASKACTION_ACTIONS_SERVICE_TLS_KEY_FILE"] == "/etc/taskaction/actions-tls/tls.key"
+    assert {"name": "actions-tls", "mountPath": "/etc/taskaction/actions-tls", "readOnly": True} in _container(docs)["volumeMounts"]
+    volumes = one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "actions-tls", "secret": {"secretName": "actions-cert"}} in volumes
+    assert json.loads(env["TASKACTION_DEFAULT_ENV_VARS"])["_U_EP_OVERRIDE"] == "https://r-taskaction-operator-actions.ops.svc:8090"
 
 
 def test_default_env_vars_set_by_the_user_win(helm: Helm) -> None:
@@ -133,13 +168,14 @@ def test_render_fails_on_a_service_that_could_not_work(helm: Helm, args: list[st
     assert proc.returncode != 0 and why in proc.stderr, proc.stderr
 
 
-def test_rbac_adds_enqueue_and_its_namespace_only(helm: Helm) -> None:
+def test_rbac_adds_enqueue_its_namespace_and_the_reviews_only(helm: Helm) -> None:
     subject = [{"kind": "ServiceAccount", "name": "r-taskaction-operator", "namespace": "ops"}]
     # All namespaces: the namespace may not exist yet (the service creates it), so everything is cluster-wide.
     docs = helm.docs(*ENABLED, release="r", namespace="ops")
     assert _actions_rbac(docs) == [("ClusterRole", None), ("ClusterRoleBinding", None)]
     assert one(docs, "ClusterRole", "r-taskaction-operator-actions-service")["rules"] == [
         {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["flyte"], "verbs": ["get"]},
+        *REVIEWS,
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create"]},
         {"apiGroups": ["flyte.org"], "resources": ["taskactions"], "verbs": ["create"]},
     ]
@@ -153,6 +189,7 @@ def test_rbac_adds_enqueue_and_its_namespace_only(helm: Helm) -> None:
     assert _actions_rbac(docs) == [("ClusterRole", None), ("ClusterRoleBinding", None), ("Role", "team-b"), ("RoleBinding", "team-b")]
     assert one(docs, "ClusterRole", "r-taskaction-operator-actions-service")["rules"] == [
         {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["team-b"], "verbs": ["get"]},
+        *REVIEWS,
     ]
     assert one(docs, "Role", "r-taskaction-operator-actions-service")["rules"] == [
         {"apiGroups": ["flyte.org"], "resources": ["taskactions"], "verbs": ["create"]},
@@ -255,7 +292,9 @@ async def test_the_charts_service_account_serves_every_rpc_and_nothing_more(
     service = ServiceProcess(config, env, tmp_path / "service.log")
     run = f"r{uuid.uuid4().hex[:12]}"
     try:
-        async with ActionsServiceClient(f"http://{service.address}") as client:
+        # The caller: the chart's ServiceAccount itself, whose RBAC covers every RPC (SubjectAccessReview).
+        caller = BearerToken(token(kube, op_ns, account))
+        async with ActionsServiceClient(f"http://{service.address}", interceptors=[caller]) as client:
             await client.enqueue(pb.EnqueueRequest(action=_action(run, "a0")))  # namespaces get (+ create), create
             await client.enqueue(pb.EnqueueRequest(action=_action(run, "c1", parent="a0")))  # get the parent
             condition = run_definition_pb2.ConditionAction(name="ok", type=types_pb2.LiteralType(simple=types_pb2.BOOLEAN))
@@ -291,6 +330,8 @@ async def test_the_charts_service_account_serves_every_rpc_and_nothing_more(
     allowed = [
         ("create", "taskactions.flyte.org", service_ns),
         ("get", f"namespaces/{service_ns}", None),
+        ("create", "tokenreviews.authentication.k8s.io", None),
+        ("create", "subjectaccessreviews.authorization.k8s.io", None),
     ]
     denied_rules = [
         ("get", f"namespaces/{other}", None),
