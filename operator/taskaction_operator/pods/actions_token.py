@@ -27,7 +27,9 @@ def add_actions_token(spec: dict[str, Any], settings: Settings) -> None:
         return
     token = {"audience": settings.actions_service_token_audience, "expirationSeconds": EXPIRATION_SECONDS, "path": "token"}
     spec["volumes"] = [*(spec.get("volumes") or []), {"name": VOLUME, "projected": {"sources": [{"serviceAccountToken": token}]}}]
-    env = [env_var("FLYTE_AUTH_TYPE", "ExternalCommand"), env_var("FLYTE_AUTH_COMMAND", json.dumps(["cat", TOKEN_FILE]))]
+    sdk_auth = {"FLYTE_AUTH_TYPE": "ExternalCommand", "FLYTE_AUTH_COMMAND": json.dumps(["cat", TOKEN_FILE])}
+    # TASKACTION_DEFAULT_ENV_VARS may say otherwise (an image without `cat`): what it sets is left to it.
+    env = [env_var(name, value) for name, value in sdk_auth.items() if name not in settings.default_env_vars]
     for container in spec.get("containers") or []:
         container["volumeMounts"] = [*(container.get("volumeMounts") or []), {"name": VOLUME, "mountPath": MOUNT_PATH, "readOnly": True}]
         container["env"] = [*(container.get("env") or []), *env]

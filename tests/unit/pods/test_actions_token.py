@@ -1,5 +1,6 @@
 """The actions service's token in a task pod: projected with the service's audience into every container, with the
-env that makes the Flyte SDK send it; nothing of it when TASKACTION_ACTIONS_SERVICE_POD_TOKEN is off."""
+env that makes the Flyte SDK send it, unless the default env vars say otherwise; nothing of it when
+TASKACTION_ACTIONS_SERVICE_POD_TOKEN is off."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ def test_every_container_mounts_a_token_of_the_services_audience() -> None:
         assert json.loads(env["FLYTE_AUTH_COMMAND"]) == ["cat", TOKEN_FILE]
 
 
-def test_the_sdks_auth_env_comes_after_the_default_env_vars_so_it_wins() -> None:
-    pod = make(task_template(args=SDK_ARGS), settings=Settings(default_env_vars={"FLYTE_AUTH_TYPE": "Pkce"}))
-    names = [name for name, _ in env_of(pod["spec"]["containers"][0])]
-    assert names.index("FLYTE_AUTH_TYPE") < len(names) - 2 and names[-2:] == ["FLYTE_AUTH_TYPE", "FLYTE_AUTH_COMMAND"]
+def test_the_default_env_vars_may_set_another_command() -> None:
+    python = '["python3", "-c", "print(open(\'/var/run/secrets/taskaction/actions/token\').read())"]'
+    pod = make(task_template(args=SDK_ARGS), settings=Settings(default_env_vars={"FLYTE_AUTH_COMMAND": python}))
+    env = env_of(pod["spec"]["containers"][0])
+    assert [value for name, value in env if name == "FLYTE_AUTH_COMMAND"] == [python]
+    assert ("FLYTE_AUTH_TYPE", "ExternalCommand") in env
 
 
 def test_no_token_when_switched_off() -> None:
