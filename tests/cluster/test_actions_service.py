@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import subprocess
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any
 
@@ -23,10 +25,12 @@ from flyteidl2.core import literals_pb2, types_pb2
 from flyteidl2.task import common_pb2, task_definition_pb2
 from flyteidl2.workflow import run_definition_pb2, state_service_pb2
 
+from taskaction_operator.actions.server import ActionsServer
 from taskaction_operator.api.times import rfc3339, utcnow
 from taskaction_operator.client import action_io, action_phase, runs
 from taskaction_operator.kube import KubeApi, connect
 from taskaction_operator.client.manifests import container_template
+from taskaction_operator.settings import Settings
 from tests.support.kube import Kube
 from tests.support.operator_process import OperatorProcess, running_operator, wait_for_port
 from tests.support.seaweedfs import free_ports
@@ -422,3 +426,49 @@ async def test_the_token_of_a_deleted_pod_is_refused(
 
         refused = await wait_until_async(refused_now, REPLAY_REFUSED_WITHIN, "the deleted pod's token is still accepted", interval=0.5)
         assert "taskaction-actions" in refused.message or "no longer exists" in refused.message, refused
+
+
+def certificate(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a certificate it signed for 127.0.0.1 with its key (PEM: ca.crt, tls.crt, tls.key), what a
+    kubernetes.io/tls Secret from cert-manager holds."""
+    ca_key, ca, key, request, cert = (directory / n for n in ("ca.key", "ca.crt", "tls.key", "tls.csr", "tls.crt"))
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for argv in (
+        ["req", "-x509", *ec, "-days", "1", "-subj", "/CN=test-ca", "-keyout", str(ca_key), "-out", str(ca)],
+        ["req", "-new", *ec, "-subj", "/CN=taskaction-actions", "-keyout", str(key), "-out", str(request)],
+        ["x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key), "-days", "1", "-out", str(cert),
+         "-extfile", "/dev/stdin"],
+    ):  # fmt: skip
+        extensions = "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n" if argv[0] == "x509" else None
+        subprocess.run(["openssl", *argv], input=extensions, text=True, check=True, capture_output=True)
+    return ca, cert, key
+
+
+async def test_tls_with_a_certificate_from_files(api: KubeApi, namespace: str, caller_token: str, tmp_path: Path) -> None:
+    """TASKACTION_ACTIONS_SERVICE_TLS_*: Connect (HTTP/1.1) and gRPC (HTTP/2, by ALPN) over TLS on one port, tokens
+    still checked; a cleartext client gets nothing."""
+    import pyqwest
+    from connectrpc.protocol import ProtocolType
+
+    ca, cert, key = certificate(tmp_path)
+    settings = Settings(actions_service_namespace=namespace, actions_service_tls_cert_file=str(cert), actions_service_tls_key_file=str(key))
+    server = ActionsServer(api, settings, "127.0.0.1:0")
+    await server.start()
+    try:
+        (address,) = server.addresses
+        run = new_run()
+        await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "running"})
+        await wait_until_async(server.hub.ready.is_set, UPDATE_TIMEOUT, "the service's watch is not up")
+        for name, protocol, version in (("tls1", ProtocolType.CONNECT, pyqwest.HTTPVersion.HTTP1), ("tls2", ProtocolType.GRPC, pyqwest.HTTPVersion.HTTP2)):
+            https = pyqwest.Client(pyqwest.HTTPTransport(tls_ca_cert=ca.read_bytes(), http_version=version))
+            async with ActionsServiceClient(f"https://{address}", protocol=protocol, http_client=https, interceptors=[BearerToken(caller_token)]) as client:
+                await client.enqueue(pb.EnqueueRequest(action=child_action(run, name)))
+            async with ActionsServiceClient(f"https://{address}", protocol=protocol, http_client=https) as anonymous:
+                refused = await refusal(anonymous.enqueue(pb.EnqueueRequest(action=child_action(run, f"{name}x"))))
+                assert refused.code == Code.UNAUTHENTICATED, refused
+        async with ActionsServiceClient(f"http://{address}", interceptors=[BearerToken(caller_token)]) as cleartext:
+            refused = await refusal(cleartext.enqueue(pb.EnqueueRequest(action=child_action(run, "plain"))))
+            assert refused.code == Code.UNAVAILABLE, refused  # no TLS handshake, no answer
+        assert [await api.get_taskaction(namespace, f"{run}-{name}") is not None for name in ("tls1", "tls2", "plain")] == [True, True, False]
+    finally:
+        await server.stop()

@@ -6,19 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from taskaction_operator.actions.access import (
-    Access,
-    Identity,
-    Refused,
-    TaskPodScope,
-    Unauthenticated,
-    access_refusal,
-    access_review,
-    bearer_token,
-    identity_of,
-    task_pod_refusal,
-    task_pod_scope,
-)
+from taskaction_operator.actions.access import Access, Identity, Refused, TaskPodScope, Unauthenticated
+from taskaction_operator.actions.access import access_refusal, access_review, bearer_token, identity_of
+from taskaction_operator.actions.access import task_pod_refusal, task_pod_scope
 
 POD_EXTRA = {"authentication.kubernetes.io/pod-name": ["rabc-a0-0"], "authentication.kubernetes.io/pod-uid": ["pod-uid"]}
 SA = "system:serviceaccount:flyte:default"
