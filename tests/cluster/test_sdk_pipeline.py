@@ -103,6 +103,7 @@ def test_a_childs_error_reaches_its_parent_and_fails_the_run(
         root = actions.pop("a0")
         (child,) = actions.values()
         assert child["spec"]["shortName"] == "explode" and is_true(child, "Failed"), report()
+        assert "tokens checked" in operator.log(), "the actions service ran without authentication"  # so the SDK sent them
         child_error, root_error = child["status"]["errorState"], root["status"]["errorState"]
         assert child_error["kind"] == "USER" and "cannot take 3" in child_error["message"], child_error
         assert root_error["kind"] == "USER" and "cannot take 3" in root_error["message"], root_error
