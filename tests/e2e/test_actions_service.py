@@ -5,11 +5,12 @@ the TokenReview / SubjectAccessReview of its caller) plus `kubectl auth can-i` f
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from tests.support.kube import Kube
 from tests.support.operator_process import listens
 from tests.support.processes import DIE_WITH_PARENT
 from tests.support.tokens import BearerToken, token
-from tests.support.waiting import wait_until
+from tests.support.waiting import wait_until, wait_until_async
 
 ENABLED = ["--set", "actionsService.enabled=true"]
 # An http:// URL and no _U_INSECURE: the Flyte SDK then sends the pod's token (docs/actions-service.md, Authentication).
@@ -214,7 +215,9 @@ class ServiceProcess:
     def __init__(self, kubeconfig: Path, env: dict[str, str], log: Path):
         self.address = f"127.0.0.1:{_free_port()}"
         self.log = log
-        full = {"PATH": "/usr/bin:/bin", "KUBECONFIG": str(kubeconfig), **env, "TASKACTION_ACTIONS_SERVICE_ADDRESS": self.address}
+        # PYTHONPATH passed on: the code under test is the tree's (a worktree first on the path), not the venv's.
+        inherited = {k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}
+        full = {"PATH": "/usr/bin:/bin", **inherited, "KUBECONFIG": str(kubeconfig), **env, "TASKACTION_ACTIONS_SERVICE_ADDRESS": self.address}
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "taskaction_operator.actions.server"],
@@ -350,3 +353,54 @@ async def test_the_charts_service_account_serves_every_rpc_and_nothing_more(
              for want, rules in ((True, allowed), (False, denied_rules)) for verb, resource, namespace in rules
              if can_i(kube, subject, verb, resource, namespace) != want]  # fmt: skip
     assert not wrong, wrong
+
+
+async def test_without_either_review_rule_the_service_cannot_authorize(
+    helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str], releases: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    """The ablation of the two rules auth adds (the ClusterRole's tokenreviews and subjectaccessreviews create): each
+    one removed, a caller the service answered before gets UNAVAILABLE naming the refusal; put back, it is served."""
+    op_ns, service_ns = new_namespace("e2e-asabl"), new_namespace("e2e-asablw")
+    release = f"asabl-{op_ns.rsplit('-', 1)[1]}"
+    releases.append((release, op_ns))
+    helm.run("install", release, str(CHART), "--namespace", op_ns, *ENABLED, "--set", f"watchNamespaces={{{service_ns}}}", timeout=120)
+    account = f"{release}-taskaction-operator"
+    manifest = [d for d in yaml.safe_load_all(helm.run("get", "manifest", release, "--namespace", op_ns).stdout) if d]
+    env = {k: v for k, v in _env(manifest).items() if isinstance(v, str) and k.startswith("TASKACTION_")}
+    env["TASKACTION_ACTIONS_SERVICE_AUTH_CACHE_SECONDS"] = "0"  # every call asks the API server
+    service = ServiceProcess(sa_kubeconfig(kube, op_ns, account, tmp_path / "sa.kubeconfig"), env, tmp_path / "service.log")
+    original = kube.get("clusterrole", f"{account}-actions-service", "default")
+    missing = _action(f"r{uuid.uuid4().hex[:12]}", "nosuch").action_id  # Abort of nothing: NOT_FOUND once authorized
+
+    def with_rules(rules: list[dict[str, Any]]) -> None:
+        metadata = {k: v for k, v in original["metadata"].items() if k != "resourceVersion"}  # unconditional
+        kube.run("replace", "-f", "-", input=json.dumps({**original, "metadata": metadata, "rules": rules}))
+
+    try:
+        async with ActionsServiceClient(f"http://{service.address}", interceptors=[BearerToken(token(kube, op_ns, account))]) as client:
+
+            async def answer() -> ConnectError:
+                with pytest.raises(ConnectError) as raised:
+                    await client.abort(pb.AbortRequest(action_id=missing))
+                return raised.value
+
+            assert (await answer()).code.name == "NOT_FOUND"
+            for resource in ("tokenreviews", "subjectaccessreviews"):
+                with_rules([rule for rule in original["rules"] if resource not in rule["resources"]])
+                refused = await wait_until_async(
+                    lambda: _unavailable(answer()), 30, f"still served without {resource} create", interval=0.5
+                )
+                assert "could not ask the API server who is calling" in refused.message and resource in refused.message, refused
+                with_rules(original["rules"])
+                await wait_until_async(lambda: _code(answer(), "NOT_FOUND"), 30, f"not served again with {resource} create", interval=0.5)
+    finally:
+        service.stop()
+
+
+async def _code(answer: Awaitable[ConnectError], code: str) -> bool:
+    return (await answer).code.name == code
+
+
+async def _unavailable(answer: Awaitable[ConnectError]) -> ConnectError | None:
+    refused = await answer
+    return refused if refused.code.name == "UNAVAILABLE" else None
