@@ -6,7 +6,7 @@ import socket
 import sys
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, StringConstraints, ValidationError
+from pydantic import AliasChoices, Field, StringConstraints, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .api.constants import DNS1123_LABEL_PATTERN
@@ -117,7 +117,9 @@ class Settings(BaseSettings):
         10.0, ge=0, description="How long a token's review and access decisions are reused; 0: every call asks."
     )
     actions_service_tls_cert_file: str | None = Field(None, description="PEM certificate: serve TLS (with the key file).")
-    actions_service_tls_key_file: str | None = Field(None, description="PEM private key of the TLS certificate.")
+    actions_service_tls_key_file: str | None = Field(
+        None, validate_default=True, description="PEM private key of the TLS certificate."
+    )
 
     # Kubernetes Events on TaskActions: "all" (one per phase entered), "failures" (Warnings only: failures, refused
     # pods, system errors), "off". A repeat of the same Event for the same action is never posted twice in a row.
@@ -139,6 +141,13 @@ class Settings(BaseSettings):
     health_port: int = Field(8081, ge=0, description="/healthz and /readyz of this process (health.py); 0 disables.")
     log_format: str = Field("text", pattern="^(text|json)$")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+
+    @field_validator("actions_service_tls_key_file")
+    @classmethod
+    def _tls_needs_both_files(cls, key_file: str | None, info: ValidationInfo) -> str | None:
+        if bool(key_file) != bool(info.data.get("actions_service_tls_cert_file")):
+            raise ValueError("TLS needs both TASKACTION_ACTIONS_SERVICE_TLS_CERT_FILE and TASKACTION_ACTIONS_SERVICE_TLS_KEY_FILE")
+        return key_file
 
     @property
     def effective_max_system_failures(self) -> int:

@@ -76,9 +76,7 @@ def application(service: ActionsService) -> ASGIApp:
 def hypercorn_config(address: str, cert_file: str | None = None, key_file: str | None = None) -> Config:
     config = Config()
     config.bind = [address]
-    if cert_file or key_file:
-        if not (cert_file and key_file):
-            raise ValueError("TLS needs both TASKACTION_ACTIONS_SERVICE_TLS_CERT_FILE and TASKACTION_ACTIONS_SERVICE_TLS_KEY_FILE")
+    if cert_file and key_file:  # both or neither (settings.py)
         config.certfile, config.keyfile = cert_file, key_file
     config.accesslog = None
     config.errorlog = logging.getLogger("taskaction_operator.actions.http")  # our log format, not hypercorn's
