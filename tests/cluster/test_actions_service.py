@@ -364,7 +364,7 @@ async def test_an_anonymous_or_forged_caller_is_unauthenticated(operator: Operat
 
 
 async def test_another_serviceaccount_needs_rbac_and_the_services_audience(
-    operator: OperatorProcess, service_address: str, api: KubeApi, kube: Kube, namespace: str
+    operator: OperatorProcess, service_address: str, api: KubeApi, kube: Kube, namespace: str, caller_token: str
 ) -> None:
     run = new_run()
     await runs.create_run(api, TEMPLATE, run=run, namespace=namespace, labels={OUTCOME: "running"})
@@ -375,7 +375,7 @@ async def test_another_serviceaccount_needs_rbac_and_the_services_audience(
         assert f"system:serviceaccount:{namespace}:stranger may not create taskactions.flyte.org in namespace {namespace}, which Enqueue needs" in refused.message
         refused = await refusal(client.abort(pb.AbortRequest(action_id=action_id(run, "a0"))))
         assert refused.code == Code.PERMISSION_DENIED and "may not delete" in refused.message
-    elsewhere = token(kube, namespace, "flyte-caller", audience="some-other-service")  # RBAC, but not our audience
+    elsewhere = token(kube, namespace, "flyte-caller", audience="some-other-service")  # caller_token's RBAC, not our audience
     async with ActionsServiceClient(f"http://{service_address}", interceptors=[BearerToken(elsewhere)]) as client:
         refused = await refusal(client.abort(pb.AbortRequest(action_id=action_id(run, "a0"))))
         assert refused.code == Code.UNAUTHENTICATED and "some-other-service" in refused.message, refused
