@@ -383,7 +383,7 @@ async def test_another_serviceaccount_needs_rbac_and_the_services_audience(
 
 
 async def test_a_task_pod_acts_only_inside_its_own_run(
-    operator: OperatorProcess, service_address: str, api: KubeApi, kube: Kube, namespace: str, caller_token: str
+    operator: OperatorProcess, service_address: str, api: KubeApi, kube: Kube, namespace: str
 ) -> None:
     """The token of run A's root pod (its ServiceAccount, `default`, has no RBAC at all): children of its own action,
     and anything inside run A; nothing in run B, no children of another action."""
