@@ -55,7 +55,7 @@ async def run(settings: Settings) -> int:
 
     probes = await health.start(settings.bind_address, settings.health_port, ready, alive) if settings.health_port else None
     # Every replica serves the actions service (it only creates and reads TaskActions), leader or not.
-    actions = ActionsServer(api, settings.actions_service_namespace, settings.actions_service_address) if settings.actions_service_address else None
+    actions = ActionsServer(api, settings, settings.actions_service_address) if settings.actions_service_address else None
     try:
         if actions is not None:
             await actions.start()

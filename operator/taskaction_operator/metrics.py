@@ -46,6 +46,9 @@ ACTIONS_SERVICE_REQUESTS = Counter(
     "taskaction_actions_service_requests_total", "Actions service calls by method and Connect code (ok when none).", ["method", "code"]
 )
 ACTIONS_SERVICE_WATCHERS = Gauge("taskaction_actions_service_watchers", "Open WatchForUpdates streams of the actions service.")
+ACTIONS_SERVICE_REVIEWS = Counter(
+    "taskaction_actions_service_reviews_total", "TokenReviews (token) and SubjectAccessReviews (access) the actions service asked.", ["kind"]
+)
 
 ACTION_EVENTS_SENT = Counter("taskaction_action_events_sent_total", "ActionEvents the Flyte events service accepted.")
 ACTION_EVENTS_FAILED = Counter(

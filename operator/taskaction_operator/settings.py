@@ -6,7 +6,7 @@ import socket
 import sys
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, StringConstraints, ValidationError
+from pydantic import AliasChoices, Field, StringConstraints, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .api.constants import DNS1123_LABEL_PATTERN
@@ -111,6 +111,22 @@ class Settings(BaseSettings):
         None, description="host:port to serve it on (e.g. 127.0.0.1:8090); None: not served by the operator."
     )
     actions_service_namespace: str = Field("flyte", description="Namespace of the TaskActions it creates and watches.")
+    actions_service_auth: bool = Field(
+        True, description="Callers present a ServiceAccount token (TokenReview); task pods get one projected (actions/auth.py)."
+    )
+    actions_service_token_audience: str = Field(
+        "taskaction-actions", min_length=1, description="The audience the service accepts and task pods' tokens carry."
+    )
+    actions_service_pod_token: bool = Field(
+        True, description="Task pods get a token of that audience and the Flyte SDK env to send it (pods/actions_token.py)."
+    )
+    actions_service_auth_cache_seconds: float = Field(
+        10.0, ge=0, description="How long a token's review and access decisions are reused; 0: every call asks."
+    )
+    actions_service_tls_cert_file: str | None = Field(None, description="PEM certificate: serve TLS (with the key file).")
+    actions_service_tls_key_file: str | None = Field(
+        None, validate_default=True, description="PEM private key of the TLS certificate."
+    )
 
     # Kubernetes Events on TaskActions: "all" (one per phase entered), "failures" (Warnings only: failures, refused
     # pods, system errors), "off". A repeat of the same Event for the same action is never posted twice in a row.
@@ -132,6 +148,13 @@ class Settings(BaseSettings):
     health_port: int = Field(8081, ge=0, description="/healthz and /readyz of this process (health.py); 0 disables.")
     log_format: str = Field("text", pattern="^(text|json)$")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+
+    @field_validator("actions_service_tls_key_file")
+    @classmethod
+    def _tls_needs_both_files(cls, key_file: str | None, info: ValidationInfo) -> str | None:
+        if bool(key_file) != bool(info.data.get("actions_service_tls_cert_file")):
+            raise ValueError("TLS needs both TASKACTION_ACTIONS_SERVICE_TLS_CERT_FILE and TASKACTION_ACTIONS_SERVICE_TLS_KEY_FILE")
+        return key_file
 
     @property
     def effective_max_system_failures(self) -> int:

@@ -1,7 +1,8 @@
 """A child's error reaches its parent through the actions service: the real Flyte SDK drives the run through the
 operator, and the kubelet stand-in (tests/support/kubelet_standin.py) runs its pods as local processes, with the pod's
-env the operator filled from its settings (storage, and the control plane: _U_EP_OVERRIDE -> the operator's actions
-service, _U_USE_ACTIONS=1, _U_INSECURE=true). `pipeline(x)`'s success, its tree and its deletion are proved in
+env the operator filled from its settings (storage, and the control plane: _U_EP_OVERRIDE -> http:// the operator's
+actions service, _U_USE_ACTIONS=1) and the pod's projected token for the service, which the SDK sends (FLYTE_AUTH_TYPE
+ExternalCommand): the service checks it as in production. `pipeline(x)`'s success, its tree and its deletion are proved in
 containers by tests/node/test_sdk_pipeline.py; this failure path is not yet, so it stays here.
 """
 
@@ -42,7 +43,7 @@ def operator(
     kube: Kube, crd: None, namespace: str, storage_env: dict[str, str], seaweedfs: SeaweedFS, service_address: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
-    pod_env = {**seaweedfs.flyte_env(), "_U_EP_OVERRIDE": service_address, "_U_INSECURE": "true", "_U_USE_ACTIONS": "1"}
+    pod_env = {**seaweedfs.flyte_env(), "_U_EP_OVERRIDE": f"http://{service_address}", "_U_USE_ACTIONS": "1"}
     env = {
         **storage_env,
         "TASKACTION_ACTIONS_SERVICE_ADDRESS": service_address,
@@ -102,6 +103,7 @@ def test_a_childs_error_reaches_its_parent_and_fails_the_run(
         root = actions.pop("a0")
         (child,) = actions.values()
         assert child["spec"]["shortName"] == "explode" and is_true(child, "Failed"), report()
+        assert "tokens checked" in operator.log(), "the actions service ran without authentication"  # so the SDK sent them
         child_error, root_error = child["status"]["errorState"], root["status"]["errorState"]
         assert child_error["kind"] == "USER" and "cannot take 3" in child_error["message"], child_error
         assert root_error["kind"] == "USER" and "cannot take 3" in root_error["message"], root_error

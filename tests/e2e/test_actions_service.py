@@ -1,15 +1,16 @@
-"""The chart's actionsService: what it renders when enabled and when not, and RBAC proved by serving the real actions
-service with a token of the chart's ServiceAccount (every RPC, including the namespace it creates) plus `kubectl auth
-can-i` for what that account still cannot do."""
+"""The chart's actionsService: what it renders when enabled and when not (auth, TLS), and RBAC proved by serving the
+real actions service with a token of the chart's ServiceAccount (every RPC, including the namespace it creates and
+the TokenReview / SubjectAccessReview of its caller) plus `kubectl auth can-i` for what that account still cannot do."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,16 @@ from tests.e2e.test_rbac import can_i, sa_kubeconfig
 from tests.support.kube import Kube
 from tests.support.operator_process import listens
 from tests.support.processes import DIE_WITH_PARENT
-from tests.support.waiting import wait_until
+from tests.support.tokens import BearerToken, token
+from tests.support.waiting import wait_until, wait_until_async
 
 ENABLED = ["--set", "actionsService.enabled=true"]
-TASK_POD_ENV = {"_U_EP_OVERRIDE": "r-taskaction-operator-actions.ops.svc:8090", "_U_INSECURE": "true", "_U_USE_ACTIONS": "1"}
+# An http:// URL and no _U_INSECURE: the Flyte SDK then sends the pod's token (docs/actions-service.md, Authentication).
+TASK_POD_ENV = {"_U_EP_OVERRIDE": "http://r-taskaction-operator-actions.ops.svc:8090", "_U_USE_ACTIONS": "1"}
+REVIEWS = [
+    {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+    {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
+]
 
 
 def _container(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -96,7 +103,36 @@ def test_enabled_serves_beyond_loopback_behind_a_service_and_points_task_pods_at
     assert _env(docs)["TASKACTION_ACTIONS_SERVICE_ADDRESS"] == "0.0.0.0:9443"
     assert {"name": "actions", "containerPort": 9443, "protocol": "TCP"} in _container(docs)["ports"]
     assert one(docs, "Service", "r-taskaction-operator-actions")["spec"]["ports"][0]["port"] == 9443
-    assert json.loads(_env(docs)["TASKACTION_DEFAULT_ENV_VARS"])["_U_EP_OVERRIDE"] == "r-taskaction-operator-actions.ops.svc:9443"
+    assert json.loads(_env(docs)["TASKACTION_DEFAULT_ENV_VARS"])["_U_EP_OVERRIDE"] == "http://r-taskaction-operator-actions.ops.svc:9443"
+
+
+def test_auth_is_on_by_default_and_task_pods_get_the_token(helm: Helm) -> None:
+    env = _env(helm.docs(*ENABLED, release="r", namespace="ops"))
+    assert (env["TASKACTION_ACTIONS_SERVICE_AUTH"], env["TASKACTION_ACTIONS_SERVICE_POD_TOKEN"]) == ("true", "true")
+    assert (env["TASKACTION_ACTIONS_SERVICE_TOKEN_AUDIENCE"], env["TASKACTION_ACTIONS_SERVICE_AUTH_CACHE_SECONDS"]) == ("taskaction-actions", "10")
+    assert _env(helm.docs(release="r", namespace="ops"))["TASKACTION_ACTIONS_SERVICE_POD_TOKEN"] == "false"  # no service
+
+
+def test_auth_off_is_the_old_cleartext_endpoint_and_no_reviews(helm: Helm) -> None:
+    docs = helm.docs(*ENABLED, "--set", "actionsService.auth.enabled=false", release="r", namespace="ops")
+    env = _env(docs)
+    assert (env["TASKACTION_ACTIONS_SERVICE_AUTH"], env["TASKACTION_ACTIONS_SERVICE_POD_TOKEN"]) == ("false", "false")
+    assert json.loads(env["TASKACTION_DEFAULT_ENV_VARS"]) == {
+        "_U_EP_OVERRIDE": "r-taskaction-operator-actions.ops.svc:8090", "_U_INSECURE": "true", "_U_USE_ACTIONS": "1"
+    }
+    rules = one(docs, "ClusterRole", "r-taskaction-operator-actions-service")["rules"]
+    assert not [rule for rule in rules if rule in REVIEWS]
+
+
+def test_tls_serves_the_secrets_certificate_and_task_pods_dial_https(helm: Helm) -> None:
+    docs = helm.docs(*ENABLED, "--set", "actionsService.tls.secretName=actions-cert", release="r", namespace="ops")
+    env = _env(docs)
+    assert env["TASKACTION_ACTIONS_SERVICE_TLS_CERT_FILE"] == "/etc/taskaction/actions-tls/tls.crt"
+    assert env["TASKACTION_ACTIONS_SERVICE_TLS_KEY_FILE"] == "/etc/taskaction/actions-tls/tls.key"
+    assert {"name": "actions-tls", "mountPath": "/etc/taskaction/actions-tls", "readOnly": True} in _container(docs)["volumeMounts"]
+    volumes = one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "actions-tls", "secret": {"secretName": "actions-cert"}} in volumes
+    assert json.loads(env["TASKACTION_DEFAULT_ENV_VARS"])["_U_EP_OVERRIDE"] == "https://r-taskaction-operator-actions.ops.svc:8090"
 
 
 def test_default_env_vars_set_by_the_user_win(helm: Helm) -> None:
@@ -133,13 +169,14 @@ def test_render_fails_on_a_service_that_could_not_work(helm: Helm, args: list[st
     assert proc.returncode != 0 and why in proc.stderr, proc.stderr
 
 
-def test_rbac_adds_enqueue_and_its_namespace_only(helm: Helm) -> None:
+def test_rbac_adds_enqueue_its_namespace_and_the_reviews_only(helm: Helm) -> None:
     subject = [{"kind": "ServiceAccount", "name": "r-taskaction-operator", "namespace": "ops"}]
     # All namespaces: the namespace may not exist yet (the service creates it), so everything is cluster-wide.
     docs = helm.docs(*ENABLED, release="r", namespace="ops")
     assert _actions_rbac(docs) == [("ClusterRole", None), ("ClusterRoleBinding", None)]
     assert one(docs, "ClusterRole", "r-taskaction-operator-actions-service")["rules"] == [
         {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["flyte"], "verbs": ["get"]},
+        *REVIEWS,
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create"]},
         {"apiGroups": ["flyte.org"], "resources": ["taskactions"], "verbs": ["create"]},
     ]
@@ -153,6 +190,7 @@ def test_rbac_adds_enqueue_and_its_namespace_only(helm: Helm) -> None:
     assert _actions_rbac(docs) == [("ClusterRole", None), ("ClusterRoleBinding", None), ("Role", "team-b"), ("RoleBinding", "team-b")]
     assert one(docs, "ClusterRole", "r-taskaction-operator-actions-service")["rules"] == [
         {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["team-b"], "verbs": ["get"]},
+        *REVIEWS,
     ]
     assert one(docs, "Role", "r-taskaction-operator-actions-service")["rules"] == [
         {"apiGroups": ["flyte.org"], "resources": ["taskactions"], "verbs": ["create"]},
@@ -177,7 +215,9 @@ class ServiceProcess:
     def __init__(self, kubeconfig: Path, env: dict[str, str], log: Path):
         self.address = f"127.0.0.1:{_free_port()}"
         self.log = log
-        full = {"PATH": "/usr/bin:/bin", "KUBECONFIG": str(kubeconfig), **env, "TASKACTION_ACTIONS_SERVICE_ADDRESS": self.address}
+        # PYTHONPATH passed on: the code under test is the tree's (a worktree first on the path), not the venv's.
+        inherited = {k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}
+        full = {"PATH": "/usr/bin:/bin", **inherited, "KUBECONFIG": str(kubeconfig), **env, "TASKACTION_ACTIONS_SERVICE_ADDRESS": self.address}
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "taskaction_operator.actions.server"],
@@ -255,7 +295,9 @@ async def test_the_charts_service_account_serves_every_rpc_and_nothing_more(
     service = ServiceProcess(config, env, tmp_path / "service.log")
     run = f"r{uuid.uuid4().hex[:12]}"
     try:
-        async with ActionsServiceClient(f"http://{service.address}") as client:
+        # The caller: the chart's ServiceAccount itself, whose RBAC covers every RPC (SubjectAccessReview).
+        caller = BearerToken(token(kube, op_ns, account))
+        async with ActionsServiceClient(f"http://{service.address}", interceptors=[caller]) as client:
             await client.enqueue(pb.EnqueueRequest(action=_action(run, "a0")))  # namespaces get (+ create), create
             await client.enqueue(pb.EnqueueRequest(action=_action(run, "c1", parent="a0")))  # get the parent
             condition = run_definition_pb2.ConditionAction(name="ok", type=types_pb2.LiteralType(simple=types_pb2.BOOLEAN))
@@ -291,6 +333,8 @@ async def test_the_charts_service_account_serves_every_rpc_and_nothing_more(
     allowed = [
         ("create", "taskactions.flyte.org", service_ns),
         ("get", f"namespaces/{service_ns}", None),
+        ("create", "tokenreviews.authentication.k8s.io", None),
+        ("create", "subjectaccessreviews.authorization.k8s.io", None),
     ]
     denied_rules = [
         ("get", f"namespaces/{other}", None),
@@ -309,3 +353,54 @@ async def test_the_charts_service_account_serves_every_rpc_and_nothing_more(
              for want, rules in ((True, allowed), (False, denied_rules)) for verb, resource, namespace in rules
              if can_i(kube, subject, verb, resource, namespace) != want]  # fmt: skip
     assert not wrong, wrong
+
+
+async def test_without_either_review_rule_the_service_cannot_authorize(
+    helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str], releases: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    """The ablation of the two rules auth adds (the ClusterRole's tokenreviews and subjectaccessreviews create): each
+    one removed, a caller the service answered before gets UNAVAILABLE naming the refusal; put back, it is served."""
+    op_ns, service_ns = new_namespace("e2e-asabl"), new_namespace("e2e-asablw")
+    release = f"asabl-{op_ns.rsplit('-', 1)[1]}"
+    releases.append((release, op_ns))
+    helm.run("install", release, str(CHART), "--namespace", op_ns, *ENABLED, "--set", f"watchNamespaces={{{service_ns}}}", timeout=120)
+    account = f"{release}-taskaction-operator"
+    manifest = [d for d in yaml.safe_load_all(helm.run("get", "manifest", release, "--namespace", op_ns).stdout) if d]
+    env = {k: v for k, v in _env(manifest).items() if isinstance(v, str) and k.startswith("TASKACTION_")}
+    env["TASKACTION_ACTIONS_SERVICE_AUTH_CACHE_SECONDS"] = "0"  # every call asks the API server
+    service = ServiceProcess(sa_kubeconfig(kube, op_ns, account, tmp_path / "sa.kubeconfig"), env, tmp_path / "service.log")
+    original = kube.get("clusterrole", f"{account}-actions-service", "default")
+    missing = _action(f"r{uuid.uuid4().hex[:12]}", "nosuch").action_id  # Abort of nothing: NOT_FOUND once authorized
+
+    def with_rules(rules: list[dict[str, Any]]) -> None:
+        metadata = {k: v for k, v in original["metadata"].items() if k != "resourceVersion"}  # unconditional
+        kube.run("replace", "-f", "-", input=json.dumps({**original, "metadata": metadata, "rules": rules}))
+
+    try:
+        async with ActionsServiceClient(f"http://{service.address}", interceptors=[BearerToken(token(kube, op_ns, account))]) as client:
+
+            async def answer() -> ConnectError:
+                with pytest.raises(ConnectError) as raised:
+                    await client.abort(pb.AbortRequest(action_id=missing))
+                return raised.value
+
+            assert (await answer()).code.name == "NOT_FOUND"
+            for resource in ("tokenreviews", "subjectaccessreviews"):
+                with_rules([rule for rule in original["rules"] if resource not in rule["resources"]])
+                refused = await wait_until_async(
+                    lambda: _unavailable(answer()), 30, f"still served without {resource} create", interval=0.5
+                )
+                assert "could not ask the API server who is calling" in refused.message and resource in refused.message, refused
+                with_rules(original["rules"])
+                await wait_until_async(lambda: _code(answer(), "NOT_FOUND"), 30, f"not served again with {resource} create", interval=0.5)
+    finally:
+        service.stop()
+
+
+async def _code(answer: Awaitable[ConnectError], code: str) -> bool:
+    return (await answer).code.name == code
+
+
+async def _unavailable(answer: Awaitable[ConnectError]) -> ConnectError | None:
+    refused = await answer
+    return refused if refused.code.name == "UNAVAILABLE" else None

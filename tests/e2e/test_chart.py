@@ -176,8 +176,7 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     assert settings.default_env_vars == {
         "FLYTE_AWS_ENDPOINT": "http://seaweedfs.storage:8333",
         "_U_USE_ACTIONS": "1",
-        "_U_EP_OVERRIDE": "ta-taskaction-operator-actions.taskaction-system.svc:8090",
-        "_U_INSECURE": "true",
+        "_U_EP_OVERRIDE": "http://ta-taskaction-operator-actions.taskaction-system.svc:8090",
     }
     assert (settings.actions_service_address, settings.actions_service_namespace) == ("0.0.0.0:8090", "team-a")
     assert (settings.default_pod_template_name, settings.pod_template_namespace) == ("flyte-template", "taskaction-system")
@@ -221,7 +220,10 @@ def test_deployment_defaults(helm: Helm) -> None:
     service = one(docs, "Service")
     assert service["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}]
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
-    assert not find(docs, "ServiceMonitor") and not find(docs, "PodDisruptionBudget") and not find(docs, "NetworkPolicy")
+    assert not find(docs, "ServiceMonitor") and not find(docs, "PodDisruptionBudget")
+    # The NetworkPolicy is on by default: only /metrics (and the actions service when served) from other pods.
+    assert [rule["ports"] for rule in one(docs, "NetworkPolicy")["spec"]["ingress"]] == [[{"port": "metrics", "protocol": "TCP"}]]
+    assert not find(helm.docs("--set", "networkPolicy.enabled=false"), "NetworkPolicy")
     assert one(helm.docs("--set", "image.tag=dev"), "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"] == "taskaction-operator:dev"
 
 

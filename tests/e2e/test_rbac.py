@@ -218,6 +218,7 @@ def test_auth_can_i_namespaced(installed: dict[str, Any], kube: Kube, new_namesp
         ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, None),  # Role mode: nothing cluster-wide
         ("list", "namespaces", None, None),
         ("create", "taskactions.flyte.org", work_ns, None),
+        ("create", "tokenreviews.authentication.k8s.io", None, None),  # the actions service's, not served here
         ("update", "taskactions.flyte.org", work_ns, None),
         ("update", "pods", work_ns, None),
         ("create", "pods", other, None),  # Role mode: nothing outside the watched namespaces
@@ -270,6 +271,9 @@ def test_auth_can_i_cluster_wide(
         ("create", "leases.coordination.k8s.io", anywhere, None),
         ("create", "taskactions.flyte.org", anywhere, None),
         ("create", "namespaces", None, None),  # only the actions service creates them (test_actions_service.py)
+        # Only the actions service asks who calls it and what they may do (test_actions_service.py).
+        ("create", "tokenreviews.authentication.k8s.io", None, None),
+        ("create", "subjectaccessreviews.authorization.k8s.io", None, None),
         ("list", "podtemplates", None, None),
         ("get", "secrets", ns, None),
     ]:

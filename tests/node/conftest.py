@@ -124,7 +124,7 @@ def operator(kube: Kube, crd: None, namespace: str, seaweedfs: SeaweedFS, images
         "TASKACTION_ACTIONS_SERVICE_ADDRESS": actions_service_address,
         "TASKACTION_ACTIONS_SERVICE_NAMESPACE": namespace,
         "TASKACTION_DEFAULT_ENV_VARS": json.dumps(
-            {"_U_EP_OVERRIDE": actions_service_address, "_U_INSECURE": "true", "_U_USE_ACTIONS": "1"}),
+            {"_U_EP_OVERRIDE": f"http://{actions_service_address}", "_U_USE_ACTIONS": "1"}),  # the SDK sends its token
     }
     with running_operator(kube, namespace, tmp_path_factory.mktemp("operator") / "operator.log", env) as process:
         wait_for_port(actions_service_address, process)

@@ -9,8 +9,11 @@ What it does, for one pod (`run_pod_locally`, or `KubeletStandIn` for the pods o
 
 - volumes as local directories (`PodSandbox`): emptyDir one per pod, hostPath one per node directory (shared by the
   pods given the same `node_dir`; DirectoryOrCreate and "" create it, Directory must exist), secret / configMap /
-  downwardAPI / projected written as files from the given data (no service-account token: see below);
-- mount paths rewritten to those directories wherever they stand in the container's command, args and workingDir
+  downwardAPI / projected written as files from the given data; a projected serviceAccountToken of an audience of its
+  own is a real token of the pod's ServiceAccount, bound to the pod (the cluster mode asks TokenRequest for it as the
+  kubelet does), one without an audience (the API server's) stays empty: see below;
+- mount paths rewritten to those directories wherever they stand in the container's command, args, workingDir and
+  env values
   (whole path components only: `/var/run/x`, `/var/run/x/y`, `--dest=/var/run/x`, `cd /var/run/x && ...`); the
   container's terminationMessagePath (API default /dev/termination-log) is one more such mount, of a file;
 - the env exactly as the kubelet makes it: envFrom (secretRef / configMapRef, prefix, optional) then env in order,
@@ -37,7 +40,8 @@ What it does, for one pod (`run_pod_locally`, or `KubeletStandIn` for the pods o
   started is 128 with reason StartError; spec.activeDeadlineSeconds kills the pod (reason DeadlineExceeded).
 
 Nothing else goes into the env: no variables of the test process, no service-link variables (KUBERNETES_SERVICE_*)
-and no service-account token, so a task process has no route to the API server; storage credentials, control-plane
+and no service-account token for the API server (only ones of other audiences, which it refuses), so a task process
+has no route to the API server; storage credentials, control-plane
 endpoints and the like reach a process only through its pod spec, i.e. through the operator's settings.
 
 What it does not do: no images (every "image" is this machine with this venv), no isolation (processes run as the
@@ -298,12 +302,14 @@ class PodSandbox:
         node_dir: Path,
         secrets: Mapping[str, Mapping[str, str]],
         config_maps: Mapping[str, Mapping[str, str]],
+        tokens: Mapping[str, str] | None = None,
     ) -> None:
         self.pod = pod
         self.root = root
         self.node_dir = node_dir
         self.secrets = secrets
         self.config_maps = config_maps
+        self.tokens = tokens or {}  # audience -> the pod's token for it
         self.home = root / "home"
         self.home.mkdir(parents=True, exist_ok=True)
         self.volumes = {volume["name"]: self._make_volume(volume) for volume in (pod.get("spec") or {}).get("volumes") or []}
@@ -361,6 +367,9 @@ class PodSandbox:
 
     def _projected_files(self, source: Mapping[str, Any]) -> dict[str, str]:
         if "serviceAccountToken" in source:
+            audience = source["serviceAccountToken"].get("audience")
+            if audience in self.tokens:
+                return {source["serviceAccountToken"]["path"]: self.tokens[audience]}
             return {}  # no credentials for the API server: see the module's docstring
         if "secret" in source:
             ref = {"name": source["secret"].get("name", ""), "optional": True}
@@ -601,6 +610,7 @@ class PodRun:
         secrets: Mapping[str, Mapping[str, str]],
         config_maps: Mapping[str, Mapping[str, str]],
         deadline_seconds: float | None = None,
+        tokens: Mapping[str, str] | None = None,
     ) -> PodRecord:
         """To the end of the pod; spec.activeDeadlineSeconds (or `deadline_seconds`, the shorter) kills it."""
         deadlines = [float(d) for d in (self.pod["spec"].get("activeDeadlineSeconds"), deadline_seconds) if d]
@@ -609,7 +619,7 @@ class PodRun:
             timer.daemon = True
             timer.start()
         try:
-            self.record.sandbox = PodSandbox(self.pod, self.workdir, self.node_dir, secrets, config_maps)
+            self.record.sandbox = PodSandbox(self.pod, self.workdir, self.node_dir, secrets, config_maps, tokens)
             self._run_all()
         except ContainerConfigError as exc:  # from the volumes: nothing started
             self._config_error(self.record.containers, str(exc))
@@ -661,7 +671,7 @@ class PodRun:
         sandbox = self.record.sandbox
         assert sandbox is not None
         image = self.images.image(container.get("image", ""))
-        container_env = resolve_env(container, self.pod, sandbox.secrets, sandbox.config_maps)
+        container_env = {k: sandbox.localize(container, v) for k, v in resolve_env(container, self.pod, sandbox.secrets, sandbox.config_maps).items()}
         command, args = container.get("command"), container.get("args")
         argv = list(command or image.entrypoint) + list(args or ([] if command else image.cmd))
         argv = [sandbox.localize(container, expand(arg, container_env)) for arg in argv]
@@ -1012,7 +1022,7 @@ class KubeletStandIn:
         try:
             if not self._write_status(run.record, claiming_status(run.record, pod.get("status") or {})):
                 return
-            record = run.run(*self._fetch_referenced(pod))
+            record = run.run(*self._fetch_referenced(pod), tokens=self._tokens(pod))
             if run.killed_because in (None, DEADLINE_EXCEEDED):
                 self._write_status(record, final_status(record, self._current_status(record)))
         except Exception:
@@ -1028,6 +1038,24 @@ class KubeletStandIn:
             objects = {name: decoded(self.kube.get(kind, name, self.namespace)) for name in sorted(names)}
             fetched.append({name: data for name, data in objects.items() if data is not None})
         return fetched[0], fetched[1]
+
+    def _tokens(self, pod: Mapping[str, Any]) -> dict[str, str]:
+        """Audience -> a token of the pod's ServiceAccount bound to the pod, for each projected serviceAccountToken
+        of an audience of its own (kubelet's token manager: TokenRequest with the pod as bound object)."""
+        meta, spec = pod["metadata"], pod["spec"]
+        tokens = {}
+        for volume in spec.get("volumes") or []:
+            for source in (volume.get("projected") or {}).get("sources") or []:
+                request = source.get("serviceAccountToken") or {}
+                if not request.get("audience"):
+                    continue
+                minted = self.kube.run(
+                    "create", "token", spec.get("serviceAccountName") or "default", "-n", self.namespace,
+                    "--audience", request["audience"], "--duration", f"{request.get('expirationSeconds', 3600)}s",
+                    "--bound-object-kind", "Pod", "--bound-object-name", meta["name"], "--bound-object-uid", meta["uid"],
+                )  # fmt: skip
+                tokens[request["audience"]] = minted.stdout.strip()
+        return tokens
 
     def _current_status(self, record: PodRecord) -> dict[str, Any]:
         current = self.kube.get("pod", record.name, self.namespace)

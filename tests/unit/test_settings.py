@@ -17,3 +17,10 @@ def test_a_namespace_is_a_name_never_a_pattern(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("TASKACTION_NAMESPACES", f'["{name}"]')
     with pytest.raises(ValidationError, match="namespaces.0"):
         Settings()
+
+
+@pytest.mark.parametrize("files", [{"actions_service_tls_cert_file": "/tls/tls.crt"}, {"actions_service_tls_key_file": "/tls/tls.key"}])
+def test_the_actions_services_tls_needs_its_certificate_and_its_key(files: dict[str, str]) -> None:
+    with pytest.raises(ValidationError, match="TLS needs both"):
+        Settings(**files)
+    assert Settings(actions_service_tls_cert_file="/tls/tls.crt", actions_service_tls_key_file="/tls/tls.key").actions_service_tls_key_file == "/tls/tls.key"

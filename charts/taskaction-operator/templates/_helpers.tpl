@@ -98,9 +98,19 @@ only there, so anything the service created elsewhere would never run. The rende
 {{- printf "%s-actions" (include "taskaction-operator.fullname" .) -}}
 {{- end -}}
 
-{{/* host:port of the actions Service as task pods reach it (_U_EP_OVERRIDE). */}}
+{{/*
+The actions Service as task pods reach it (_U_EP_OVERRIDE). With auth, a URL: the Flyte SDK sends its token only on a
+channel it does not call insecure, and an http:// endpoint without _U_INSECURE is one (docs/actions-service.md).
+*/}}
 {{- define "taskaction-operator.actionsEndpoint" -}}
-{{- printf "%s.%s.svc:%d" (include "taskaction-operator.actionsServiceName" .) .Release.Namespace (int .Values.actionsService.port) -}}
+{{- $hostPort := printf "%s.%s.svc:%d" (include "taskaction-operator.actionsServiceName" .) .Release.Namespace (int .Values.actionsService.port) -}}
+{{- if .Values.actionsService.tls.secretName -}}
+{{- printf "https://%s" $hostPort -}}
+{{- else if .Values.actionsService.auth.enabled -}}
+{{- printf "http://%s" $hostPort -}}
+{{- else -}}
+{{- $hostPort -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -110,7 +120,10 @@ TASKACTION_DEFAULT_ENV_VARS: defaultEnvVars, plus, with the actions service, wha
 {{- define "taskaction-operator.defaultEnvVars" -}}
 {{- $env := deepCopy .Values.defaultEnvVars -}}
 {{- if .Values.actionsService.enabled -}}
-{{- $env = merge $env (dict "_U_EP_OVERRIDE" (include "taskaction-operator.actionsEndpoint" .) "_U_INSECURE" "true" "_U_USE_ACTIONS" "1") -}}
+{{- $env = merge $env (dict "_U_EP_OVERRIDE" (include "taskaction-operator.actionsEndpoint" .) "_U_USE_ACTIONS" "1") -}}
+{{- if not (or .Values.actionsService.auth.enabled .Values.actionsService.tls.secretName) -}}
+{{- $env = merge $env (dict "_U_INSECURE" "true") -}}
+{{- end -}}
 {{- end -}}
 {{- toJson $env -}}
 {{- end -}}

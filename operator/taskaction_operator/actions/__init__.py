@@ -3,5 +3,7 @@
 - `enqueue`: an `actions.Action` (+ `RunSpec`) as the TaskAction the Go actions client would create (pure);
 - `updates`: a TaskAction as the `workflow.ActionUpdate` its parent's watch receives (pure);
 - `hub`: one watch of the namespace's TaskActions fanned out to every `WatchForUpdates` stream;
-- `service`: the RPCs; `server`: the Connect/gRPC endpoint (hypercorn), in the operator or on its own.
+- `access`: who may call for what, from what the API server says of the caller (pure); `auth`: the gate every RPC
+  passes, TokenReview and SubjectAccessReview with a short cache;
+- `service`: the RPCs; `server`: the Connect/gRPC endpoint (hypercorn, cleartext or TLS), in the operator or on its own.
 """

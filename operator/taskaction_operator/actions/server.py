@@ -1,5 +1,7 @@
 """Serve the actions service: flyteidl2's Connect ASGI application on hypercorn, which speaks HTTP/1.1 (the
-SDK's Connect client) and HTTP/2 without TLS (gRPC clients). Loopback unless told otherwise.
+SDK's Connect client) and HTTP/2 (gRPC clients), in cleartext or with TLS (TASKACTION_ACTIONS_SERVICE_TLS_*).
+Loopback unless told otherwise. Callers are authenticated by the gate (auth.py) unless TASKACTION_ACTIONS_SERVICE_AUTH
+is false.
 
 Run inside the operator (TASKACTION_ACTIONS_SERVICE_ADDRESS) or on its own: `taskaction-actions-service`.
 """
@@ -21,6 +23,7 @@ from hypercorn.utils import wrap_app
 from .. import logs
 from ..kube import KubeApi, connect
 from ..settings import Settings, load_settings
+from .auth import Gate, Open, TokenGate
 from .hub import UpdateHub
 from .service import ActionsService
 
@@ -70,9 +73,11 @@ def application(service: ActionsService) -> ASGIApp:
     return cancel_on_disconnect(ActionsServiceASGIApplication(service))
 
 
-def hypercorn_config(address: str) -> Config:
+def hypercorn_config(address: str, cert_file: str | None = None, key_file: str | None = None) -> Config:
     config = Config()
     config.bind = [address]
+    if cert_file and key_file:  # both or neither (settings.py)
+        config.certfile, config.keyfile = cert_file, key_file
     config.accesslog = None
     config.errorlog = logging.getLogger("taskaction_operator.actions.http")  # our log format, not hypercorn's
     config.graceful_timeout = 2.0  # watches never end by themselves; on stop the SDK's informer re-watches
@@ -82,26 +87,36 @@ def hypercorn_config(address: str) -> Config:
 class ActionsServer:
     """The hub's watch and the endpoint, in the caller's event loop: `await start()`, `addresses`, `await stop()`."""
 
-    def __init__(self, api: KubeApi, namespace: str, address: str):
+    def __init__(self, api: KubeApi, settings: Settings, address: str):
         self.api = api
-        self.namespace = namespace
-        self.config = hypercorn_config(address)
-        self.hub = UpdateHub(api, namespace)
+        self.namespace = settings.actions_service_namespace
+        self.config = hypercorn_config(address, settings.actions_service_tls_cert_file, settings.actions_service_tls_key_file)
+        self.hub = UpdateHub(api, self.namespace)
+        self.gate: Gate = Open()
+        if settings.actions_service_auth:
+            self.gate = TokenGate(
+                api, self.namespace, settings.actions_service_token_audience, settings.actions_service_auth_cache_seconds, self.hub
+            )
         self.addresses: list[str] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         sockets = self.config.create_sockets()  # bound now, so port 0 resolves before anyone needs the address
-        for sock in sockets.insecure_sockets:
+        listening = sockets.secure_sockets + sockets.insecure_sockets
+        for sock in listening:
             sock.listen(self.config.backlog)  # connections wait in the backlog until hypercorn accepts, never refused
-        self.addresses = [f"{host}:{port}" for host, port, *_ in (s.getsockname() for s in sockets.insecure_sockets)]
-        app = wrap_app(application(ActionsService(self.api, self.namespace, self.hub)), self.config.wsgi_max_body_size, "asgi")
+        self.addresses = [f"{host}:{port}" for host, port, *_ in (s.getsockname() for s in listening)]
+        service = ActionsService(self.api, self.namespace, self.hub, self.gate)
+        app = wrap_app(application(service), self.config.wsgi_max_body_size, "asgi")
         self._tasks = [
             asyncio.create_task(self.hub.run(), name="actions-service-watch"),
             asyncio.create_task(worker_serve(app, self.config, sockets=sockets, shutdown_trigger=self._stop.wait), name="actions-service"),
         ]
-        log.info("Actions service on %s for namespace %s", ", ".join(self.addresses), self.namespace)
+        log.info(
+            "Actions service on %s (%s, %s) for namespace %s", ", ".join(self.addresses), "TLS" if sockets.secure_sockets else "cleartext",
+            "tokens checked" if isinstance(self.gate, TokenGate) else "NO authentication", self.namespace,
+        )
 
     async def stop(self) -> None:
         self._stop.set()
@@ -124,7 +139,7 @@ async def _standalone(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    server = ActionsServer(api, settings.actions_service_namespace, settings.actions_service_address or DEFAULT_ADDRESS)
+    server = ActionsServer(api, settings, settings.actions_service_address or DEFAULT_ADDRESS)
     try:
         await server.start()
         await stop.wait()

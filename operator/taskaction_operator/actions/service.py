@@ -16,6 +16,7 @@ from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
 from flyteidl2.actions import actions_service_pb2 as pb
+from flyteidl2.common import identifier_pb2
 
 from .. import metrics
 from ..api import constants as c
@@ -23,6 +24,8 @@ from ..client import errors, signals
 from ..kube import ApiError, KubeApi
 from ..pods.naming import taskaction_name
 from . import enqueue, updates
+from .access import Access
+from .auth import Gate, Open
 from .hub import UpdateHub, key_of
 
 log = logging.getLogger(__name__)
@@ -63,16 +66,25 @@ def api_failure(exc: ApiError, what: str) -> ConnectError:
     return ConnectError(Code.UNAVAILABLE, f"{what} failed: {exc}")
 
 
+def access(rpc: str, verb: str, action_id: identifier_pb2.ActionIdentifier, parent: str | None = None) -> Access:
+    run = action_id.run
+    return Access(rpc, verb, run.project, run.domain, run.name, action_id.name, parent)
+
+
 class ActionsService:
-    def __init__(self, api: KubeApi, namespace: str, hub: UpdateHub):
+    """Every RPC first asks the gate (actions/auth.py) whether its caller may make it."""
+
+    def __init__(self, api: KubeApi, namespace: str, hub: UpdateHub, gate: Gate | None = None):
         self.api = api
         self.namespace = namespace
         self.hub = hub
+        self.gate = gate or Open()
         self._namespace_ready = False
 
     @counted("Enqueue")
     async def enqueue(self, request: pb.EnqueueRequest, ctx: RequestContext) -> pb.EnqueueResponse:
         action = request.action
+        await self.gate.check(ctx, access("Enqueue", "create", action.action_id, enqueue.parent_of(action)))
         try:
             kind = enqueue.kind_of(action)
             enqueue.validate(action, self.namespace)
@@ -128,6 +140,11 @@ class ActionsService:
         if not parent.name or not parent.run.name:
             raise ConnectError(Code.INVALID_ARGUMENT, "parent_action_id needs a run name and an action name")
         try:
+            await self.gate.check(ctx, access("WatchForUpdates", "watch", parent))
+        except ConnectError as exc:
+            metrics.ACTIONS_SERVICE_REQUESTS.labels("WatchForUpdates", exc.code.name.lower()).inc()
+            raise
+        try:
             await asyncio.wait_for(self.hub.ready.wait(), READY_TIMEOUT_SECONDS)
         except TimeoutError as exc:
             raise ConnectError(Code.UNAVAILABLE, f"the TaskAction watch of namespace {self.namespace} is not up yet") from exc
@@ -142,6 +159,7 @@ class ActionsService:
     @counted("Abort")
     async def abort(self, request: pb.AbortRequest, ctx: RequestContext) -> pb.AbortResponse:
         """Delete the action's TaskAction; its descendants and pods go through the garbage collector."""
+        await self.gate.check(ctx, access("Abort", "delete", request.action_id))
         name = taskaction_name(request.action_id.run.name, request.action_id.name)
         try:
             deleted = await self.api.delete_taskaction(self.namespace, name)
@@ -154,6 +172,7 @@ class ActionsService:
 
     @counted("Signal")
     async def signal(self, request: pb.SignalRequest, ctx: RequestContext) -> pb.SignalResponse:
+        await self.gate.check(ctx, access("Signal", "patch", request.action_id))
         name = taskaction_name(request.action_id.run.name, request.action_id.name)
         who = request.signalled_by.user.id.subject or request.signalled_by.application.id.subject
         try:
@@ -170,6 +189,7 @@ class ActionsService:
 
     @counted("Update")
     async def update(self, request: pb.UpdateRequest, ctx: RequestContext) -> pb.UpdateResponse:
+        await self.gate.check(ctx, access("Update", "patch", request.action_id))
         # Upstream writes status.attempts / cacheStatus from this call; here the operator is their only writer (a
         # second writer of attempts would rename the next pod and move the output prefix under its feet).
         raise ConnectError(

@@ -32,6 +32,8 @@ class KubeApi:
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.coordination = client.CoordinationV1Api(api_client)
+        self.authentication = client.AuthenticationV1Api(api_client)
+        self.authorization = client.AuthorizationV1Api(api_client)
         self.bucket = TokenBucket(qps, burst)
         self.inflight = asyncio.Semaphore(max_inflight)
 
@@ -205,6 +207,20 @@ class KubeApi:
         client (the system:discovery role), so it needs no rule of the operator's."""
         listing = await unless_missing(self._call("get", "discovery", self.custom.get_api_resources, group, version))
         return {resource["name"] for resource in (listing or {}).get("resources", [])}
+
+    # Who is calling (the actions service's callers) -----------------------------------------------------------
+
+    async def review_token(self, token: str, audiences: list[str]) -> dict[str, Any]:
+        """The TokenReview's status: `authenticated`, `user` (username, uid, groups, extra), `error`."""
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token, "audiences": audiences}}
+        review = await self._call("create", "tokenreviews", self.authentication.create_token_review, body)
+        return review.get("status") or {}
+
+    async def review_access(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The SubjectAccessReview's status: `allowed`, `denied`, `reason`."""
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
+        review = await self._call("create", "subjectaccessreviews", self.authorization.create_subject_access_review, body)
+        return review.get("status") or {}
 
     # Leases --------------------------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from ..api.models import TaskAction
 from ..settings import Settings
 from ..storage import paths
 from . import templating
+from .actions_token import add_actions_token
 from .bundle_init import add_bundle_bootstrap, fetches_its_own_bundle
 from .env import env_var, flyte_env, storage_env
 from .extended_resources import apply_extended_resources, gpu_accelerator, gpu_resource_name
@@ -202,6 +203,7 @@ def build_pod(
     bundle_uri = template.metadata.code_bundle_uri
     if bundle_uri and not fetches_its_own_bundle(command_lines(template)):
         add_bundle_bootstrap(spec, primary, bundle_uri, settings)
+    add_actions_token(spec, settings)
     spec.setdefault("restartPolicy", "Never")
     spec["enableServiceLinks"] = False
     service_account = (
