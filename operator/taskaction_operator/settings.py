@@ -117,8 +117,10 @@ class Settings(BaseSettings):
     actions_service_token_audience: str = Field(
         "taskaction-actions", min_length=1, description="The audience the service accepts and task pods' tokens carry."
     )
-    actions_service_pod_token: bool = Field(
-        True, description="Task pods get a token of that audience and the Flyte SDK env to send it (pods/actions_token.py)."
+    actions_service_pod_token: bool | None = Field(
+        None,
+        description="Task pods get a token of that audience and the Flyte SDK env to send it (pods/actions_token.py); "
+        "None: when this process serves the actions service with auth (a pod of another control plane is left as upstream builds it).",
     )
     actions_service_auth_cache_seconds: float = Field(
         10.0, ge=0, description="How long a token's review and access decisions are reused; 0: every call asks."
@@ -159,6 +161,12 @@ class Settings(BaseSettings):
     @property
     def effective_max_system_failures(self) -> int:
         return self.max_system_failures or 3
+
+    @property
+    def pods_get_actions_token(self) -> bool:
+        if self.actions_service_pod_token is not None:
+            return self.actions_service_pod_token
+        return self.actions_service_address is not None and self.actions_service_auth
 
 
 def load_settings() -> Settings:

@@ -23,7 +23,7 @@ EXPIRATION_SECONDS = 3600  # the kubelet renews it at 80 %
 
 def add_actions_token(spec: dict[str, Any], settings: Settings) -> None:
     """Project the token into every container of the pod spec, with the SDK's auth env (in place)."""
-    if not settings.actions_service_pod_token:
+    if not settings.pods_get_actions_token:
         return
     token = {"audience": settings.actions_service_token_audience, "expirationSeconds": EXPIRATION_SECONDS, "path": "token"}
     spec["volumes"] = [*(spec.get("volumes") or []), {"name": VOLUME, "projected": {"sources": [{"serviceAccountToken": token}]}}]

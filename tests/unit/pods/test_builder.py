@@ -272,8 +272,7 @@ class TestK8sPodTarget:
         assert pod["metadata"]["labels"]["team"] == "ml"
         assert pod["metadata"]["labels"]["flyte.org/managed"] == "true"
         assert [c["name"] for c in pod["spec"]["containers"]] == ["primary", "sidecar"]
-        assert pod["spec"]["volumes"][0] == {"name": "scratch", "emptyDir": {}}
-        assert [volume["name"] for volume in pod["spec"]["volumes"]] == ["scratch", "taskaction-actions-token"]
+        assert pod["spec"]["volumes"] == [{"name": "scratch", "emptyDir": {}}]
 
     def test_every_container_is_decorated_but_only_the_primary_gets_resources(self) -> None:
         primary, sidecar = self.make()["spec"]["containers"]

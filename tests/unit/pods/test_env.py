@@ -42,8 +42,6 @@ class TestEnv:
             ("_F_SYS_PATH", "/root"),
             ("_U_EP_OVERRIDE", "flyte-http.flyte:8090"),
             ("_U_USE_ACTIONS", "1"),
-            ("FLYTE_AUTH_TYPE", "ExternalCommand"),  # the actions service's token (pods/actions_token.py), last
-            ("FLYTE_AUTH_COMMAND", '["cat", "/var/run/secrets/taskaction/actions/token"]'),
         ]
 
     def test_spec_env_vars_cannot_override_the_four_task_vars(self) -> None:
