@@ -68,7 +68,7 @@ def violations(
             found["pod_not_owned_by_its_action"].append(f"{pod_name}: no TaskAction {ta_name} in the burst")
             continue
         if int(index) >= int((ta.get("status") or {}).get("attempts") or 1):
-            found["pod_beyond_attempts"].append(f"{pod_name}: the action made {ta['status'].get('attempts')} attempts")
+            found["pod_beyond_attempts"].append(f"{pod_name}: the action made {(ta.get('status') or {}).get('attempts')} attempts")
         if len(uids) > 1:
             found["second_pod_for_an_attempt"].append(f"{pod_name}: {len(uids)} pods (uids {sorted(uids)})")
         for uid in uids:
@@ -85,11 +85,12 @@ def _progress(ta: dict[str, Any] | None) -> str:
 
 
 class Schedule:
-    """Fires `fault` every `every` seconds (the first `every` after `begin`), at most `limit` times, when ticked by
+    """Fires `fault` every `every` seconds (the first `every` after `begin`), at most `limit` times (None: for as long
+    as the burst runs), when ticked by
     the thread that polls: an operator a fault starts must be started by a thread that outlives it, since the
     operator dies with the thread that started it (PR_SET_PDEATHSIG, tests/support/processes.py)."""
 
-    def __init__(self, fault: Callable[[], None], every: float, limit: int):
+    def __init__(self, fault: Callable[[], None], every: float, limit: int | None):
         self.fault, self.every, self.limit = fault, every, limit
         self.fired = 0
         self.due: float | None = None
@@ -99,7 +100,7 @@ class Schedule:
             self.due = time.monotonic() + self.every
 
     def tick(self) -> None:
-        if self.due is not None and self.fired < self.limit and time.monotonic() >= self.due:
+        if self.due is not None and (self.limit is None or self.fired < self.limit) and time.monotonic() >= self.due:
             self.fault()
             self.fired += 1
             self.due = time.monotonic() + self.every
@@ -114,7 +115,7 @@ def run_burst(
     burst: str,
     fault: Callable[[], None],
     every: float,
-    limit: int,
+    limit: int | None,
     timeout: float,
     after_creation: bool = False,
 ) -> dict[str, Any]:
@@ -140,9 +141,10 @@ def run_burst(
     with PodHistory(kube, namespace) as history:
         creating = threading.Thread(target=create, daemon=True)
         creating.start()
-        # Every fault fires, however fast the burst ends (a fast operator left the last kills out): the later ones hit an
-        # operator restarting onto finished actions, which must not disturb them either.
-        _, ended = wait_terminal(kube, namespace, expected, timeout, selector, tick=tick, until=lambda: schedule.fired >= limit)
+        # A bounded schedule fires every fault, however fast the burst ends (a fast operator left the last kills out): the
+        # later ones hit an operator restarting onto finished actions, which must not disturb them either.
+        _, ended = wait_terminal(kube, namespace, expected, timeout, selector, tick=tick,
+                                 until=None if limit is None else lambda: schedule.fired >= limit)
         creating.join()
         elapsed = time.monotonic() - started
         time.sleep(3)  # the pod watch catches up with the last pods

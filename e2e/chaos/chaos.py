@@ -79,7 +79,7 @@ class Run:
 
     # Scenarios: each returns its figures.
 
-    def burst(self, scenario: str, fault_of, every: float, limit: int, count: int, after_creation: bool = False) -> dict[str, Any]:
+    def burst(self, scenario: str, fault_of, every: float, limit: int | None, count: int, after_creation: bool = False) -> dict[str, Any]:
         ns = self.namespace(scenario)
         try:
             with self.operator(scenario, ns, QUIET) as operator:
@@ -92,10 +92,10 @@ class Run:
         return self.burst("baseline", lambda op: lambda: None, self.args.kill_every, 0, self.args.count)
 
     def kill9(self) -> dict[str, Any]:
-        return self.burst("kill9", lambda op: lambda: op.kill(graceful=False), self.args.kill_every, 10_000, self.args.count)
+        return self.burst("kill9", lambda op: lambda: op.kill(graceful=False), self.args.kill_every, None, self.args.count)
 
     def sigterm(self) -> dict[str, Any]:
-        return self.burst("sigterm", lambda op: lambda: op.kill(graceful=True), self.args.kill_every, 10_000, self.args.count)
+        return self.burst("sigterm", lambda op: lambda: op.kill(graceful=True), self.args.kill_every, None, self.args.count)
 
     def control_plane(self) -> dict[str, Any]:
         outages: list[float] = []
