@@ -119,6 +119,8 @@ def operator(kube: Kube, crd: None, namespace: str, seaweedfs: SeaweedFS, images
         "TASKACTION_POD_STORAGE_ENDPOINT": seaweedfs.endpoint,
         "TASKACTION_POD_STORAGE_SECRET": STORAGE_SECRET,
         "TASKACTION_DEFAULT_POD_TEMPLATE_NAME": POD_TEMPLATE,
+        # The real-node PodTemplate shares the host's network (above): above baseline, so the level is set.
+        "TASKACTION_POD_SECURITY_LEVEL": "privileged",
         "TASKACTION_BOOTSTRAP_IMAGE": images.runtime,
         # ... and the control plane of Flyte SDK tasks: the operator's actions service, where parents enqueue children.
         "TASKACTION_ACTIONS_SERVICE_ADDRESS": actions_service_address,

@@ -25,7 +25,7 @@ from ..api.models import TaskAction
 from ..settings import Settings
 from ..storage import paths
 from . import templating
-from .bundle_init import add_bundle_bootstrap, fetches_its_own_bundle
+from .bundle_init import add_bundle_bootstrap, fetches_its_own_bundle, reserved_name_problem
 from .env import env_var, flyte_env, storage_env
 from .naming import pod_name, retry_index, sanitize_label_value
 from .phase import PRIMARY_CONTAINER_ANNOTATION
@@ -154,6 +154,9 @@ def _pod_spec(template: tasks_pb2.TaskTemplate, ctx: PodContext) -> tuple[dict[s
             raise SpecError("taskTemplate.config.primary_container_name is required for a k8s_pod target")
         if not any(ct.get("name") == primary for ct in spec.get("containers") or []):
             raise SpecError(f"taskTemplate.k8s_pod has no container named {primary!r}")
+        problem = reserved_name_problem(spec, "taskTemplate.k8sPod.podSpec")
+        if problem is not None:
+            raise SpecError(problem)
         meta = MessageToDict(k8s_pod.metadata) if k8s_pod.HasField("metadata") else {}
         return spec, primary, meta
     return {"containers": [_container_from_template(template, ctx.pod_name)]}, ctx.pod_name, {}
@@ -197,7 +200,6 @@ def build_pod(
     bundle_uri = template.metadata.code_bundle_uri
     if bundle_uri and not fetches_its_own_bundle(command_lines(template)):
         add_bundle_bootstrap(spec, primary, bundle_uri, settings)
-    spec.setdefault("restartPolicy", "Never")
     spec["enableServiceLinks"] = False
     service_account = (
         template.security_context.run_as.k8s_service_account if template.HasField("security_context") else ""
@@ -238,4 +240,17 @@ def build_pod(
         },
         "spec": spec,
     }
-    return merge_onto_template(pod_template, pod, primary) if pod_template else pod
+    if pod_template:
+        problem = reserved_name_problem((pod_template.get("template") or {}).get("spec") or {}, f"PodTemplate {pod_template_name(pod_template)!r}: template.spec")
+        if problem is not None:
+            raise SpecError(problem)
+        pod = merge_onto_template(pod_template, pod, primary)
+    # Whatever the template or the PodTemplate say (upstream keeps a restartPolicy that is set): a retry is a new
+    # attempt's pod, never a container the kubelet restarts, and a pod that restarts never ends for the phase mapping.
+    pod["spec"]["restartPolicy"] = "Never"
+    return pod
+
+
+def pod_template_name(pod_template: dict[str, Any]) -> str:
+    meta = pod_template.get("metadata") or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"

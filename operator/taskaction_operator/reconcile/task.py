@@ -27,6 +27,7 @@ from ..pods import templating
 from ..pods.builder import build_pod, command_lines, pod_context
 from ..pods.naming import pod_name
 from ..pods.phase import SCHEDULING, demystify, finished_at
+from ..pods.policy import describe_violations, pod_policy_violations
 from ..pods.shape import k8s_pod_problem
 from ..settings import Settings
 from ..storage import paths
@@ -42,6 +43,7 @@ STORAGE_RETRY_SECONDS = 10.0
 CODE_OUTPUTS_NOT_FOUND = "OutputsNotFound"
 CODE_STORAGE_READ_FAILED = "OutputsReadFailed"
 CODE_POD_NAME_TAKEN = "PodNameTaken"
+CODE_POD_POLICY_VIOLATION = "PodPolicyViolation"
 
 
 def observed_attempts(status: dict[str, Any]) -> int:
@@ -399,9 +401,21 @@ def make_pod(r: TaskReconcile) -> dict[str, Any] | Plan:
         except ValueError as exc:
             return r.conclude(ph.permanent("BadTaskSpecification", str(exc)))
     try:
-        return build_pod(r.ta, r.template, r.attempt, r.settings, pod_template, rendered or None)
+        pod = build_pod(r.ta, r.template, r.attempt, r.settings, pod_template, rendered or None)
     except SpecError as exc:
         return invalid(r.body, str(exc), r.now)
+    return refuse_by_policy(r, pod) or pod
+
+
+def refuse_by_policy(r: TaskReconcile, pod: dict[str, Any]) -> Plan | None:
+    """The pod policy (pods/policy.py) on the pod about to be created: a pod it refuses is never created, and the
+    action fails at once, naming each rule and field (nothing a retry could change)."""
+    violations = pod_policy_violations(pod, r.settings)
+    if not violations:
+        return None
+    message = describe_violations(violations, r.settings.pod_security_level)
+    r.plan.events.append(Event("Warning", CODE_POD_POLICY_VIOLATION, message))
+    return r.conclude(ph.permanent(CODE_POD_POLICY_VIOLATION, message))
 
 
 # Pod-create errors that are the task's fault (plugin_manager.go launchResource); others are system failures.
