@@ -89,6 +89,11 @@ def storage_url_problem(url: str) -> str | None:
     return None
 
 
+def unread_scheme(field: str, scheme: str, settings: Settings) -> str:
+    allowed = ", ".join(settings.storage_schemes)
+    return f"{field} uses the scheme {scheme!r}: the operator reads storage through {allowed} only"
+
+
 def invalid(body: dict[str, Any], message: str, now: datetime) -> Plan:
     """validateTaskAction's failure: terminal at once, no finalizer, no phase history."""
     status = copy.deepcopy(body.get("status") or {})
@@ -280,8 +285,7 @@ def reconcile_task(
         return invalid(body, str(exc), now)
     scheme = urlsplit(body["spec"]["runOutputBase"]).scheme
     if scheme not in settings.storage_schemes:
-        allowed = ", ".join(settings.storage_schemes)
-        return invalid(body, f"runOutputBase uses the scheme {scheme!r}: the operator reads storage through {allowed} only", now)
+        return invalid(body, unread_scheme("runOutputBase", scheme, settings), now)
     r = TaskReconcile(body, ta, template, now, settings, lookups)
     waiting = parent_gate(r, parent, ancestors)
     if waiting is not None:
@@ -388,6 +392,10 @@ def make_pod(r: TaskReconcile) -> dict[str, Any] | Plan:
     names = templating.input_names(command_lines(r.template))
     if names:
         inputs = r.lookups.inputs
+        scheme = urlsplit(r.ta.spec.input_uri or "").scheme
+        if inputs is None and scheme not in r.settings.storage_schemes:
+            # Read for the template's {{.Inputs.x}}: through the allowed schemes too (never file:// for a TaskAction).
+            return invalid(r.body, unread_scheme("inputUri", scheme, r.settings), r.now)
         if inputs is None:
             return r.lookup(ReadInputs(paths.inputs_file(r.ta.spec.input_uri or "")))
         if inputs.error:

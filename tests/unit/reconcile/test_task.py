@@ -674,6 +674,26 @@ def test_a_run_output_base_without_a_scheme_is_an_invalid_spec(settings: Setting
     assert "runOutputBase 'bucket/run/' is not a URL with a scheme" in plan.status_patch["errorState"]["message"]
 
 
+class TestStorageSchemes:
+    """The operator reads storage for a TaskAction only through TASKACTION_STORAGE_SCHEMES: never file:// or http://."""
+
+    def test_a_run_output_base_of_another_scheme_is_an_invalid_spec(self, settings: Settings) -> None:
+        plan = reconcile_task(taskaction(spec_=spec(runOutputBase="file://host/etc/")), None, None, NOW, settings)
+        assert plan.create_pod is None and plan.lookup is None
+        assert plan.status_patch["errorState"]["message"] == "runOutputBase uses the scheme 'file': the operator reads storage through s3, gs, abfs, abfss only"
+
+    def test_an_input_uri_of_another_scheme_is_never_read(self, settings: Settings) -> None:
+        template = task_template(args=["echo", "{{.Inputs.n}}"])
+        plan = reconcile_task(taskaction(spec_=spec(template, inputUri="http://169.254.169.254/latest/")), None, None, NOW, settings)
+        assert plan.create_pod is None and plan.lookup is None
+        assert cond_tuple(plan.status_patch, "Failed")[:2] == ("True", "InvalidSpec")
+        assert plan.status_patch["errorState"]["message"].startswith("inputUri uses the scheme 'http'")
+
+    def test_an_input_uri_the_operator_does_not_read_is_the_pods_business(self, settings: Settings) -> None:
+        plan = reconcile_task(taskaction(spec_=spec(inputUri="file:///data/inputs")), None, None, NOW, settings)
+        assert plan.create_pod is not None
+
+
 class TestPodPolicy:
     """The pod policy (pods/policy.py) on the pod about to be created: a refused pod is never created."""
 
