@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from .api.json_values import map_leaves
+
 REDACTED = "[redacted]"
 # Shorter values would redact ordinary words (a test's "secret", a key id "minio").
 MIN_LENGTH = 8
@@ -50,10 +52,4 @@ def text(value: str) -> str:
 
 def strings(value: Any) -> Any:
     """Every string of a JSON-shaped value redacted."""
-    if isinstance(value, str):
-        return text(value)
-    if isinstance(value, dict):
-        return {k: strings(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [strings(v) for v in value]
-    return value
+    return map_leaves(value, lambda leaf: text(leaf) if isinstance(leaf, str) else leaf)

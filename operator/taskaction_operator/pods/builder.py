@@ -19,6 +19,7 @@ from google.protobuf import text_format
 from google.protobuf.json_format import MessageToDict
 
 from ..api import constants as c
+from ..api.json_values import map_leaves
 from ..api.owners import controller_reference
 from ..api.decoding import SpecError
 from ..api.models import TaskAction
@@ -135,13 +136,7 @@ def _container_from_template(template: tasks_pb2.TaskTemplate, name: str) -> dic
 
 def _integral(value: Any) -> Any:
     """protobuf Struct numbers are doubles; the pod spec's numbers (ports, seconds) are integers."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    return value
+    return map_leaves(value, lambda leaf: int(leaf) if isinstance(leaf, float) and leaf.is_integer() else leaf)
 
 
 def _pod_spec(template: tasks_pb2.TaskTemplate, ctx: PodContext) -> tuple[dict[str, Any], str, dict[str, Any]]:
