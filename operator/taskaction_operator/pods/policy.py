@@ -118,29 +118,29 @@ Check = Callable[[Subject], list[Violation]]
 # Baseline
 
 
-def windows_host_process(pod: Subject) -> list[Violation]:
+def windows_host_process(subject: Subject) -> list[Violation]:
     return [
         Violation("windowsHostProcess", f"{path}.windowsOptions.hostProcess", "true", "false or unset")
-        for path, security in _own_and_containers(pod.spec)
+        for path, security in _own_and_containers(subject.spec)
         if (security.get("windowsOptions") or {}).get("hostProcess") is True
     ]
 
 
-def host_namespaces(pod: Subject) -> list[Violation]:
-    return [Violation("hostNamespaces", f"spec.{key}", "true", "false or unset") for key in ("hostNetwork", "hostPID", "hostIPC") if pod.spec.get(key)]
+def host_namespaces(subject: Subject) -> list[Violation]:
+    return [Violation("hostNamespaces", f"spec.{key}", "true", "false or unset") for key in ("hostNetwork", "hostPID", "hostIPC") if subject.spec.get(key)]
 
 
-def privileged(pod: Subject) -> list[Violation]:
+def privileged(subject: Subject) -> list[Violation]:
     return [
         Violation("privileged", f"{path}.securityContext.privileged", "true", "false or unset")
-        for path, container in _containers(pod.spec)
+        for path, container in _containers(subject.spec)
         if _security(container).get("privileged") is True
     ]
 
 
-def capabilities_baseline(pod: Subject) -> list[Violation]:
+def capabilities_baseline(subject: Subject) -> list[Violation]:
     found = []
-    for path, container in _containers(pod.spec):
+    for path, container in _containers(subject.spec):
         added = (_security(container).get("capabilities") or {}).get("add") or []
         extra = sorted(set(added) - DEFAULT_CAPABILITIES)
         if extra:
@@ -148,39 +148,39 @@ def capabilities_baseline(pod: Subject) -> list[Violation]:
     return found
 
 
-def host_path_volumes(pod: Subject) -> list[Violation]:
+def host_path_volumes(subject: Subject) -> list[Violation]:
     return [
         Violation("hostPathVolumes", f"spec.volumes[{i}].hostPath", _show((volume["hostPath"] or {}).get("path")), "unset")
-        for i, volume in pod.volumes()
+        for i, volume in subject.volumes()
         if volume.get("hostPath") is not None
     ]
 
 
-def host_ports(pod: Subject) -> list[Violation]:
+def host_ports(subject: Subject) -> list[Violation]:
     return [
         Violation("hostPorts", f"{path}.ports[{j}].hostPort", _show(port["hostPort"]), "0 or unset")
-        for path, container in _containers(pod.spec)
+        for path, container in _containers(subject.spec)
         for j, port in enumerate(container.get("ports") or [])
         if port.get("hostPort")
     ]
 
 
-def app_armor_profile(pod: Subject) -> list[Violation]:
+def app_armor_profile(subject: Subject) -> list[Violation]:
     found = [
         Violation("appArmorProfile", f"{path}.appArmorProfile.type", _show(profile.get("type")), "RuntimeDefault, Localhost")
-        for path, security in _own_and_containers(pod.spec)
+        for path, security in _own_and_containers(subject.spec)
         if (profile := security.get("appArmorProfile")) is not None and profile.get("type") not in PROFILE_TYPES
     ]
-    for key, value in sorted((pod.meta.get("annotations") or {}).items()):
+    for key, value in sorted((subject.meta.get("annotations") or {}).items()):
         allowed = not value or value == "runtime/default" or value.startswith("localhost/")
         if key.startswith(APPARMOR_ANNOTATION_PREFIX) and not allowed:
             found.append(Violation("appArmorProfile", f"metadata.annotations[{key}]", _show(value), "runtime/default, localhost/*, empty"))
     return found
 
 
-def se_linux_options(pod: Subject) -> list[Violation]:
+def se_linux_options(subject: Subject) -> list[Violation]:
     found = []
-    for path, security in _own_and_containers(pod.spec):
+    for path, security in _own_and_containers(subject.spec):
         options = security.get("seLinuxOptions")
         if options is None:
             continue
@@ -200,29 +200,29 @@ def _proc_mount(rule: str, spec: dict[str, Any]) -> list[Violation]:
     ]
 
 
-def proc_mount(pod: Subject) -> list[Violation]:
-    return [] if _in_user_namespace(pod.spec) else _proc_mount("procMount", pod.spec)
+def proc_mount(subject: Subject) -> list[Violation]:
+    return [] if _in_user_namespace(subject.spec) else _proc_mount("procMount", subject.spec)
 
 
-def seccomp_profile_baseline(pod: Subject) -> list[Violation]:
+def seccomp_profile_baseline(subject: Subject) -> list[Violation]:
     return [
         Violation("seccompProfile_baseline", f"{path}.seccompProfile.type", _show(profile.get("type")), "RuntimeDefault, Localhost or unset")
-        for path, security in _own_and_containers(pod.spec)
+        for path, security in _own_and_containers(subject.spec)
         if (profile := security.get("seccompProfile")) is not None and profile.get("type") not in PROFILE_TYPES
     ]
 
 
-def sysctls(pod: Subject) -> list[Violation]:
+def sysctls(subject: Subject) -> list[Violation]:
     return [
         Violation("sysctls", f"spec.securityContext.sysctls[{i}].name", _show(sysctl.get("name")), "the safe set: " + ", ".join(sorted(SAFE_SYSCTLS)))
-        for i, sysctl in enumerate(_security(pod.spec).get("sysctls") or [])
+        for i, sysctl in enumerate(_security(subject.spec).get("sysctls") or [])
         if sysctl.get("name") not in SAFE_SYSCTLS
     ]
 
 
-def host_probes_and_host_lifecycle(pod: Subject) -> list[Violation]:
+def host_probes_and_host_lifecycle(subject: Subject) -> list[Violation]:
     found = []
-    for path, container in _containers(pod.spec):
+    for path, container in _containers(subject.spec):
         handlers = [(probe, container.get(probe)) for probe in ("livenessProbe", "readinessProbe", "startupProbe")]
         handlers += [(f"lifecycle.{hook}", (container.get("lifecycle") or {}).get(hook)) for hook in ("postStart", "preStop")]
         for where, handler in handlers:
@@ -236,65 +236,65 @@ def host_probes_and_host_lifecycle(pod: Subject) -> list[Violation]:
 # Restricted
 
 
-def restricted_volumes(pod: Subject) -> list[Violation]:
+def restricted_volumes(subject: Subject) -> list[Violation]:
     found = []
-    for i, volume in pod.volumes():
+    for i, volume in subject.volumes():
         sources = sorted(key for key, value in volume.items() if key != "name" and value is not None)
         if not any(source in RESTRICTED_VOLUME_SOURCES for source in sources):
             found.append(Violation("restrictedVolumes", f"spec.volumes[{i}]", _show(sources), ", ".join(sorted(RESTRICTED_VOLUME_SOURCES))))
     return found
 
 
-def allow_privilege_escalation(pod: Subject) -> list[Violation]:
-    if _is_windows(pod.spec):
+def allow_privilege_escalation(subject: Subject) -> list[Violation]:
+    if _is_windows(subject.spec):
         return []
     return [
         Violation("allowPrivilegeEscalation", f"{path}.securityContext.allowPrivilegeEscalation", _show(value), "false")
-        for path, container in _containers(pod.spec)
+        for path, container in _containers(subject.spec)
         if (value := _security(container).get("allowPrivilegeEscalation")) is not False
     ]
 
 
-def run_as_non_root(pod: Subject) -> list[Violation]:
-    if _in_user_namespace(pod.spec):
+def run_as_non_root(subject: Subject) -> list[Violation]:
+    if _in_user_namespace(subject.spec):
         return []
-    pod_value = _security(pod.spec).get("runAsNonRoot")
+    pod_value = _security(subject.spec).get("runAsNonRoot")
     found = [Violation("runAsNonRoot", "spec.securityContext.runAsNonRoot", "false", "true")] if pod_value is False else []
-    for path, container in _containers(pod.spec):
+    for path, container in _containers(subject.spec):
         value = _security(container).get("runAsNonRoot")
         if value is False or (value is None and pod_value is not True):
             found.append(Violation("runAsNonRoot", f"{path}.securityContext.runAsNonRoot", _show(value), "true (or unset, when the pod's is true)"))
     return found
 
 
-def run_as_user(pod: Subject) -> list[Violation]:
-    if _in_user_namespace(pod.spec):
+def run_as_user(subject: Subject) -> list[Violation]:
+    if _in_user_namespace(subject.spec):
         return []
     return [
         Violation("runAsUser", f"{path}.runAsUser", "0", "non-zero or unset")
-        for path, security in _own_and_containers(pod.spec)
+        for path, security in _own_and_containers(subject.spec)
         if _is_zero(security.get("runAsUser"))
     ]
 
 
-def seccomp_profile_restricted(pod: Subject) -> list[Violation]:
-    if _is_windows(pod.spec):
+def seccomp_profile_restricted(subject: Subject) -> list[Violation]:
+    if _is_windows(subject.spec):
         return []
-    pod_profile = _security(pod.spec).get("seccompProfile")
-    found = seccomp_profile_baseline(pod)
+    pod_profile = _security(subject.spec).get("seccompProfile")
+    found = seccomp_profile_baseline(subject)
     found = [Violation("seccompProfile_restricted", v.field, v.found, "RuntimeDefault, Localhost") for v in found]
     pod_set = pod_profile is not None and pod_profile.get("type") in PROFILE_TYPES
-    for path, container in _containers(pod.spec):
+    for path, container in _containers(subject.spec):
         if _security(container).get("seccompProfile") is None and not pod_set:
             found.append(Violation("seccompProfile_restricted", f"{path}.securityContext.seccompProfile.type", "unset", "RuntimeDefault, Localhost (or unset, when the pod's is)"))
     return found
 
 
-def capabilities_restricted(pod: Subject) -> list[Violation]:
-    if _is_windows(pod.spec):
+def capabilities_restricted(subject: Subject) -> list[Violation]:
+    if _is_windows(subject.spec):
         return []
     found = []
-    for path, container in _containers(pod.spec):
+    for path, container in _containers(subject.spec):
         capabilities = _security(container).get("capabilities") or {}
         dropped = capabilities.get("drop") or []
         if "ALL" not in dropped:
@@ -305,8 +305,8 @@ def capabilities_restricted(pod: Subject) -> list[Violation]:
     return found
 
 
-def proc_mount_restricted(pod: Subject) -> list[Violation]:
-    return _proc_mount("procMount_restricted", pod.spec)
+def proc_mount_restricted(subject: Subject) -> list[Violation]:
+    return _proc_mount("procMount_restricted", subject.spec)
 
 
 BASELINE_CHECKS: tuple[Check, ...] = (
@@ -372,9 +372,9 @@ def _is_operator_cache(volume: dict[str, Any], settings: Settings) -> bool:
 
 
 def bundle_cache_violations(spec: dict[str, Any], settings: Settings) -> list[Violation]:
-    """Only the operator's bootstrap init container, running its own image and entrypoint, mounts the bundle cache:
-    nothing else in the pod may write, or read, what the pods of the node share. (The names are the operator's alone:
-    bundle_init.reserved_name_problem refuses them in a task's spec and in a PodTemplate.)"""
+    """Only the operator's bootstrap init container mounts the bundle cache, running its own image and entrypoint and
+    no command after it: nothing else in the pod may write, or read, what the pods of the node share. (The names are
+    the operator's alone: bundle_init.reserved_name_problem refuses them in a task's spec and in a PodTemplate.)"""
     found = []
     for path, container in _containers(spec):
         mounts = [j for j, mount in enumerate(container.get("volumeMounts") or []) if mount.get("name") == BUNDLE_CACHE_VOLUME]
@@ -385,6 +385,8 @@ def bundle_cache_violations(spec: dict[str, Any], settings: Settings) -> list[Vi
         if mounts and is_bootstrap:
             if container.get("command"):
                 found.append(Violation("bundleCache", f"{path}.command", _show(container["command"]), "unset (the bootstrap image's entrypoint)"))
+            if "--" in (container.get("args") or []):  # what follows it, the bootstrap runs (a PodTemplate's args come first)
+                found.append(Violation("bundleCache", f"{path}.args", _show(container["args"]), "no command after --"))
             if container.get("image") != settings.bootstrap_image:
                 found.append(Violation("bundleCache", f"{path}.image", _show(container.get("image")), _show(settings.bootstrap_image)))
     return found

@@ -174,6 +174,13 @@ class TestBundleCache:
             ("bundleCache", "spec.initContainers[0].command")
         ]
 
+    def test_a_pod_template_that_gives_the_bootstrap_a_command_to_run_is_refused(self) -> None:
+        settings = Settings(bootstrap_cache_host_path=CACHE)
+        base = named_pod_template({"containers": [], "initContainers": [{"name": "default-init", "image": "x", "args": ["--bundle", "s3://b/x", "--", "sh"]}]})
+        assert [(v.rule, v.field) for v in pod_policy_violations(bundle_pod(settings, base), settings)] == [
+            ("bundleCache", "spec.initContainers[0].args")
+        ]
+
     def test_the_tasks_own_hostpath_on_the_cache_directory_is_a_hostpath(self) -> None:
         settings = Settings(bootstrap_cache_host_path=CACHE)
         pod_spec = {"containers": [{"name": "primary", "image": "x", "volumeMounts": [{"name": "mine", "mountPath": "/c"}]}],
