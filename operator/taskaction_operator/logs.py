@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from . import metrics
+from . import metrics, redact
 
 current_object: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("current_object", default=None)
 
@@ -69,11 +69,24 @@ class WatchRestarts(logging.Filter):
         return record.levelno >= logging.INFO
 
 
+class RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Every line written with the secret values of redact.py replaced: a library's debug line, an exception's text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact.text(super().format(record))
+
+
+# Their debug lines dump requests, signed Authorization headers included (replayable for minutes): never shown.
+REQUEST_DUMPING_LOGGERS = ("botocore", "aiobotocore", "s3fs", "urllib3", "kubernetes_asyncio")
+
+
 def configure(log_format: str, level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = RedactingHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(ObjectContext())
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    for name in REQUEST_DUMPING_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.INFO))
     # kopf logs every handled watch event at INFO: at thousands of actions that is noise, not information.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     watching = logging.getLogger("kopf._cogs.clients.watching")

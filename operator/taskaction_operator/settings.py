@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     secret_env_var_prefix: str = Field("_UNION_", description="Prefix of the env vars of secrets (upstream's webhook.secretEnvVarPrefix).")
     image_pull_policy: str | None = None
     default_service_account: str | None = None
+    # The pod policy (pods/policy.py, docs/security.md), checked on every pod before it is created.
+    pod_security_level: str = Field(
+        "baseline", pattern="^(privileged|baseline|restricted)$", description="Pod Security Standards level a task's pod must meet."
+    )
+    pod_service_accounts: list[str] = Field(
+        default_factory=list,
+        description='ServiceAccounts a pod may run as besides the namespace\'s "default" and default_service_account; "*": any.',
+    )
     default_labels: dict[str, str] = Field(default_factory=dict)
     default_annotations: dict[str, str] = Field(
         default_factory=lambda: {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}

@@ -41,6 +41,8 @@ EVERYTHING = [
     "--set", "podStorage.secret=task-s3",
     "--set", "bootstrap.image=registry.example.com/taskaction-runtime:0.1.0",
     "--set", "bootstrap.cacheHostPath=/var/cache/taskaction-bundles",
+    "--set", "podPolicy.level=restricted",
+    "--set-json", 'podPolicy.serviceAccounts=["etl","reports"]',
     "--set", "actionsService.enabled=true",
     "--set-json", 'networkPolicy.actionsFrom=[{"namespaceSelector":{"matchLabels":{"flyte.org/tasks":"true"}}}]',
     "--set", "events.serviceUrl=http://flyte-binary-http.flyte.svc:8090",
@@ -182,6 +184,7 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     assert (settings.default_pod_template_name, settings.pod_template_namespace) == ("flyte-template", "taskaction-system")
     assert (settings.pod_storage_endpoint, settings.pod_storage_region, settings.pod_storage_secret) == ("http://seaweedfs.storage:8333", None, "task-s3")
     assert (settings.bootstrap_image, settings.bootstrap_cache_host_path) == ("registry.example.com/taskaction-runtime:0.1.0", "/var/cache/taskaction-bundles")
+    assert (settings.pod_security_level, settings.pod_service_accounts) == ("restricted", ["etl", "reports"])
     assert settings.leader_election is True and settings.leader_election_lease == "taskaction-operator"
     assert (settings.leader_election_namespace, settings.leader_election_identity) == ("taskaction-system", "ta-taskaction-operator-7d9f-x2x4q")
     assert settings.default_cpu == "500m"  # from extraEnv
@@ -191,6 +194,7 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     defaults = _env(one(helm.docs(), "Deployment"))
     assert defaults["TASKACTION_NAMESPACES"] == "[]" and defaults["TASKACTION_DEFAULT_ENV_VARS"] == "{}"
     assert defaults["TASKACTION_LEADER_ELECTION"] == "false"
+    assert (defaults["TASKACTION_POD_SECURITY_LEVEL"], defaults["TASKACTION_POD_SERVICE_ACCOUNTS"]) == ("baseline", "[]")
     for unset in ("TASKACTION_STORAGE_ACCESS_KEY_ID", "TASKACTION_STORAGE_ENDPOINT", "TASKACTION_POD_STORAGE_SECRET", "TASKACTION_BOOTSTRAP_IMAGE",
                   "TASKACTION_ACTIONS_SERVICE_ADDRESS", "TASKACTION_ACTIONS_SERVICE_NAMESPACE", "TASKACTION_EVENTS_SERVICE_URL", "TASKACTION_LOGS"):
         assert unset not in defaults
@@ -266,6 +270,8 @@ def test_optional_objects(helm: Helm) -> None:
         (["--set", "actionsService.port=65536"], "/actionsService/port", "maximum: got 65,536, want 65,535"),
         (["--set", "actionsService.enabled=yes"], "/actionsService/enabled", "got string, want boolean"),
         (["--set", "actionsService.namespace=Flyte_NS"], "/actionsService/namespace", "does not match pattern"),
+        (["--set", "podPolicy.level=none"], "/podPolicy/level", "value must be one of 'privileged', 'baseline', 'restricted'"),
+        (["--set", "podPolicy.serviceAccounts={Admin}"], "/podPolicy/serviceAccounts/0", "does not match pattern"),
         (["--set", "events.abortWaitSeconds=-1"], "/events/abortWaitSeconds", "minimum: got -1, want 0"),
         (["--set", "events.serviceUrl=flyte:8090"], "/events/serviceUrl", "does not match pattern"),
         (["--set", "events.logs.cloudwatch_enabled=true"], "/events/logs", "additional properties 'cloudwatch_enabled' not allowed"),

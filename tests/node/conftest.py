@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -93,6 +94,14 @@ def real_node_pod_template(namespace: str) -> dict:
     }
 
 
+@pytest.fixture(scope="session")
+def bundle_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The node's bundle cache (a hostPath): a directory of this session's, writable by the bootstrap's uid 65532."""
+    path = tmp_path_factory.mktemp("bundle-cache")
+    path.chmod(0o777)
+    return path
+
+
 # One namespace and one operator for the tier: each test names its own runs, and a new operator per module would
 # add its start and drain (~6 s) four times over.
 @pytest.fixture(scope="session")
@@ -109,7 +118,7 @@ def namespace(kube: Kube, seaweedfs: SeaweedFS) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def operator(kube: Kube, crd: None, namespace: str, seaweedfs: SeaweedFS, images: Images, actions_service_address: str,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+             bundle_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     env = {
         # The operator reads error.pb / outputs.pb of succeeded pods ...
         "TASKACTION_STORAGE_ENDPOINT": seaweedfs.endpoint,
@@ -119,7 +128,10 @@ def operator(kube: Kube, crd: None, namespace: str, seaweedfs: SeaweedFS, images
         "TASKACTION_POD_STORAGE_ENDPOINT": seaweedfs.endpoint,
         "TASKACTION_POD_STORAGE_SECRET": STORAGE_SECRET,
         "TASKACTION_DEFAULT_POD_TEMPLATE_NAME": POD_TEMPLATE,
+        # The real-node PodTemplate shares the host's network (above): above baseline, so the level is set.
+        "TASKACTION_POD_SECURITY_LEVEL": "privileged",
         "TASKACTION_BOOTSTRAP_IMAGE": images.runtime,
+        "TASKACTION_BOOTSTRAP_CACHE_HOST_PATH": str(bundle_cache),
         # ... and the control plane of Flyte SDK tasks: the operator's actions service, where parents enqueue children.
         "TASKACTION_ACTIONS_SERVICE_ADDRESS": actions_service_address,
         "TASKACTION_ACTIONS_SERVICE_NAMESPACE": namespace,

@@ -1,16 +1,19 @@
 """A generic image (Debian + python3: no Flyte SDK, no taskaction code) runs code from a code bundle on the real node:
 the operator's init container (the runtime image's taskaction-bootstrap) fetches it from S3 into an emptyDir and the
-task runs from there. A missing or corrupt bundle ends the action with the bootstrap's named errorState, read from
-the init container's termination message as the kubelet really reports it."""
+task runs from there, the next pod of the bundle from the node's cache (a hostPath only the init container mounts).
+A missing or corrupt bundle ends the action with the bootstrap's named errorState, read from the init container's
+termination message as the kubelet really reports it."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 import uuid
+from pathlib import Path
 
 from taskaction_operator.client.manifests import container_template, taskaction
-from taskaction_operator.pods.bundle_init import BOOTSTRAP_CONTAINER, CODE_DIR
+from taskaction_operator.pods.bundle_init import BOOTSTRAP_CONTAINER, BUNDLE_CACHE_VOLUME, CODE_DIR
 from tests.node.conftest import Images
 from tests.support.kube import Kube, is_true
 from tests.support.seaweedfs import SeaweedFS
@@ -76,3 +79,23 @@ def test_a_corrupt_bundle_is_bundle_unsafe(kube: Kube, operator, namespace: str,
     assert is_true(ta, "Failed"), ta["status"]
     error = ta["status"]["errorState"]
     assert (error["code"], error["kind"]) == ("BundleUnsafe", "USER"), error
+
+
+def test_the_second_pod_of_a_bundle_takes_it_from_the_node_cache_which_only_the_bootstrap_mounts(
+    kube: Kube, operator, namespace: str, images: Images, seaweedfs: SeaweedFS, bundle_cache: Path
+) -> None:
+    archive = bundle_bytes()
+    uri = seaweedfs.url(f"bundles/{uuid.uuid4().hex}/app.tar.gz")
+    seaweedfs.s3fs().pipe_file(uri, archive)
+    fetched = []
+    for run in ("gen-cache-1", "gen-cache-2"):
+        ta = run_bundle(kube, namespace, images, run, uri)
+        assert is_true(ta, "Succeeded"), ta["status"]
+        fetched.append(kube.run("logs", f"{run}-a0-0", "-n", namespace, "-c", BOOTSTRAP_CONTAINER).stdout)
+    assert "from the cache" not in fetched[0] and "from the cache" in fetched[1], fetched
+    # The archive as it came from the store, under its sha256, in the host's directory.
+    assert (bundle_cache / "blobs" / f"sha256-{hashlib.sha256(archive).hexdigest()}").read_bytes() == archive
+    pod = kube.get("pod", "gen-cache-2-a0-0", namespace)
+    (init,) = pod["spec"]["initContainers"]
+    assert any(m["name"] == BUNDLE_CACHE_VOLUME for m in init["volumeMounts"])
+    assert not any(m["name"] == BUNDLE_CACHE_VOLUME for c in pod["spec"]["containers"] for m in c.get("volumeMounts") or [])

@@ -56,6 +56,7 @@ def values(images: Images, tasks_ns: str) -> dict:
     return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},  # imported into the node, never pulled
         "watchNamespaces": [tasks_ns],
+        "podPolicy": {"level": "privileged"},  # the real-node PodTemplate's hostNetwork is above the chart's baseline
         "nodeSelector": {node.TAINT_KEY: "true"},
         "tolerations": [{"key": node.TAINT_KEY, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
         "extraEnv": [

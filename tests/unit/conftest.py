@@ -21,3 +21,12 @@ def _no_operator_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def settings() -> Settings:
     # Reading outputs from storage after a pod succeeds has its own tests (test_outputs_check.py).
     return Settings(read_outputs=False)
+
+
+@pytest.fixture
+def empty_redaction_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """redact.py's registry of the process's secret values, empty for one test (a process fills it at start)."""
+    from taskaction_operator import redact
+
+    monkeypatch.setattr(redact, "_known", set())
+    monkeypatch.setattr(redact, "_longest_first", [])

@@ -12,14 +12,18 @@ refused. See docs/bundles.md for the failure contract (errors.py).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from .cache import BundleCache, CacheUnavailable
 from .digests import Expected, expected_digest, sdk_tree_md5, uri_cache_key
@@ -145,6 +149,22 @@ class Staging:
 # The work
 
 
+class Hashes:
+    """What a bundle's bytes are hashed for, fed the same bytes once: their sha256 (the cache's name for them) and
+    the digest expected of the archive, if one is."""
+
+    def __init__(self, expected: Expected | None) -> None:
+        self.sha256 = hashlib.sha256()
+        self.expected = None
+        if expected is not None and expected.of_archive:
+            self.expected = self.sha256 if expected.algorithm == "sha256" else expected.hasher()
+
+    def update(self, chunk: bytes) -> None:
+        self.sha256.update(chunk)
+        if self.expected is not None and self.expected is not self.sha256:
+            self.expected.update(chunk)
+
+
 def _verify(expected: Expected | None, hasher: object, unpacked: Unpacked, tree: Path) -> None:
     if expected is None:
         return
@@ -164,26 +184,19 @@ def _verify(expected: Expected | None, hasher: object, unpacked: Unpacked, tree:
         )
 
 
-def fetch_into(download: Download, obj: RemoteObject, target: Path, expected: Expected | None, options: Options) -> Unpacked:
-    """Download + unpack into the empty directory `target`, then verify."""
-    hasher = expected.hasher() if expected is not None else None
+def fetch_into(chunks: Iterator[bytes], target: Path, expected: Expected | None, options: Options) -> tuple[Unpacked, Hashes]:
+    """Unpack the archive in `chunks` into the empty directory `target`, then verify it against `expected`."""
+    hashes = Hashes(expected)
     unpacked = Unpacked()
     try:
-        unpack_stream(download.chunks(obj), target, options.limits, hasher, unpacked)
+        unpack_stream(chunks, target, options.limits, hashes, unpacked)
     except BundleFailure as failure:
         # An archive that is not what was expected is a mismatch first, whatever else is wrong with it.
-        if hasher is not None and unpacked.hashed_all and expected is not None:
-            _verify(expected, hasher, unpacked, target)
+        if unpacked.hashed_all and expected is not None and expected.of_archive:
+            _verify(expected, hashes.expected, unpacked, target)
         raise failure
-    _verify(expected, hasher, unpacked, target)
-    return unpacked
-
-
-def _copy_tree(source: Path, target: Path) -> None:
-    try:
-        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
-    except (OSError, shutil.Error) as exc:
-        raise BundleFailure(BUNDLE_BOOTSTRAP_FAILED, f"copying from the cache into {target}: {exc}") from exc
+    _verify(expected, hashes.expected, unpacked, target)
+    return unpacked, hashes
 
 
 def run(options: Options) -> Outcome:
@@ -203,9 +216,9 @@ def run(options: Options) -> Outcome:
         options.bundle, policy=options.retry, chunk_size=options.chunk_size, concurrency=options.concurrency
     ) as download:
         obj: RemoteObject | None = None
-        if expected is not None:
-            key = expected.cache_key
-        else:
+        key = expected.cache_key if expected is not None else None
+        if key is None:
+            # No digest of the archive (none at all, or the SDK name's ambiguous one): the object's own identity.
             obj = download.stat()
             key = uri_cache_key(options.bundle, obj.version)
 
@@ -218,18 +231,9 @@ def run(options: Options) -> Outcome:
         outcome = Outcome(key, "download")
         staging = Staging(dest)
         try:
-            entry = None
-            if cache is not None:
-                entry = cache.entry(key)
-                if entry is not None:
-                    outcome.source = "cache"
-                else:
-                    entry = _fill_cache(cache, key, download, obj, expected, options, outcome)
-            if entry is not None:
-                _copy_tree(entry, staging.path)
-            else:
-                obj = obj or download.stat()
-                _account(outcome, fetch_into(download, obj, staging.path, expected, options))
+            if cache is None or not _through_cache(cache, key, download, obj, expected, options, outcome, staging.path):
+                unpacked, _ = fetch_into(download.chunks(obj or download.stat()), staging.path, expected, options)
+                _account(outcome, unpacked)
             staging.commit(key)
         except BaseException:
             staging.discard()
@@ -246,7 +250,7 @@ def _account(outcome: Outcome, unpacked: Unpacked) -> None:
     outcome.compressed_bytes = unpacked.compressed_bytes
 
 
-def _fill_cache(
+def _through_cache(
     cache: BundleCache,
     key: str,
     download: Download,
@@ -254,34 +258,126 @@ def _fill_cache(
     expected: Expected | None,
     options: Options,
     outcome: Outcome,
-) -> Path | None:
-    """The cache entry for key, downloaded now unless another process did it while we waited for the lock.
-    None when the cache cannot be used (then the caller downloads straight into DEST)."""
+    target: Path,
+) -> bool:
+    """The bundle into `target` through the cache: from the key's entry if it verifies, else downloaded once for the
+    node (the others wait on the key's lock) and kept. False when the cache cannot be used: `target` is empty then."""
+    if _from_cache(cache, key, target, expected, options, outcome):
+        return True
     try:
         with cache.locked(key) as have_lock:
             if not have_lock:
-                return None
-            entry = cache.entry(key)
-            if entry is not None:
-                outcome.source = "cache"
-                return entry
-            staging = cache.staging(key)
-            try:
-                obj = obj or download.stat()
-                _account(outcome, fetch_into(download, obj, staging, expected, options))
-                return cache.commit(staging, key)
-            except BundleFailure as failure:
-                shutil.rmtree(staging, ignore_errors=True)
-                if failure.error is not BUNDLE_BOOTSTRAP_FAILED:
-                    raise
-                logger.warning("cache unusable, going on without it: %s", failure.message)
-                return None
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+                return False
+            if _from_cache(cache, key, target, expected, options, outcome):  # another pod filled it meanwhile
+                return True
+            return _fill(cache, key, download.chunks(obj or download.stat()), target, expected, options, outcome)
     except OSError as exc:
         logger.warning("cache unusable, going on without it: %s", exc.strerror or exc)
-        return None
+        return False
+
+
+def _from_cache(cache: BundleCache, key: str, target: Path, expected: Expected | None, options: Options, outcome: Outcome) -> bool:
+    """Unpack the key's cached archive into `target`, verified as a download is and against the blob's name. An
+    entry that does not verify is dropped (False, `target` emptied): the bundle is then downloaded."""
+    found = cache.blob_for(key)
+    if found is None:
+        return False
+    blob, sha256 = found
+    hashes = Hashes(expected)
+    unpacked = Unpacked()
+    try:
+        unpack_stream(_file_chunks(blob, options.chunk_size), target, options.limits, hashes, unpacked)
+        if hashes.sha256.hexdigest() != sha256:
+            raise BundleFailure(BUNDLE_CHECKSUM_MISMATCH, f"its sha256 is {hashes.sha256.hexdigest()}")
+        _verify(expected, hashes.expected, unpacked, target)
+    except (BundleFailure, OSError) as exc:
+        corrupt = unpacked.hashed_all and hashes.sha256.hexdigest() != sha256
+        message = exc.message if isinstance(exc, BundleFailure) else exc.strerror or str(exc)
+        logger.warning("cache: the entry of %s does not verify (%s): downloading the bundle", key, message)
+        cache.drop(key, blob if corrupt else None)
+        _empty(target)
+        return False
+    outcome.source = "cache"
+    _account(outcome, unpacked)
+    return True
+
+
+def _fill(
+    cache: BundleCache, key: str, chunks: Iterator[bytes], target: Path, expected: Expected | None, options: Options, outcome: Outcome
+) -> bool:
+    """Download into `target` and keep a copy of the archive for the node, under its sha256, once it verified."""
+    try:
+        archive = cache.staging(key)
+    except OSError as exc:
+        logger.warning("cache unusable, going on without it: %s", exc.strerror or exc)
+        return False
+    copy = Copy(archive)
+    try:
+        unpacked, hashes = fetch_into(copy.of(chunks), target, expected, options)
+        _account(outcome, unpacked)
+        if copy.close():
+            try:
+                cache.commit(archive, key, hashes.sha256.hexdigest())
+            except OSError as exc:  # keeping the copy failed, not the bundle
+                logger.warning("cache: cannot keep the bundle: %s", exc.strerror or exc)
+    finally:
+        copy.close()
+        archive.unlink(missing_ok=True)
+    return True
+
+
+class Copy:
+    """The archive's bytes, as they stream by, written to a file of the cache; trouble writing it (a full volume)
+    only loses the copy, never the download."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: BinaryIO | None = open(path, "wb")  # noqa: SIM115 (closed by close())
+        self.whole = True
+
+    def of(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        try:
+            for chunk in chunks:
+                self._write(chunk)
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    def _write(self, chunk: bytes) -> None:
+        if self.file is None or not self.whole:
+            return
+        try:
+            self.file.write(chunk)
+        except OSError as exc:
+            self.whole = False
+            logger.warning("cache: cannot keep the bundle: %s", exc.strerror or exc)
+
+    def close(self) -> bool:
+        """True when the file holds every byte written to it."""
+        if self.file is not None:
+            try:
+                self.file.close()
+            except OSError:
+                self.whole = False
+            self.file = None
+        return self.whole
+
+
+def _file_chunks(path: Path, size: int) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while block := f.read(size):
+            yield block
+
+
+def _empty(directory: Path) -> None:
+    for entry in os.scandir(directory):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
 
 
 # The command after `--`

@@ -4,7 +4,8 @@
 - No digest, and the object is named like the Flyte SDK's bundles, `fast<md5>.tar.gz`: that md5 is NOT the archive's
   (the SDK's `computed_version` is). It is the SDK's digest of the files it put in (flyte/_code_bundle/_utils.py
   `ls_files`): md5 over the files sorted by path, each contributing its content then its relative path with the
-  separators removed. We recompute it over the unpacked tree (`sdk_tree_md5`) before the tree is put in place.
+  separators removed. We recompute it over the unpacked tree (`sdk_tree_md5`) before the tree is put in place, also
+  for a bundle from the cache; the cache key is the URI's, as for no digest.
 - Neither: nothing to verify; the cache key is the sha256 of the URI and the object's version (ETag, else size and
   modification time), so a replaced object is a different key.
 """
@@ -38,8 +39,11 @@ class Expected:
         return self.algorithm in ("sha256", "md5")
 
     @property
-    def cache_key(self) -> str:
-        return f"{self.algorithm}-{self.hexdigest}"
+    def cache_key(self) -> str | None:
+        """The key a cached bundle is found by from the digest alone: an archive's digest; None for the SDK name's
+        file digest, which is ambiguous (paths lose their separators, contents and paths run together) and so never
+        what finds a cached bundle."""
+        return f"{self.algorithm}-{self.hexdigest}" if self.of_archive else None
 
     def hasher(self) -> Any:
         return hashlib.new(self.algorithm) if self.of_archive else None

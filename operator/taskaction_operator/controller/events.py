@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from .. import redact
 from ..api.times import rfc3339_micro, utcnow
 from ..kube import TRANSPORT_ERRORS, ApiError, KubeApi
 from ..reconcile.plan import Event
@@ -61,7 +62,7 @@ class EventRecorder:
             },
             "type": event.type,
             "reason": event.reason,
-            "message": event.message[:1024],
+            "message": redact.text(event.message)[:1024],
             "source": {"component": COMPONENT},
             "reportingComponent": COMPONENT,
             "reportingInstance": COMPONENT,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 from kubernetes_asyncio import client, config
 
+from .. import redact
 from .api import DEFAULT_TIMEOUT_SECONDS, KubeApi
 
 CLIENT_QPS = 50.0
@@ -55,5 +56,7 @@ async def connect(
             if kubeconfig:
                 raise
             from_cluster()
+    # The token (or a refreshed one: a JWT, caught by its shape) is never to show in what the process writes.
+    redact.register(key.removeprefix("Bearer ").strip() for key in configuration.api_key.values())
     configuration.connection_pool_maxsize = max_inflight
     return KubeApi(without_env_lookups(client.ApiClient(configuration)), qps, burst, max_inflight, timeout_seconds)

@@ -18,6 +18,7 @@ from google.protobuf import text_format
 from google.protobuf.json_format import MessageToDict
 
 from ..api import constants as c
+from ..api.json_values import map_leaves
 from ..api.owners import controller_reference
 from ..api.decoding import SpecError
 from ..api.models import TaskAction
@@ -25,7 +26,7 @@ from ..settings import Settings
 from ..storage import paths
 from . import templating
 from .actions_token import add_actions_token
-from .bundle_init import add_bundle_bootstrap, fetches_its_own_bundle
+from .bundle_init import add_bundle_bootstrap, fetches_its_own_bundle, reserved_name_problem
 from .env import env_var, flyte_env, storage_env
 from .extended_resources import apply_extended_resources, gpu_accelerator, gpu_resource_name
 from .naming import container_name, pod_name, retry_index, sanitize_label_value
@@ -137,13 +138,7 @@ def _container_from_template(template: tasks_pb2.TaskTemplate, name: str) -> dic
 
 def _integral(value: Any) -> Any:
     """protobuf Struct numbers are doubles; the pod spec's numbers (ports, seconds) are integers."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    return value
+    return map_leaves(value, lambda leaf: int(leaf) if isinstance(leaf, float) and leaf.is_integer() else leaf)
 
 
 def _pod_spec(template: tasks_pb2.TaskTemplate, ctx: PodContext) -> tuple[dict[str, Any], str, dict[str, Any]]:
@@ -156,6 +151,9 @@ def _pod_spec(template: tasks_pb2.TaskTemplate, ctx: PodContext) -> tuple[dict[s
             raise SpecError("taskTemplate.config.primary_container_name is required for a k8s_pod target")
         if not any(ct.get("name") == primary for ct in spec.get("containers") or []):
             raise SpecError(f"taskTemplate.k8s_pod has no container named {primary!r}")
+        problem = reserved_name_problem(spec, "taskTemplate.k8sPod.podSpec")
+        if problem is not None:
+            raise SpecError(problem)
         meta = MessageToDict(k8s_pod.metadata) if k8s_pod.HasField("metadata") else {}
         return spec, primary, meta
     container = _container_from_template(template, ctx.pod_name)
@@ -204,7 +202,6 @@ def build_pod(
     if bundle_uri and not fetches_its_own_bundle(command_lines(template)):
         add_bundle_bootstrap(spec, primary, bundle_uri, settings)
     add_actions_token(spec, settings)
-    spec.setdefault("restartPolicy", "Never")
     spec["enableServiceLinks"] = False
     service_account = (
         template.security_context.run_as.k8s_service_account if template.HasField("security_context") else ""
@@ -246,8 +243,20 @@ def build_pod(
         },
         "spec": spec,
     }
-    pod = merge_onto_template(pod_template, pod, primary) if pod_template else pod
+    if pod_template:
+        problem = reserved_name_problem((pod_template.get("template") or {}).get("spec") or {}, f"PodTemplate {pod_template_name(pod_template)!r}: template.spec")
+        if problem is not None:
+            raise SpecError(problem)
+        pod = merge_onto_template(pod_template, pod, primary)
     apply_extended_resources(pod, template, primary, settings)
-    # Last, as the secret webhook would have seen the pod at its admission.
+    # Last but for restartPolicy, as the secret webhook would have seen the pod at its admission.
     inject_secrets(pod["spec"], template, settings.secret_env_var_prefix)
+    # Whatever the template or the PodTemplate say (upstream keeps a restartPolicy that is set): a retry is a new
+    # attempt's pod, never a container the kubelet restarts, and a pod that restarts never ends for the phase mapping.
+    pod["spec"]["restartPolicy"] = "Never"
     return pod
+
+
+def pod_template_name(pod_template: dict[str, Any]) -> str:
+    meta = pod_template.get("metadata") or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"

@@ -4,6 +4,7 @@ in-pod side is `bundles/`; see docs/bundles.md."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from ..settings import Settings
@@ -14,11 +15,30 @@ CODE_DIR = "/var/run/taskaction/code"
 BUNDLE_CACHE_VOLUME = "taskaction-bundle-cache"
 BUNDLE_CACHE_DIR = "/var/cache/taskaction/bundles"
 BOOTSTRAP_CONTAINER = "taskaction-bootstrap"
+RESERVED_NAMES = frozenset({CODE_VOLUME, BUNDLE_CACHE_VOLUME, BOOTSTRAP_CONTAINER})
+# The bootstrap needs no privilege (it writes an emptyDir and the cache as the runtime image's uid 65532): it meets the
+# restricted Pod Security Standard whatever the level, so it never is what refuses a pod.
+BOOTSTRAP_SECURITY_CONTEXT = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 def fetches_its_own_bundle(args: list[str]) -> bool:
     """Flyte SDK images download the bundle themselves (`a0 ... --tgz <uri> --dest .`)."""
     return "--tgz" in args
+
+
+def reserved_name_problem(spec: dict[str, Any], path: str) -> str | None:
+    """A volume or container of a task's pod spec or a PodTemplate that takes a name of the operator's own, or None:
+    the pod policy trusts those names to be the operator's (only its bootstrap mounts the node's bundle cache)."""
+    for kind in ("volumes", "initContainers", "containers"):
+        for i, item in enumerate(spec.get(kind) or []):
+            if isinstance(item, dict) and item.get("name") in RESERVED_NAMES:
+                return f"{path}.{kind}[{i}].name: {item['name']!r} is reserved for the operator"
+    return None
 
 
 def add_bundle_bootstrap(spec: dict[str, Any], primary: str, bundle_uri: str, settings: Settings) -> None:
@@ -37,6 +57,7 @@ def add_bundle_bootstrap(spec: dict[str, Any], primary: str, bundle_uri: str, se
         "env": storage_env(settings),
         "volumeMounts": mounts,
         "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": copy.deepcopy(BOOTSTRAP_SECURITY_CONTEXT),
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
     }
     spec["initContainers"] = [init] + list(spec.get("initContainers") or [])

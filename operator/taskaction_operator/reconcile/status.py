@@ -11,6 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from .. import redact
 from ..api import constants as c
 from ..api.phase import ExecError, Phase, PhaseInfo
 from ..api.times import completed_time_label, parse_time, rfc3339
@@ -141,7 +142,10 @@ _COMPARED_FIELDS = tuple(f for f in OWNED_STATUS_FIELDS if f != "stateJson")
 
 
 def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
-    """A merge patch of the owned fields that changed, or None when nothing worth writing changed."""
+    """A merge patch of the owned fields that changed, or None when nothing worth writing changed. Text holding a
+    secret value (a task's log tail, a storage error) is written redacted (redact.py), and compared so: else a status
+    holding one would differ from what was written, and be written again, at every reconcile."""
+    new = {f: redact.strings(new[f]) for f in OWNED_STATUS_FIELDS if f in new}
     if all(old.get(f) == new.get(f) for f in _COMPARED_FIELDS):
         return None
     return {f: copy.deepcopy(new.get(f)) for f in OWNED_STATUS_FIELDS if old.get(f) != new.get(f)}

@@ -28,6 +28,7 @@ from ..pods.builder import build_pod, command_lines, pod_context
 from ..pods.errors import BadTaskSpecification
 from ..pods.naming import pod_name
 from ..pods.phase import SCHEDULING, demystify, finished_at
+from ..pods.policy import describe_violations, pod_policy_violations
 from ..pods.shape import k8s_pod_problem
 from ..pods.task_types import plugin_not_found
 from ..settings import Settings
@@ -44,6 +45,7 @@ STORAGE_RETRY_SECONDS = 10.0
 CODE_OUTPUTS_NOT_FOUND = "OutputsNotFound"
 CODE_STORAGE_READ_FAILED = "OutputsReadFailed"
 CODE_POD_NAME_TAKEN = "PodNameTaken"
+CODE_POD_POLICY_VIOLATION = "PodPolicyViolation"
 
 
 def observed_attempts(status: dict[str, Any]) -> int:
@@ -87,6 +89,11 @@ def storage_url_problem(url: str) -> str | None:
     if not parts.scheme or not parts.netloc:
         return "is not a URL with a scheme and a bucket (s3://bucket/path)"
     return None
+
+
+def unread_scheme(field: str, scheme: str, settings: Settings) -> str:
+    allowed = ", ".join(settings.storage_schemes)
+    return f"{field} uses the scheme {scheme!r}: the operator reads storage through {allowed} only"
 
 
 def invalid(body: dict[str, Any], message: str, now: datetime, reason: str = c.REASON_INVALID_SPEC) -> Plan:
@@ -284,8 +291,7 @@ def reconcile_task(
         return invalid(body, no_plugin, now, c.REASON_PLUGIN_NOT_FOUND)
     scheme = urlsplit(body["spec"]["runOutputBase"]).scheme
     if scheme not in settings.storage_schemes:
-        allowed = ", ".join(settings.storage_schemes)
-        return invalid(body, f"runOutputBase uses the scheme {scheme!r}: the operator reads storage through {allowed} only", now)
+        return invalid(body, unread_scheme("runOutputBase", scheme, settings), now)
     r = TaskReconcile(body, ta, template, now, settings, lookups)
     waiting = parent_gate(r, parent, ancestors)
     if waiting is not None:
@@ -392,6 +398,10 @@ def make_pod(r: TaskReconcile) -> dict[str, Any] | Plan:
     names = templating.input_names(command_lines(r.template))
     if names:
         inputs = r.lookups.inputs
+        scheme = urlsplit(r.ta.spec.input_uri or "").scheme
+        if inputs is None and scheme not in r.settings.storage_schemes:
+            # Read for the template's {{.Inputs.x}}: through the allowed schemes too (never file:// for a TaskAction).
+            return invalid(r.body, unread_scheme("inputUri", scheme, r.settings), r.now)
         if inputs is None:
             return r.lookup(ReadInputs(paths.inputs_file(r.ta.spec.input_uri or "")))
         if inputs.error:
@@ -405,11 +415,23 @@ def make_pod(r: TaskReconcile) -> dict[str, Any] | Plan:
         except ValueError as exc:
             return r.conclude(ph.permanent("BadTaskSpecification", str(exc)))
     try:
-        return build_pod(r.ta, r.template, r.attempt, r.settings, pod_template, rendered or None)
+        pod = build_pod(r.ta, r.template, r.attempt, r.settings, pod_template, rendered or None)
     except SpecError as exc:
         return invalid(r.body, str(exc), r.now)
     except BadTaskSpecification as exc:
         return r.conclude(ph.permanent("BadTaskSpecification", str(exc)))
+    return refuse_by_policy(r, pod) or pod
+
+
+def refuse_by_policy(r: TaskReconcile, pod: dict[str, Any]) -> Plan | None:
+    """The pod policy (pods/policy.py) on the pod about to be created: a pod it refuses is never created, and the
+    action fails at once, naming each rule and field (nothing a retry could change)."""
+    violations = pod_policy_violations(pod, r.settings)
+    if not violations:
+        return None
+    message = describe_violations(violations, r.settings.pod_security_level)
+    r.plan.events.append(Event("Warning", CODE_POD_POLICY_VIOLATION, message))
+    return r.conclude(ph.permanent(CODE_POD_POLICY_VIOLATION, message))
 
 
 # Pod-create errors that are the task's fault (plugin_manager.go launchResource); others are system failures.

@@ -145,7 +145,7 @@ def test_cache_hit_does_not_download(tmp_path: Path, bundle: Path, log: Path, mo
         code, message = run_main("--bundle", bundle.as_uri(), "--dest", tmp_path / f"d{i}", "--cache-dir", cache, "--sha256", digest, log=log, monkeypatch=monkeypatch)
         assert code == 0, message
     assert len(reads) == 1
-    assert os.listdir(cache / ".locks") and (cache / f"sha256-{digest}").is_dir()
+    assert os.listdir(cache / ".locks") and (cache / "blobs" / f"sha256-{digest}").read_bytes() == bundle.read_bytes()
     assert tree(tmp_path / "d0") == tree(tmp_path / "d2")
 
     # Keyed by digest, a hit needs no storage at all: the object may even be gone.
@@ -160,11 +160,63 @@ def test_cache_without_digest_is_keyed_by_uri_and_version(tmp_path: Path, log: P
     path = write_tar(tmp_path / "bundle.tar.gz", [file("v", "1")])
     run = lambda dest: run_main("--bundle", path.as_uri(), "--dest", tmp_path / dest, "--cache-dir", cache, log=log, monkeypatch=monkeypatch)  # noqa: E731
     assert run("a")[0] == 0 and run("b")[0] == 0
-    assert len([e for e in os.listdir(cache) if e.startswith("uri-")]) == 1
+    assert len([e for e in os.listdir(cache / "refs") if e.startswith("uri-")]) == 1
     write_tar(path, [file("v", "2 (a new version, a new key)")])
     assert run("c")[0] == 0
     assert (tmp_path / "c" / "v").read_text().startswith("2")
-    assert len([e for e in os.listdir(cache) if e.startswith("uri-")]) == 2
+    assert len([e for e in os.listdir(cache / "refs") if e.startswith("uri-")]) == 2
+    assert len(os.listdir(cache / "blobs")) == 2
+
+
+def test_a_cached_archive_is_verified_again_on_every_use(tmp_path: Path, bundle: Path, log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whoever could write the node's cache changed a blob: it no longer hashes to its name, so it is dropped and the
+    bundle downloaded; the next pod finds the true one again."""
+    cache = tmp_path / "cache"
+    digest = sha256_of(bundle)
+    run = lambda dest: run_main("--bundle", bundle.as_uri(), "--dest", tmp_path / dest, "--cache-dir", cache, "--sha256", digest, log=log, monkeypatch=monkeypatch)  # noqa: E731
+    assert run("first")[0] == 0
+    blob = cache / "blobs" / f"sha256-{digest}"
+    write_tar(blob, [file("main.py", "print('planted')\n")])
+    assert run("second")[0] == 0
+    assert tree(tmp_path / "second") == tree(tmp_path / "first")
+    assert blob.read_bytes() == bundle.read_bytes()
+
+
+def test_a_ref_to_another_bundle_is_caught_by_the_pods_own_digest(tmp_path: Path, bundle: Path, log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ref is a pointer kept in the cache: the pod's --md5 is checked on the cached bytes too."""
+    cache = tmp_path / "cache"
+    other = write_tar(tmp_path / "other.tar.gz", [file("main.py", "print('other')\n")])
+    for path, dest in ((bundle, "mine"), (other, "theirs")):
+        assert run_main("--bundle", path.as_uri(), "--dest", tmp_path / dest, "--cache-dir", cache, "--md5", md5_of(path), log=log, monkeypatch=monkeypatch)[0] == 0
+    (cache / "refs" / f"md5-{md5_of(bundle)}").write_text(sha256_of(other) + "\n")
+    code, message = run_main("--bundle", bundle.as_uri(), "--dest", tmp_path / "again", "--cache-dir", cache, "--md5", md5_of(bundle), log=log, monkeypatch=monkeypatch)
+    assert code == 0, message
+    assert tree(tmp_path / "again") == tree(tmp_path / "mine")
+    assert (cache / "refs" / f"md5-{md5_of(bundle)}").read_text().strip() == sha256_of(bundle)
+
+
+def test_the_sdk_names_md5_never_finds_a_cached_bundle(tmp_path: Path, log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's file digest drops the paths' separators: `pkghello.py` digests as `pkg/hello.py` does. Another
+    bundle under the same fast<md5> name (any URI) passes the name's check, but a pod of the true one never gets it
+    from the cache: entries of such bundles are keyed by URI and version."""
+    good_files = [file("main.py", "import pkg.hello\n"), file("pkg/hello.py", "def greet():\n    return 'hello'\n")]
+    evil_files = [file("main.py", "import pkg.hello\n"), file("pkghello.py", "def greet():\n    return 'hello'\n")]
+    (tmp_path / "ref").mkdir()
+    reference = write_tar(tmp_path / "ref" / "b.tar.gz", good_files)
+    assert run_main("--bundle", reference.as_uri(), "--dest", tmp_path / "digest", log=log, monkeypatch=monkeypatch)[0] == 0
+    digest = sdk_tree_md5(tmp_path / "digest", exclude=frozenset({MARKER}))
+    (tmp_path / "good").mkdir()
+    (tmp_path / "evil").mkdir()
+    good = write_tar(tmp_path / "good" / f"fast{digest}.tar.gz", good_files)
+    evil = write_tar(tmp_path / "evil" / f"fast{digest}.tar.gz", evil_files)
+    cache = tmp_path / "cache"
+
+    code, message = run_main("--bundle", evil.as_uri(), "--dest", tmp_path / "by-evil", "--cache-dir", cache, log=log, monkeypatch=monkeypatch)
+    assert code == 0, message  # the name's check alone cannot tell them apart
+    code, message = run_main("--bundle", good.as_uri(), "--dest", tmp_path / "by-good", "--cache-dir", cache, log=log, monkeypatch=monkeypatch)
+    assert code == 0, message
+    assert sorted(tree(tmp_path / "by-good")) == ["main.py", "pkg/hello.py"]
+    assert len(os.listdir(cache / "refs")) == 2
 
 
 def test_unusable_cache_is_not_a_failure(tmp_path: Path, bundle: Path, log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -192,7 +244,7 @@ def test_concurrent_pods_share_one_cache(tmp_path: Path, log: Path) -> None:
     assert [p.returncode for p in procs] == [0, 0, 0, 0], outputs
     logs = [err for _, err in outputs]
     assert sum("from the cache" in err for err in logs) == 3, logs
-    assert sorted(e for e in os.listdir(cache) if not e.startswith(".")) == [f"sha256-{sha256_of(big)}"]
+    assert os.listdir(cache / "blobs") == [f"sha256-{sha256_of(big)}"] and os.listdir(cache / "refs") == []
     assert not [e for e in os.listdir(cache) if e.startswith(".tmp-")]
     trees = [tree(tmp_path / f"pod{i}") for i in range(4)]
     assert all(t == trees[0] for t in trees) and len(trees[0]) == 40

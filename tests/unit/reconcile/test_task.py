@@ -36,6 +36,7 @@ from ..builders import (
     b64,
     cond_tuple,
     failed_pod,
+    k8s_pod_template,
     pod,
     container_status,
     pod_condition,
@@ -704,3 +705,44 @@ class TestExtendedResourcesRefused:
         assert plan.create_pod is None
         assert cond_tuple(plan.status_patch, "Failed")[:2] == ("True", "PermanentFailure")
         assert plan.status_patch["errorState"] == {"code": "BadTaskSpecification", "kind": "USER", "message": "mount path is not set"}
+
+
+class TestStorageSchemes:
+    """The operator reads storage for a TaskAction only through TASKACTION_STORAGE_SCHEMES: never file:// or http://."""
+
+    def test_a_run_output_base_of_another_scheme_is_an_invalid_spec(self, settings: Settings) -> None:
+        plan = reconcile_task(taskaction(spec_=spec(runOutputBase="file://host/etc/")), None, None, NOW, settings)
+        assert plan.create_pod is None and plan.lookup is None
+        assert plan.status_patch["errorState"]["message"] == "runOutputBase uses the scheme 'file': the operator reads storage through s3, gs, abfs, abfss only"
+
+    def test_an_input_uri_of_another_scheme_is_never_read(self, settings: Settings) -> None:
+        template = task_template(args=["echo", "{{.Inputs.n}}"])
+        plan = reconcile_task(taskaction(spec_=spec(template, inputUri="http://169.254.169.254/latest/")), None, None, NOW, settings)
+        assert plan.create_pod is None and plan.lookup is None
+        assert cond_tuple(plan.status_patch, "Failed")[:2] == ("True", "InvalidSpec")
+        assert plan.status_patch["errorState"]["message"].startswith("inputUri uses the scheme 'http'")
+
+    def test_an_input_uri_the_operator_does_not_read_is_the_pods_business(self, settings: Settings) -> None:
+        plan = reconcile_task(taskaction(spec_=spec(inputUri="file:///data/inputs")), None, None, NOW, settings)
+        assert plan.create_pod is not None
+
+
+class TestPodPolicy:
+    """The pod policy (pods/policy.py) on the pod about to be created: a refused pod is never created."""
+
+    POD_SPEC = {"hostNetwork": True, "containers": [{"name": "primary", "image": "python:3.11"}]}
+
+    def test_a_refused_pod_fails_the_action_naming_the_rule_and_the_field(self, settings: Settings) -> None:
+        body = taskaction(spec_=spec(k8s_pod_template(self.POD_SPEC)), finalizers=[FIN])
+        plan = reconcile_task(body, None, None, NOW, settings)
+        assert plan.create_pod is None
+        message = "the pod policy (level baseline) refuses the pod: hostNamespaces: spec.hostNetwork is true, allowed: false or unset"
+        assert plan.status_patch["errorState"] == {"code": "PodPolicyViolation", "kind": "USER", "message": message}
+        assert cond_tuple(plan.status_patch, "Failed") == ("True", "PermanentFailure", message)
+        assert ("Warning", "PodPolicyViolation") in [(e.type, e.reason) for e in plan.events]
+        assert plan.terminal_labels is not None
+
+    def test_the_level_that_allows_it_creates_it(self, settings: Settings) -> None:
+        body = taskaction(spec_=spec(k8s_pod_template(self.POD_SPEC)), finalizers=[FIN])
+        plan = reconcile_task(body, None, None, NOW, settings.model_copy(update={"pod_security_level": "privileged"}))
+        assert plan.create_pod is not None and plan.create_pod["spec"]["hostNetwork"] is True
