@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     )
     logs: LogConfig = Field(default_factory=LogConfig, description="Log links, as the Flyte executor's plugins.logs (JSON).")
 
+    # The task cache (`cache=` on a task): looked up before a pod is made, written back after a success.
+    cache_service_url: str | None = Field(
+        None, description="Base URL of flyteidl2 CacheService (e.g. http://flyte:8094); None: tasks run uncached."
+    )
+    cache_timeout_seconds: float = Field(10.0, gt=0, description="Bound on one call to the cache service.")
+    cache_max_age_seconds: float = Field(0.0, ge=0, description="An entry older than this is a miss; 0: entries never expire.")
+
     # Process.
     bind_address: str = Field("127.0.0.1", description="Address of the metrics and health endpoints (0.0.0.0 in a pod).")
     metrics_port: int = Field(8080, ge=0, description="Prometheus /metrics; 0 disables.")

@@ -40,7 +40,26 @@ class ReadOutputs:
     prefix: str
 
 
-Lookup = FindPodTemplate | ReadInputs | ReadOutputs
+@dataclass(frozen=True)
+class CacheGet:
+    """A cacheable task is to run: ask the cache service for `key`; a hit's outputs go to `outputs_uri`."""
+
+    key: str
+    task_id: Any  # flyteidl2.core.Identifier of the template
+    outputs_uri: str
+
+
+@dataclass(frozen=True)
+class CachePut:
+    """A cacheable task succeeded: write its outputs (`outputs_uri`) back under `key`."""
+
+    key: str
+    task_id: Any  # flyteidl2.core.Identifier of the template
+    outputs_uri: str
+    execution: Any  # catalog.client.Execution: the attempt, as the entry's metadata
+
+
+Lookup = FindPodTemplate | ReadInputs | ReadOutputs | CacheGet | CachePut
 
 
 @dataclass

@@ -31,10 +31,10 @@ from ..pods.shape import k8s_pod_problem
 from ..settings import Settings
 from ..storage import paths
 from ..storage.outputs import OutputCheck
-from . import ownership, plugin_state
+from . import caching, ownership, plugin_state
 from . import status as st
 from .lookups import NOTHING_LOOKED_UP, CreateRefused, Lookups
-from .plan import Event, FindPodTemplate, Plan, ReadInputs, ReadOutputs
+from .plan import Event, FindPodTemplate, Lookup, Plan, ReadInputs, ReadOutputs
 
 REQUIRED_TASK_FIELDS = ("runName", "project", "domain", "actionName", "taskType", "taskTemplate", "inputUri", "runOutputBase")
 PARENT_POLL_SECONDS = 5.0
@@ -241,7 +241,7 @@ class TaskReconcile:
         plugin_state.reset(status)
         return self.conclude(ph.queued("restarting task"))
 
-    def lookup(self, request: FindPodTemplate | ReadInputs | ReadOutputs) -> Plan:
+    def lookup(self, request: Lookup) -> Plan:
         """Nothing to do until the shell has looked this up."""
         assert not self.lookups.answers(request), f"{request} was answered already"
         return Plan(lookup=request)
@@ -358,6 +358,9 @@ def start_attempt(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan | None:
     if pod is None and r.lookups.create_refused is not None:
         return create_refused(r, r.lookups.create_refused)
     if pod is None:
+        cached = caching.before_launch(r) if caching.enabled(r) else None
+        if cached is not None:
+            return cached
         made = make_pod(r)
         if isinstance(made, Plan):
             return made
@@ -460,6 +463,10 @@ def observe_pod(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan:
             error = ph.ExecError(CODE_STORAGE_READ_FAILED, c.KIND_SYSTEM, outputs.storage_error)
             return r.storage_unreadable(error, finished_at(pod) or r.now)
         info = after_success(outputs, r.template)
+    if info.phase is ph.Phase.SUCCESS and caching.enabled(r):
+        written = caching.write_back(r)
+        if written is not None:
+            return written
     return retry_or_fail(r, info)
 
 
