@@ -1,7 +1,8 @@
 """The task cache on the real control plane, with a cache-service double (flyteidl2's CacheService over Connect) and
 an events-service double: a first run misses, runs its pod and writes back under upstream's key; a second run of the
 same task on the same inputs hits, runs no pod, finds the outputs where its own belong and reports CACHE_HIT; with
-the cache service down a task still runs."""
+the cache service down a task still runs; of two runs of a serializable task at once, one runs its pod and the other
+waits for its entry."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from tests.support.operator_process import OperatorProcess, running_operator
 from tests.support.seaweedfs import SeaweedFS
 from tests.support.waiting import wait_until
 
-from .test_action_events import OUTCOME, finished
+from .test_action_events import DELAY, OUTCOME, finished
 
 VERSION = "v1"
 INPUTS = {"x": literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=3)))}
@@ -61,9 +62,10 @@ def cached_task(name: str) -> tasks_pb2.TaskTemplate:
     return template
 
 
-def submit(kube: Kube, seaweedfs: SeaweedFS, template: tasks_pb2.TaskTemplate, run: str, namespace: str) -> dict[str, Any]:
-    """The run with its inputs.pb in place, its pod made to succeed; what the pod would write is not written."""
-    body = taskaction(template, run=run, namespace=namespace, labels={OUTCOME: "succeed"})
+def submit(kube: Kube, seaweedfs: SeaweedFS, template: tasks_pb2.TaskTemplate, run: str, namespace: str, runs_for: str = "0s") -> dict[str, Any]:
+    """The run with its inputs.pb in place, its pod made to succeed after `runs_for`; what the pod would write is not
+    written."""
+    body = taskaction(template, run=run, namespace=namespace, labels={OUTCOME: "succeed"}, annotations={DELAY: runs_for})
     body["spec"]["cacheKey"] = VERSION
     inputs = common_pb2.Inputs(literals=[common_pb2.NamedLiteral(name=k, value=v) for k, v in INPUTS.items()])
     seaweedfs.s3fs().pipe(paths.inputs_file(body["spec"]["inputUri"]), inputs.SerializeToString())
@@ -122,3 +124,23 @@ def test_with_the_cache_service_down_the_task_runs_uncached(
         return {"CacheLookupFailed", "CachePutFailed"} <= reasons
 
     wait_until(warned, 10, "no Warning Events CacheLookupFailed and CachePutFailed")  # posted in the background
+
+
+def test_of_two_runs_of_a_serializable_task_one_runs_and_the_other_waits_for_its_entry(
+    kube: Kube, operator: OperatorProcess, namespace: str, seaweedfs: SeaweedFS, cache: CacheServiceDouble
+) -> None:
+    template = cached_task("cached.serial")
+    template.metadata.cache_serializable = True
+    first = taskaction(template, run="cache-ser1", namespace=namespace)
+    seaweedfs.s3fs().pipe(outputs_uri(first), OUTPUTS.SerializeToString())
+    submit(kube, seaweedfs, template, "cache-ser1", namespace, runs_for="6s")
+    kube.wait("pod", "cache-ser1-a0-0", namespace, lambda o: o is not None, "created")
+    submit(kube, seaweedfs, template, "cache-ser2", namespace)
+    waiting = kube.wait("taskaction", "cache-ser2-a0", namespace, lambda o: (o or {}).get("status", {}).get("pluginPhase") == "PhaseWaitingForCache", "waiting")
+    assert 'reservation owner "' + f'{namespace}/cache-ser1-a0"' in waiting["status"]["conditions"][0]["message"]
+    assert finished(kube, "cache-ser1", namespace, "Succeeded")["status"]["cacheStatus"] == catalog_pb2.CACHE_POPULATED
+    second = finished(kube, "cache-ser2", namespace, "Succeeded")
+    assert second["status"]["cacheStatus"] == catalog_pb2.CACHE_HIT
+    assert kube.get("pod", "cache-ser2-a0-0", namespace) is None
+    released = [r.base_request.owner_id for r in cache.received(v2.ReleaseReservationRequest)]
+    assert released == [f"{namespace}/cache-ser1-a0"] and cache.reservations == {}

@@ -1,9 +1,10 @@
 """The Flyte cache service over Connect (flyteidl2.cacheservice.v2.CacheService), as flyteplugins'
 catalog/cache_service/client.go uses it: Get, then a hit's outputs copied to where the action's outputs belong (the
-executor's OutputWriter.Put), and Put of the output URI after a success.
+executor's OutputWriter.Put), and Put of the output URI after a success; for serializable caching the reservation of
+a key (GetOrExtendReservation, ReleaseReservation).
 
 Never raises for trouble with the service or the store: a lookup that fails is CACHE_LOOKUP_FAILURE, a write-back that
-fails CACHE_PUT_FAILURE, with the reason in one line. Differences from upstream: a hit's output URI must be of a scheme
+fails CACHE_PUT_FAILURE, a reservation that cannot be had a Reservation with the reason, with the reason in one line. Differences from upstream: a hit's output URI must be of a scheme
 the operator reads (TASKACTION_STORAGE_SCHEMES), as a cache service must not make it read a local file; every call is
 bounded by a timeout (upstream uses Go's default HTTP client, which has none).
 """
@@ -21,7 +22,7 @@ from flyteidl2.cacheservice import cacheservice_pb2 as base
 from flyteidl2.cacheservice.v2 import cacheservice_pb2 as v2
 from flyteidl2.cacheservice.v2.cacheservice_connect import CacheServiceClient
 from flyteidl2.core import catalog_pb2, identifier_pb2, literals_pb2
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import DecodeError
 
 from ..storage.filesystems import StorageSettings, filesystem_for, scheme_of, secrets_of
@@ -47,6 +48,12 @@ EXEC_ORG_KEY = "exec-org"
 class CacheAnswer:
     status: int  # flyteidl2.core.CatalogCacheStatus
     reason: str = ""  # why it failed, one line
+
+
+@dataclass(frozen=True)
+class Reservation:
+    owner: str = ""  # who holds the key's reservation; empty when it could not be had
+    reason: str = ""  # why not, one line
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,18 @@ def put_request(key: str, task_id: identifier_pb2.Identifier, outputs_uri: str, 
         ),
         identifier=scope(task_id),
     )
+
+
+def reservation_request(key: str, task_id: identifier_pb2.Identifier, owner: str, heartbeat_seconds: float) -> v2.GetOrExtendReservationRequest:
+    heartbeat = duration_pb2.Duration()
+    heartbeat.FromTimedelta(timedelta(seconds=heartbeat_seconds))
+    return v2.GetOrExtendReservationRequest(
+        base_request=base.GetOrExtendReservationRequest(key=key, owner_id=owner, heartbeat_interval=heartbeat), identifier=scope(task_id)
+    )
+
+
+def release_request(key: str, task_id: identifier_pb2.Identifier, owner: str) -> v2.ReleaseReservationRequest:
+    return v2.ReleaseReservationRequest(base_request=base.ReleaseReservationRequest(key=key, owner_id=owner), identifier=scope(task_id))
 
 
 def entry_problem(output: base.CachedOutput, now: datetime, max_age_seconds: float, schemes: tuple[str, ...]) -> str | None:
@@ -166,3 +185,19 @@ class CacheClient:
         except Exception as exc:
             return CacheAnswer(PUT_FAILURE, self._reason("cache write-back", exc))
         return CacheAnswer(POPULATED)
+
+    async def reserve(self, key: str, task_id: identifier_pb2.Identifier, owner: str, heartbeat_seconds: float) -> Reservation:
+        """Take the reservation of `key` for `owner`, or extend it; the answer names who holds it."""
+        try:
+            response = await self._service.get_or_extend_reservation(reservation_request(key, task_id, owner, heartbeat_seconds))
+        except Exception as exc:
+            return Reservation(reason=self._reason("cache reservation", exc))
+        return Reservation(owner=response.reservation.owner_id)
+
+    async def release(self, key: str, task_id: identifier_pb2.Identifier, owner: str) -> str:
+        """Why the release failed ("" when it did not): only reported, as upstream; the reservation lapses anyway."""
+        try:
+            await self._service.release_reservation(release_request(key, task_id, owner))
+        except Exception as exc:
+            return self._reason("releasing the cache reservation", exc)
+        return ""

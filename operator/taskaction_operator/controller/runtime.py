@@ -27,7 +27,7 @@ from ..reconcile import status as st
 from ..reconcile.dispatch import Observed, needs_parent, reconcile
 from ..reconcile.lookups import NOTHING_LOOKED_UP, CreateRefused
 from ..reconcile.ownership import MAX_LINEAGE, parent_name
-from ..reconcile.plan import CacheGet, CachePut, FindPodTemplate, Lookup, Plan, ReadInputs
+from ..reconcile.plan import CacheGet, CachePut, CacheRelease, CacheReserve, FindPodTemplate, Lookup, Plan, ReadInputs
 from ..reconcile.task import observed_attempts
 from ..settings import Settings
 from ..storage.inputs import read_inputs
@@ -232,6 +232,10 @@ class Controller:
             return await self.cache.get(request.key, request.task_id, request.outputs_uri, utcnow())  # type: ignore[union-attr]
         if isinstance(request, CachePut):
             return await self.cache.put(request.key, request.task_id, request.outputs_uri, request.execution, utcnow())  # type: ignore[union-attr]
+        if isinstance(request, CacheReserve):
+            return await self.cache.reserve(request.key, request.task_id, request.owner, request.heartbeat_seconds)  # type: ignore[union-attr]
+        if isinstance(request, CacheRelease):
+            return await self.cache.release(request.key, request.task_id, request.owner)  # type: ignore[union-attr]
         return await check_outputs(request.prefix, self.settings)
 
     async def _pod_template(self, namespace: str, name: str) -> dict[str, Any] | None:

@@ -59,7 +59,27 @@ class CachePut:
     execution: Any  # catalog.client.Execution: the attempt, as the entry's metadata
 
 
-Lookup = FindPodTemplate | ReadInputs | ReadOutputs | CacheGet | CachePut
+@dataclass(frozen=True)
+class CacheReserve:
+    """A serializable cacheable task: take or extend the reservation of `key` for `owner`."""
+
+    key: str
+    task_id: Any
+    owner: str
+    heartbeat_seconds: float
+
+
+@dataclass(frozen=True)
+class CacheRelease:
+    """The launch that held the reservation of `key` is over: let it go."""
+
+    key: str
+    task_id: Any
+    owner: str
+
+
+CacheLookup = CacheGet | CachePut | CacheReserve | CacheRelease
+Lookup = FindPodTemplate | ReadInputs | ReadOutputs | CacheLookup
 
 
 @dataclass

@@ -172,6 +172,10 @@ class TaskReconcile:
         return self.plan
 
     def finish(self, info: ph.PhaseInfo) -> Plan:
+        if caching.enabled(self) and caching.holds_reservation(self):
+            reserving = caching.keep_or_release(self)
+            if reserving is not None:
+                return reserving
         status, plan = self.status, self.pending()
         spec = self.body["spec"]
         status["pluginPhase"] = info.phase.value

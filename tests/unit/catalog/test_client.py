@@ -110,3 +110,19 @@ async def test_a_service_that_is_not_there_is_a_lookup_failure(tmp_path: Path) -
     answer = await away.get("k", TASK_ID, outputs_file(tmp_path), NOW)
     await away.close()
     assert answer.status == cache.LOOKUP_FAILURE and answer.reason.startswith("cache lookup:")
+
+
+async def test_a_reservation_is_had_kept_and_let_go_by_its_owner_only(client: cache.CacheClient, double: CacheServiceDouble) -> None:
+    double.reservations.clear()
+    assert await client.reserve("k", TASK_ID, "ns/a", 10) == cache.Reservation(owner="ns/a")
+    assert await client.reserve("k", TASK_ID, "ns/b", 10) == cache.Reservation(owner="ns/a")
+    assert await client.reserve("k", TASK_ID, "ns/a", 10) == cache.Reservation(owner="ns/a")  # extended
+    assert await client.release("k", TASK_ID, "ns/b") == ""  # not the owner's: kept
+    assert await client.reserve("k", TASK_ID, "ns/b", 10) == cache.Reservation(owner="ns/a")
+    assert await client.release("k", TASK_ID, "ns/a") == ""
+    assert await client.reserve("k", TASK_ID, "ns/b", 10) == cache.Reservation(owner="ns/b")
+    (first, *_) = double.received(v2.GetOrExtendReservationRequest)
+    assert (first.base_request.heartbeat_interval.seconds, first.identifier.project) == (10, "p")
+    with double.down():
+        refused, release = await client.reserve("k", TASK_ID, "ns/a", 10), await client.release("k", TASK_ID, "ns/b")
+    assert refused.owner == "" and "unavailable" in refused.reason and "unavailable" in release
