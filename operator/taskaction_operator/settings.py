@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     bootstrap_image: str = Field("taskaction-runtime:0.1.0", description="Image with taskaction-bootstrap (Dockerfile target runtime).")
     bootstrap_cache_host_path: str | None = Field(None, description="hostPath shared by the pods of a node as the bundle cache.")
 
+    # CoPilot of raw containers (the SDK's ContainerTask): fetches their inputs, uploads their outputs (pods/copilot.py).
+    copilot_image: str = Field(
+        "cr.flyte.org/flyteorg/flyte-binary-v2:latest", description="Image with /bin/flyte-copilot (upstream's default: the single binary's)."
+    )
+    copilot_cpu: str = "500m"
+    copilot_memory: str = "128Mi"
+    copilot_timeout_seconds: float = Field(3600.0, gt=0, description="Bound on the upload of outputs; also the pod's termination grace.")
+
     # Storage as task pods see it: endpoint and region as env, credentials from a Secret by reference.
     pod_storage_endpoint: str | None = None
     pod_storage_region: str | None = None
