@@ -1,5 +1,6 @@
 """A ContainerTask's pod, as pods/copilot.py builds it, run with the real flyte-copilot against a real S3 server: the
-downloader puts inputs.pb's values in the input path, the task (plain `sh`) reads them and writes its output file,
+Flyte SDK's own ContainerTask (sdk_tasks/container.py) serialized; the downloader puts inputs.pb's values in the input
+path, the task (plain `sh`) reads them (and one as a template variable) and writes its output file,
 the uploader sidecar turns it into outputs.pb once the task has exited (the kubelet stand-in's SIGTERM), and the
 operator's check of the pod's success finds it.
 
@@ -14,15 +15,19 @@ import os
 from pathlib import Path
 
 import pytest
-from flyteidl2.core import literals_pb2
+from flyte._internal.runtime.task_serde import translate_task_to_wire
+from flyte.models import SerializationContext
+from flyteidl2.core import literals_pb2, tasks_pb2
 from flyteidl2.task import common_pb2
 
 from taskaction_operator.api.models import TaskAction
+from taskaction_operator.pods import templating
 from taskaction_operator.pods.builder import build_pod
 from taskaction_operator.storage import paths
 from taskaction_operator.storage.outputs import OutputCheck, check_outputs
 from tests.support.kubelet_standin import DEFAULT_IMAGES, Image, run_pod_locally
 from tests.support.seaweedfs import SeaweedFS
+from tests.storage.sdk_tasks import container
 from tests.unit.builders import container_task, spec, taskaction
 
 COPILOT = os.environ.get("TASKACTION_FLYTE_COPILOT", "")
@@ -34,14 +39,20 @@ def integer(value: int) -> literals_pb2.Literal:
     return literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=value)))
 
 
+def sdk_container_task() -> tasks_pb2.TaskTemplate:
+    context = SerializationContext(project="demo", domain="development", org="local", version="v1", root_dir=Path(container.__file__).parent)
+    return translate_task_to_wire(container.square, context).task_template
+
+
 async def test_inputs_in_outputs_out_through_the_real_copilot(seaweedfs: SeaweedFS, tmp_path: Path) -> None:
-    template = container_task()
+    template = sdk_container_task()
+    assert (template.type, template.container.data_config.enabled) == ("raw-container", True)
     body = taskaction(spec_=spec(template, runOutputBase=seaweedfs.url("copilot/run1/"), inputUri=seaweedfs.url("copilot/run1/a0/inputs.pb")))
     ta = TaskAction.model_validate(body)
     inputs = common_pb2.Inputs(literals=[common_pb2.NamedLiteral(name="x", value=integer(3))])
     seaweedfs.s3fs().pipe(paths.inputs_file(ta.spec.input_uri), inputs.SerializeToString())
     settings = seaweedfs.settings(pod_storage_endpoint=seaweedfs.endpoint, pod_storage_secret=SECRET)
-    pod = build_pod(ta, template, 1, settings)
+    pod = build_pod(ta, template, 1, settings, inputs={"x": templating.render_literal(integer(3))})  # as the decision renders it
     images = DEFAULT_IMAGES.with_images(
         {settings.copilot_image: Image(binaries={"/bin/flyte-copilot": COPILOT}), "alpine:": Image(cmd=("sh",))}
     )
