@@ -25,6 +25,7 @@ from flyteidl2.core import catalog_pb2, identifier_pb2, literals_pb2
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import DecodeError
 
+from .. import metrics
 from ..storage.filesystems import StorageSettings, filesystem_for, scheme_of, secrets_of
 from ..storage.outputs import one_line
 
@@ -123,6 +124,11 @@ def entry_problem(output: base.CachedOutput, now: datetime, max_age_seconds: flo
     return None
 
 
+def _counted(call: str, answer: CacheAnswer) -> CacheAnswer:
+    metrics.CACHE_CALLS.labels(call, catalog_pb2.CatalogCacheStatus.Name(answer.status).removeprefix("CACHE_").lower()).inc()
+    return answer
+
+
 class CacheClient:
     def __init__(
         self, url: str, storage: StorageSettings, schemes: tuple[str, ...], timeout_seconds: float, max_age_seconds: float = 0.0
@@ -143,6 +149,9 @@ class CacheClient:
 
     async def get(self, key: str, task_id: identifier_pb2.Identifier, outputs_uri: str, now: datetime) -> CacheAnswer:
         """A hit has its outputs written to `outputs_uri` before it is answered."""
+        return _counted("get", await self._get(key, task_id, outputs_uri, now))
+
+    async def _get(self, key: str, task_id: identifier_pb2.Identifier, outputs_uri: str, now: datetime) -> CacheAnswer:
         try:
             response = await self._service.get(get_request(key, task_id))
         except ConnectError as exc:
@@ -176,6 +185,9 @@ class CacheClient:
         await filesystem_for(outputs_uri, self._storage)._pipe_file(outputs_uri, data)
 
     async def put(self, key: str, task_id: identifier_pb2.Identifier, outputs_uri: str, execution: Execution, now: datetime) -> CacheAnswer:
+        return _counted("put", await self._put(key, task_id, outputs_uri, execution, now))
+
+    async def _put(self, key: str, task_id: identifier_pb2.Identifier, outputs_uri: str, execution: Execution, now: datetime) -> CacheAnswer:
         try:
             await self._service.put(put_request(key, task_id, outputs_uri, execution, now))
         except ConnectError as exc:
@@ -191,7 +203,9 @@ class CacheClient:
         try:
             response = await self._service.get_or_extend_reservation(reservation_request(key, task_id, owner, heartbeat_seconds))
         except Exception as exc:
+            metrics.CACHE_CALLS.labels("reserve", "failed").inc()
             return Reservation(reason=self._reason("cache reservation", exc))
+        metrics.CACHE_CALLS.labels("reserve", "held" if response.reservation.owner_id == owner else "held_by_another").inc()
         return Reservation(owner=response.reservation.owner_id)
 
     async def release(self, key: str, task_id: identifier_pb2.Identifier, owner: str) -> str:
@@ -199,5 +213,7 @@ class CacheClient:
         try:
             await self._service.release_reservation(release_request(key, task_id, owner))
         except Exception as exc:
+            metrics.CACHE_CALLS.labels("release", "failed").inc()
             return self._reason("releasing the cache reservation", exc)
+        metrics.CACHE_CALLS.labels("release", "released").inc()
         return ""

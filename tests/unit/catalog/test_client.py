@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from flyteidl2.cacheservice import cacheservice_pb2 as base
 from flyteidl2.cacheservice.v2 import cacheservice_pb2 as v2
 from flyteidl2.core import identifier_pb2, literals_pb2
@@ -126,3 +127,14 @@ async def test_a_reservation_is_had_kept_and_let_go_by_its_owner_only(client: ca
     with double.down():
         refused, release = await client.reserve("k", TASK_ID, "ns/a", 10), await client.release("k", TASK_ID, "ns/b")
     assert refused.owner == "" and "unavailable" in refused.reason and "unavailable" in release
+
+
+async def test_calls_are_counted_by_outcome(client: cache.CacheClient, double: CacheServiceDouble, tmp_path: Path) -> None:
+    def count(call: str, outcome: str) -> float:
+        return REGISTRY.get_sample_value("taskaction_cache_calls_total", {"call": call, "outcome": outcome}) or 0.0
+
+    misses, failures = count("get", "miss"), count("put", "put_failure")
+    await client.get("counted", TASK_ID, outputs_file(tmp_path), NOW)
+    with double.down():
+        await client.put("counted", TASK_ID, outputs_file(tmp_path), EXECUTION, NOW)
+    assert (count("get", "miss"), count("put", "put_failure")) == (misses + 1, failures + 1)
