@@ -18,7 +18,7 @@ from flyteidl2.task import common_pb2
 from taskaction_operator.catalog.keys import cache_key
 from taskaction_operator.client.manifests import container_template, taskaction
 from taskaction_operator.storage import paths
-from tests.support.cache_service import CacheServiceDouble, cache_service
+from tests.support.cache_service import CacheServiceDouble
 from tests.support.events_service import EventsServiceDouble, events_service
 from tests.support.kube import Kube, is_true
 from tests.support.operator_process import OperatorProcess, running_operator
@@ -30,12 +30,6 @@ from .test_action_events import DELAY, OUTCOME, finished
 VERSION = "v1"
 INPUTS = {"x": literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=3)))}
 OUTPUTS = literals_pb2.LiteralMap(literals={"o0": literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=9)))})
-
-
-@pytest.fixture(scope="module")
-def cache() -> Iterator[CacheServiceDouble]:
-    with cache_service() as service:
-        yield service
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from flyteidl2.core import catalog_pb2
 from taskaction_operator.client.action_io import read_outputs
 from taskaction_operator.storage import paths
 from tests.storage.sdk_tasks import cached as cached_module
-from tests.support.cache_service import CacheServiceDouble, cache_service
+from tests.support.cache_service import CacheServiceDouble
 from tests.support.kube import Kube
 from tests.support.kubelet_standin import KubeletStandIn
 from tests.support.operator_process import OperatorProcess, running_operator
@@ -24,12 +24,6 @@ from tests.support.seaweedfs import SeaweedFS
 from .test_sdk_pipeline import ended_run, run_report, submit_sdk_run
 
 CACHED_FILE = Path(cached_module.__file__)
-
-
-@pytest.fixture(scope="module")
-def cache() -> Iterator[CacheServiceDouble]:
-    with cache_service() as service:
-        yield service
 
 
 @pytest.fixture(scope="module")
