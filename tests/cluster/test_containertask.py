@@ -1,6 +1,6 @@
 """A ContainerTask's pod on the real API server: its CoPilot (an uploader sidecar, a downloader, their emptyDirs) is
 accepted as built (a native sidecar needs Kubernetes 1.29, or 1.28 with SidecarContainers). That it fetches and
-uploads is tests/storage/test_copilot.py, with the real flyte-copilot."""
+uploads is e2e/copilot_check.py, with the real flyte-copilot."""
 
 from __future__ import annotations
 

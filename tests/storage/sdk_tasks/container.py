@@ -1,5 +1,5 @@
 """A raw container written with the real Flyte SDK (flyte.extras.ContainerTask): plain `sh`, its input as a template
-variable and its output as a file, through CoPilot (tests/storage/test_copilot.py)."""
+variable and its output as a file, through CoPilot (e2e/copilot_check.py)."""
 
 import flyte
 from flyte.extras import ContainerTask
