@@ -54,6 +54,9 @@ ACTION_EVENTS_SENT = Counter("taskaction_action_events_sent_total", "ActionEvent
 ACTION_EVENTS_FAILED = Counter(
     "taskaction_action_events_failed_total", "ActionEvents in Record calls that failed, by Connect code (or the error's type).", ["reason"]
 )
+CACHE_CALLS = Counter(
+    "taskaction_cache_calls_total", "Calls to the Flyte cache service by call (get, put, reserve, release) and outcome.", ["call", "outcome"]
+)
 ACTION_EVENTS_PENDING = Gauge("taskaction_action_events_pending", "ActionEvents the TaskActions call for that were not accepted yet.")
 ACTION_EVENTS_ABANDONED = Counter(
     "taskaction_action_events_abandoned_total", "Deleted TaskActions let go before their events were accepted (the abort wait ran out)."

@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     bootstrap_image: str = Field("taskaction-runtime:0.1.0", description="Image with taskaction-bootstrap (Dockerfile target runtime).")
     bootstrap_cache_host_path: str | None = Field(None, description="hostPath shared by the pods of a node as the bundle cache.")
 
+    # CoPilot of raw containers (the SDK's ContainerTask): fetches their inputs, uploads their outputs (pods/copilot.py).
+    copilot_image: str = Field(
+        "cr.flyte.org/flyteorg/flyte-binary-v2:latest", description="Image with /bin/flyte-copilot (upstream's default: the single binary's)."
+    )
+    copilot_cpu: str = "500m"
+    copilot_memory: str = "128Mi"
+    copilot_timeout_seconds: float = Field(3600.0, gt=0, description="Bound on the upload of outputs; also the pod's termination grace.")
+
     # Storage as task pods see it: endpoint and region as env, credentials from a Secret by reference.
     pod_storage_endpoint: str | None = None
     pod_storage_region: str | None = None
@@ -151,6 +159,13 @@ class Settings(BaseSettings):
         60.0, ge=0, description="How long a deleted action keeps its finalizer waiting for its events to be accepted."
     )
     logs: LogConfig = Field(default_factory=LogConfig, description="Log links, as the Flyte executor's plugins.logs (JSON).")
+
+    # The task cache (`cache=` on a task): looked up before a pod is made, written back after a success.
+    cache_service_url: str | None = Field(
+        None, description="Base URL of flyteidl2 CacheService (e.g. http://flyte:8094); None: tasks run uncached."
+    )
+    cache_timeout_seconds: float = Field(10.0, gt=0, description="Bound on one call to the cache service.")
+    cache_max_age_seconds: float = Field(0.0, ge=0, description="An entry older than this is a miss; 0: entries never expire.")
 
     # Process.
     bind_address: str = Field("127.0.0.1", description="Address of the metrics and health endpoints (0.0.0.0 in a pod).")

@@ -1,5 +1,5 @@
 """Fixtures of the cluster tier (the cluster and the CRD come from tests/conftest.py): a fresh namespace per module,
-a real S3 server, and the operator running as a process against them."""
+a real S3 server, the operator running as a process against them, and a Flyte cache service double."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.cache_service import CacheServiceDouble, cache_service
 from tests.support.kube import Kube
 from tests.support.operator_process import OperatorProcess, running_operator
 from tests.support.seaweedfs import SeaweedFS, seaweedfs_fixture
@@ -33,6 +34,13 @@ def storage_env(seaweedfs: SeaweedFS) -> dict[str, str]:
         "TASKACTION_STORAGE_ACCESS_KEY_ID": seaweedfs.access_key,
         "TASKACTION_STORAGE_SECRET_ACCESS_KEY": seaweedfs.secret_key,
     }
+
+
+@pytest.fixture(scope="module")
+def cache() -> Iterator[CacheServiceDouble]:
+    """A Flyte cache service double for the modules whose operator caches (TASKACTION_CACHE_SERVICE_URL=cache.url)."""
+    with cache_service() as service:
+        yield service
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The ActionEvents the operator sends to a Flyte events service (a Connect double of flyteidl2's EventsProxyService),
 per scenario, exactly: a success, a user failure retried, a system failure, an abort, the service down for a while,
-the operator killed mid-run. A cache hit is not here: the operator has no cache yet.
+the operator killed mid-run. A cache hit's event is in test_caching.py.
 
 Compared with what the control plane keeps (the first event of each (attempt, phase, version)); timestamps against the
 TaskAction's phase history, which they are derived from."""

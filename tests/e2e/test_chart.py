@@ -48,6 +48,9 @@ EVERYTHING = [
     "--set", "events.serviceUrl=http://flyte-binary-http.flyte.svc:8090",
     "--set", "events.cluster=prod-1",
     "--set", "events.abortWaitSeconds=30",
+    "--set", "cache.serviceUrl=http://flyte-binary-http.flyte.svc:8094",
+    "--set", "cache.maxAgeSeconds=86400",
+    "--set", "copilot.image=registry.example.com/flyte-binary-v2:2.0.43",
     "--set-json", 'events.logs={"kubernetes-enabled":false,"templates":[{"displayName":"Loki","templateUris":["https://loki/{{ .podName }}"],"messageFormat":"JSON"}]}',
 ]
 
@@ -189,6 +192,10 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     assert (settings.leader_election_namespace, settings.leader_election_identity) == ("taskaction-system", "ta-taskaction-operator-7d9f-x2x4q")
     assert settings.default_cpu == "500m"  # from extraEnv
     assert (settings.events_service_url, settings.events_cluster, settings.abort_event_wait_seconds) == ("http://flyte-binary-http.flyte.svc:8090", "prod-1", 30)
+    assert (settings.cache_service_url, settings.cache_timeout_seconds, settings.cache_max_age_seconds) == ("http://flyte-binary-http.flyte.svc:8094", 10, 86400)
+    assert (settings.copilot_image, settings.copilot_cpu, settings.copilot_memory, settings.copilot_timeout_seconds) == (
+        "registry.example.com/flyte-binary-v2:2.0.43", "500m", "128Mi", 3600
+    )
     assert not settings.logs.kubernetes_enabled and [(t.display_name, t.template_uris) for t in settings.logs.templates] == [("Loki", ["https://loki/{{ .podName }}"])]
 
     defaults = _env(one(helm.docs(), "Deployment"))
@@ -196,7 +203,8 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     assert defaults["TASKACTION_LEADER_ELECTION"] == "false"
     assert (defaults["TASKACTION_POD_SECURITY_LEVEL"], defaults["TASKACTION_POD_SERVICE_ACCOUNTS"]) == ("baseline", "[]")
     for unset in ("TASKACTION_STORAGE_ACCESS_KEY_ID", "TASKACTION_STORAGE_ENDPOINT", "TASKACTION_POD_STORAGE_SECRET", "TASKACTION_BOOTSTRAP_IMAGE",
-                  "TASKACTION_ACTIONS_SERVICE_ADDRESS", "TASKACTION_ACTIONS_SERVICE_NAMESPACE", "TASKACTION_EVENTS_SERVICE_URL", "TASKACTION_LOGS"):
+                  "TASKACTION_ACTIONS_SERVICE_ADDRESS", "TASKACTION_ACTIONS_SERVICE_NAMESPACE", "TASKACTION_EVENTS_SERVICE_URL", "TASKACTION_LOGS",
+                  "TASKACTION_CACHE_SERVICE_URL", "TASKACTION_COPILOT_IMAGE"):
         assert unset not in defaults
 
 
@@ -274,6 +282,9 @@ def test_optional_objects(helm: Helm) -> None:
         (["--set", "podPolicy.serviceAccounts={Admin}"], "/podPolicy/serviceAccounts/0", "does not match pattern"),
         (["--set", "events.abortWaitSeconds=-1"], "/events/abortWaitSeconds", "minimum: got -1, want 0"),
         (["--set", "events.serviceUrl=flyte:8090"], "/events/serviceUrl", "does not match pattern"),
+        (["--set", "cache.serviceUrl=flyte:8094"], "/cache/serviceUrl", "does not match pattern"),
+        (["--set", "cache.timeoutSeconds=0"], "/cache/timeoutSeconds", "exclusiveMinimum"),
+        (["--set", "copilot.timeoutSeconds=0"], "/copilot/timeoutSeconds", "minimum: got 0, want 1"),
         (["--set", "events.logs.cloudwatch_enabled=true"], "/events/logs", "additional properties 'cloudwatch_enabled' not allowed"),
     ],
 )

@@ -140,3 +140,26 @@ async def test_wrong_credentials_are_one_line_without_the_secret(seaweedfs: Seaw
     message = str(exc.value)
     assert message.startswith("uploading the code bundle to s3://") and "\n" not in message
     assert secret not in message
+
+
+async def test_a_cached_task_gets_a_cache_key_that_ignores_its_ignored_inputs(seaweedfs: SeaweedFS) -> None:
+    """The key (the runs service's, tests/unit/client/test_sdk.py) of the SDK's own serialization and inputs.pb."""
+    cached = Path(__file__).resolve().parent / "sdk_tasks" / "cached.py"
+
+    async def key(**inputs: str) -> str:
+        prepared = await sdk.prepare_sdk_run(
+            cached, "square", inputs, run=sdk.new_run_name(), namespace=NAMESPACE, project=PROJECT, domain=DOMAIN,
+            storage=f"s3://{seaweedfs.bucket}", settings=seaweedfs.settings(),
+        )
+        template = prepared.template
+        assert template.metadata.discoverable and template.metadata.discovery_version == "v2"
+        stored = common_pb2.Inputs.FromString(seaweedfs.s3fs().cat_file(prepared.inputs_uri))
+        assert prepared.body["spec"]["cacheKey"] == sdk.cache_key(template, stored)
+        return prepared.body["spec"]["cacheKey"]
+
+    assert await key(x="3") == await key(x="3", note="ignored")
+    assert await key(x="3") != await key(x="4")
+
+
+def test_an_uncached_task_has_no_cache_key(prepared: sdk.PreparedRun) -> None:
+    assert "cacheKey" not in prepared.body["spec"]

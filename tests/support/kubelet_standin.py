@@ -26,7 +26,11 @@ What it does, for one pod (`run_pod_locally`, or `KubeletStandIn` for the pods o
   HOME (a directory of the pod's, also the working directory when the container names none); the runtime image adds
   what the Dockerfile sets. An image not in the mapping fails loudly (`ImageNotModelled`) instead of running
   something else;
-- init containers one after the other, then the main containers together, each a subprocess (its own process group,
+- init containers one after the other, then the main containers together; a sidecar (an init container with
+  restartPolicy Always) is started in its turn and not waited for, and once the main containers ended (or the pod
+  failed) the sidecars get SIGTERM, last started first, and SIGKILL after terminationGracePeriodSeconds (30); a
+  sidecar's exit does not decide the pod's phase, and the pod's end is reported once they stopped (as the kubelet
+  does since 1.27). Each container is a subprocess (its own process group,
   killed with its pid 1 as a container's processes are) running command (else the image's ENTRYPOINT) + args (else,
   without a command, the image's CMD), $(VAR) expanded; stdout, stderr and the interleaved log each to a file
   (the streams are read apart, as a runtime reads them: lines of different streams may interleave either way);
@@ -46,8 +50,9 @@ endpoints and the like reach a process only through its pod spec, i.e. through t
 
 What it does not do: no images (every "image" is this machine with this venv), no isolation (processes run as the
 test's user, see the host's filesystem and network), no cgroups or resource limits (so no OOMKilled), no probes,
-no restarts (restartPolicy is ignored: a container runs once), no sidecar init containers (restartPolicy Always on
-an init container is refused), no ephemeral containers, no image pulls, readOnly mounts are writable.
+no restarts (restartPolicy is ignored: a container runs once, a sidecar too), no ephemeral containers, no image
+pulls, readOnly mounts are writable. A program an image holds at a fixed path (an ENTRYPOINT or command such as
+/bin/flyte-copilot) runs as the local program the image's model names for it (`Image.binaries`).
 
 `KubeletStandIn` (the cluster mode) watches (kubectl get --watch) the pods of one namespace that carry a label
 selector (default `sim.taskaction.dev/outcome=running`: kwok keeps such pods Running and never touches them again;
@@ -114,6 +119,9 @@ VENV_BIN = Path(sys.executable).parent
 IMAGE_PATH = os.pathsep.join([str(VENV_BIN), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
 
 
+DEFAULT_GRACE_SECONDS = 30  # the API server's default terminationGracePeriodSeconds
+
+
 class ContainerConfigError(Exception):
     """The kubelet's CreateContainerConfigError: the pod names a Secret, ConfigMap, key or field it cannot resolve."""
 
@@ -132,6 +140,7 @@ class Image:
     entrypoint: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ()
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    binaries: Mapping[str, str] = dataclasses.field(default_factory=dict)  # path in the image -> the local program
 
 
 @dataclasses.dataclass(frozen=True)
@@ -567,6 +576,15 @@ class _Process:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
 
+    def terminate(self, grace_seconds: float) -> None:
+        """SIGTERM, then SIGKILL once the grace is over (wait() then reports how it ended)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
 
 def termination_message(container: Mapping[str, Any], record: ContainerRecord, file: Path) -> str:
     data = file.read_bytes()[:MAX_TERMINATION_MESSAGE_BYTES] if file.exists() else b""
@@ -630,18 +648,30 @@ class PodRun:
 
     def _run_all(self) -> None:
         record, spec = self.record, self.pod["spec"]
-        sidecars = [c["name"] for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
-        if sidecars:
-            raise ImageNotModelled(f"init containers {sidecars} are sidecars: not modelled by the stand-in")
         record.phase = "Running"
-        groups = [[init] for init in spec.get("initContainers") or []] + [spec.get("containers") or []]
-        for group in groups:
-            outcome = self._run_together(group)
-            if outcome != "Succeeded":
-                record.phase = outcome
-                break
-        else:
-            record.phase = "Succeeded"
+        inits = spec.get("initContainers") or []
+        sidecars: list[tuple[Mapping[str, Any], ContainerRecord, _Process | None]] = []
+        try:
+            for group in [[init] for init in inits] + [spec.get("containers") or []]:
+                if group[0] in inits and group[0].get("restartPolicy") == "Always":
+                    started = self._start_all(group)
+                    if started is None:
+                        record.phase = "Pending"
+                        break
+                    sidecars += started
+                    continue
+                outcome = self._run_together(group)
+                if outcome != "Succeeded":
+                    record.phase = outcome
+                    break
+            else:
+                record.phase = "Succeeded"
+        finally:
+            grace = float(spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS))
+            for container, sidecar, process in reversed(sidecars):
+                if process is not None:
+                    process.terminate(grace)
+                self._finish(container, sidecar, process)
         if self._killed_because == DEADLINE_EXCEEDED:
             record.reason, record.message = DEADLINE_EXCEEDED, "Pod was active on the node longer than the specified deadline"
 
@@ -651,9 +681,9 @@ class PodRun:
         self.record.phase = "Pending"
         self.record.reason, self.record.message = "CreateContainerConfigError", message
 
-    def _run_together(self, containers: list[Mapping[str, Any]]) -> str:
-        """Start them together, wait for all: Succeeded (all exited 0), Failed, or Pending (a config error: the
-        kubelet would never start that container, so the pod would never end; nothing of the group is started)."""
+    def _start_all(self, containers: list[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], ContainerRecord, _Process | None]] | None:
+        """Start them together; None on a config error (the kubelet would never start that container, so the pod would
+        never end; nothing of the group is started)."""
         prepared = []
         for container in containers:
             record = self.record.container(container["name"])
@@ -661,8 +691,14 @@ class PodRun:
                 prepared.append((container, record, *self._prepare(container, record)))
             except ContainerConfigError as exc:
                 self._config_error([record], str(exc))
-                return "Pending"
-        started = [(container, record, self._start(argv, cwd, env, record)) for container, record, argv, cwd, env in prepared]
+                return None
+        return [(container, record, self._start(argv, cwd, env, record)) for container, record, argv, cwd, env in prepared]
+
+    def _run_together(self, containers: list[Mapping[str, Any]]) -> str:
+        """Start them together, wait for all: Succeeded (all exited 0), Failed, or Pending (a config error)."""
+        started = self._start_all(containers)
+        if started is None:
+            return "Pending"
         for container, record, process in started:
             self._finish(container, record, process)
         return "Succeeded" if all(record.exit_code == 0 for _, record, _ in started) else "Failed"
@@ -675,6 +711,8 @@ class PodRun:
         command, args = container.get("command"), container.get("args")
         argv = list(command or image.entrypoint) + list(args or ([] if command else image.cmd))
         argv = [sandbox.localize(container, expand(arg, container_env)) for arg in argv]
+        if argv and argv[0] in image.binaries:
+            argv[0] = image.binaries[argv[0]]
         cwd = sandbox.localize(container, container.get("workingDir") or str(sandbox.home))
         Path(cwd).mkdir(parents=True, exist_ok=True)
         termination_file = sandbox.termination_file(container)

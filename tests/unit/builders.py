@@ -8,7 +8,7 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flyteidl2.core import identifier_pb2, literals_pb2, tasks_pb2, types_pb2
+from flyteidl2.core import identifier_pb2, interface_pb2, literals_pb2, tasks_pb2, types_pb2
 from flyteidl2.workflow import run_definition_pb2
 from google.protobuf import duration_pb2, struct_pb2
 
@@ -74,6 +74,22 @@ def task_template(
         template.security_context.run_as.k8s_service_account = service_account
     if secrets:
         template.security_context.secrets.add(group="g", key="k")
+    return template
+
+
+def container_task(*, inputs: bool = True, outputs: bool = True, storage: str | None = None) -> tasks_pb2.TaskTemplate:
+    """The SDK's ContainerTask (flyte.extras.ContainerTask): a raw container whose data_config turns CoPilot on;
+    one integer in (x), one out (o0), the SDK's default paths and format."""
+    template = task_template(task_type="raw-container", image="alpine:3.20", command=["sh", "-c"], args=["expr $(cat /var/inputs/x) '*' 3 > /var/outputs/o0"])
+    integer = interface_pb2.Variable(type=types_pb2.LiteralType(simple=types_pb2.INTEGER))
+    if inputs:
+        template.interface.inputs.variables.add(key="x", value=integer)
+    if outputs:
+        template.interface.outputs.variables.add(key="o0", value=integer)
+    config = template.container.data_config
+    config.enabled, config.input_path, config.output_path, config.format = True, "/var/inputs", "/var/outputs", tasks_pb2.DataLoadingConfig.JSON
+    if storage:
+        template.container.resources.limits.add(name=tasks_pb2.Resources.STORAGE, value=storage)
     return template
 
 

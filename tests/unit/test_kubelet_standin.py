@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from tests.support.kubelet_standin import (
+    DEFAULT_IMAGES,
     ContainerConfigError,
+    Image,
     ImageNotModelled,
     expand,
     final_status,
@@ -187,3 +189,36 @@ def test_final_status_is_a_kubelets(tmp_path: Path) -> None:
         terminated = entry["state"]["terminated"]
         assert (entry["name"], terminated["exitCode"], terminated["reason"]) == (name, 0, "Completed")
         assert terminated["containerID"].startswith("kubelet-standin://") and terminated["startedAt"] <= terminated["finishedAt"]
+
+
+def test_a_sidecar_runs_beside_the_rest_and_is_stopped_with_sigterm_after_the_main_containers(tmp_path: Path) -> None:
+    shared = {"name": "shared", "mountPath": "/var/shared"}
+    sidecar = sh(
+        "watcher",
+        "touch /var/shared/up; trap 'echo got-term > /var/shared/term; exit 3' TERM; while true; do sleep 0.05; done",
+        restartPolicy="Always",
+        volumeMounts=[shared],
+    )
+    after = sh("after", "test -f /var/shared/up", volumeMounts=[shared])
+    main = sh("main", "test -f /var/shared/up && test ! -f /var/shared/term", volumeMounts=[shared])
+    record = run_pod_locally(pod(main, init=[sidecar, after], volumes=[{"name": "shared", "emptyDir": {}}]), tmp_path)
+    assert record.phase == "Succeeded", record.report()  # the sidecar's own exit code decides nothing
+    assert record.exit_codes == {"watcher": 3, "after": 0, "main": 0}
+    assert [term.read_text() for term in tmp_path.rglob("term")] == ["got-term\n"]  # in the emptyDir
+
+
+def test_a_sidecar_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
+    stubborn = sh("stubborn", "trap '' TERM; while true; do sleep 0.05; done", restartPolicy="Always")
+    started = time.monotonic()
+    record = run_pod_locally(pod(sh("main", "true"), init=[stubborn], terminationGracePeriodSeconds=1), tmp_path)
+    assert record.phase == "Succeeded" and record.exit_codes["stubborn"] == 137
+    assert 1 <= time.monotonic() - started < 10
+
+
+def test_an_image_program_at_a_fixed_path_runs_as_the_local_one(tmp_path: Path) -> None:
+    program = tmp_path / "copilot"
+    program.write_text("#!/bin/sh\necho \"ran with $*\"\n")
+    program.chmod(0o755)
+    images = DEFAULT_IMAGES.with_images({"registry/tool:": Image(binaries={"/bin/tool": str(program)})})
+    record = run_pod_locally(pod({"name": "main", "image": "registry/tool:1", "command": ["/bin/tool"], "args": ["a", "b"]}), tmp_path / "pod", images=images)
+    assert record.phase == "Succeeded" and record.container("main").stdout() == "ran with a b\n"

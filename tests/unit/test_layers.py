@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("api",),  # the CRD's vocabulary: constants, models, decoding, phases, timestamps
     ("settings", "logs", "metrics", "health", "redact"),  # the process's configuration and observability
     ("kube", "storage"),  # the Kubernetes client; object storage and its paths
+    ("catalog",),  # the Flyte cache service: cache keys and its client
     ("bundles",),  # the in-pod bootstrap
     ("pods",),  # TaskTemplate -> pod, pod status -> phase
     ("reconcile",),  # the pure decisions

@@ -18,7 +18,9 @@ inside functions. Storage credentials come from Settings / the environment (stor
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import hashlib
 import importlib.util
 import inspect
 import json
@@ -307,6 +309,24 @@ def serialize(task_obj: Any, bundle: Any, bundle_uri: str, *, project: str, doma
         raise failure(f"serializing task {task_obj.name!r}", exc) from exc
 
 
+def _sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def cache_key(template: tasks_pb2.TaskTemplate, inputs: common_pb2.Inputs) -> str | None:
+    """spec.cacheKey of a root whose inputs.pb the client writes, as the runs service computes it for inputs sent
+    inline (run_service.go CreateRun: computeFilteredInputsHash, generateCacheKeyForTask): sha256 over the hash of the
+    inputs but the ignored ones, the task's name, the hash of its interface and its cache version; None when the task
+    does not cache."""
+    metadata = template.metadata
+    if not metadata.discoverable:
+        return None
+    kept = common_pb2.Inputs(literals=[named for named in inputs.literals if named.name not in metadata.cache_ignore_input_vars])
+    interface = _sha256_b64(template.interface.SerializeToString(deterministic=True)) if template.HasField("interface") else ""
+    data = f"{_sha256_b64(kept.SerializeToString(deterministic=True))}{template.id.name}{interface}{metadata.discovery_version}"
+    return _sha256_b64(data.encode())
+
+
 # --- all together -------------------------------------------------------------------------------------------------
 
 
@@ -348,6 +368,9 @@ async def prepare_sdk_run(
             template, run=run, namespace=namespace, project=project, domain=domain, storage=storage,
             labels=labels, annotations=annotations, env_vars=env_vars,
         )
+        key = cache_key(template, inputs)
+        if key is not None:
+            body["spec"]["cacheKey"] = key
         await upload_file(local, bundle_uri, settings)
     inputs_uri = await write_inputs_file(body["spec"]["inputUri"], inputs, settings)
     return PreparedRun(body, template, bundle_uri, bundle.computed_version, inputs_uri)

@@ -18,6 +18,7 @@ from typing import Any
 from .. import logs, metrics
 from ..api import constants as c
 from ..api.times import utcnow
+from ..catalog.client import CacheClient
 from ..kube import ApiError, KubeApi
 from ..logs import current_object
 from ..pods.naming import pod_name
@@ -26,7 +27,7 @@ from ..reconcile import status as st
 from ..reconcile.dispatch import Observed, needs_parent, reconcile
 from ..reconcile.lookups import NOTHING_LOOKED_UP, CreateRefused
 from ..reconcile.ownership import MAX_LINEAGE, parent_name
-from ..reconcile.plan import FindPodTemplate, Lookup, Plan, ReadInputs
+from ..reconcile.plan import CacheGet, CachePut, CacheRelease, CacheReserve, FindPodTemplate, Lookup, Plan, ReadInputs
 from ..reconcile.task import observed_attempts
 from ..settings import Settings
 from ..storage.inputs import read_inputs
@@ -60,6 +61,7 @@ class Controller:
         self._created: dict[Key, str] = {}
         self._unlisten: Callable[[], None] = lambda: None
         self.reporter = ActionReporter(settings, self.pods, self.queue.add)
+        self.cache: CacheClient | None = None
 
     # Watch events --------------------------------------------------------------------------------------------
 
@@ -99,6 +101,14 @@ class Controller:
 
     def start(self) -> None:
         self.events = EventRecorder(self.api, self.settings.kube_events)
+        if self.settings.cache_service_url:
+            self.cache = CacheClient(
+                self.settings.cache_service_url,
+                self.settings,
+                tuple(self.settings.storage_schemes),
+                self.settings.cache_timeout_seconds,
+                self.settings.cache_max_age_seconds,
+            )
         self.reporter.start()
         self._tasks = [
             asyncio.create_task(self._worker(), name=f"reconciler-{i}") for i in range(self.settings.max_concurrent_reconciles)
@@ -138,6 +148,8 @@ class Controller:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.supervisor.stop()
         await self.reporter.stop()
+        if self.cache is not None:
+            await self.cache.close()
 
     async def _worker(self) -> None:
         while True:
@@ -216,6 +228,14 @@ class Controller:
             return await self._pod_template(namespace, request.name)
         if isinstance(request, ReadInputs):
             return await read_inputs(request.uri, self.settings)
+        if isinstance(request, CacheGet):
+            return await self.cache.get(request.key, request.task_id, request.outputs_uri, utcnow())  # type: ignore[union-attr]
+        if isinstance(request, CachePut):
+            return await self.cache.put(request.key, request.task_id, request.outputs_uri, request.execution, utcnow())  # type: ignore[union-attr]
+        if isinstance(request, CacheReserve):
+            return await self.cache.reserve(request.key, request.task_id, request.owner, request.heartbeat_seconds)  # type: ignore[union-attr]
+        if isinstance(request, CacheRelease):
+            return await self.cache.release(request.key, request.task_id, request.owner)  # type: ignore[union-attr]
         return await check_outputs(request.prefix, self.settings)
 
     async def _pod_template(self, namespace: str, name: str) -> dict[str, Any] | None:

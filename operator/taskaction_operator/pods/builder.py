@@ -1,7 +1,7 @@
 """TaskTemplate -> Pod, following flyteplugins' pod plugin as the Flyte executor runs it (flytek8s pod_helper.go
 ApplyFlytePodConfiguration, UpdatePod): the pod's identity, labels, annotations and spec, each container's rendered
-args, with the env of `env`, the primary's requests and limits of `resources` and the bundle's init container of
-`bundle_init`; then merged onto the pod template, if any.
+args, with the env of `env`, the primary's requests and limits of `resources`, a raw container's CoPilot of `copilot`
+and the bundle's init container of `bundle_init`; then merged onto the pod template, if any.
 
 Pure: a dict in Kubernetes JSON shape comes out of the TaskAction, its decoded template, the attempt and the
 settings. Nothing here talks to the API server.
@@ -27,6 +27,7 @@ from ..storage import paths
 from . import templating
 from .actions_token import add_actions_token
 from .bundle_init import add_bundle_bootstrap, fetches_its_own_bundle, reserved_name_problem
+from .copilot import add_copilot
 from .env import env_var, flyte_env, storage_env
 from .extended_resources import apply_extended_resources, gpu_accelerator, gpu_resource_name
 from .naming import container_name, pod_name, retry_index, sanitize_label_value
@@ -198,6 +199,7 @@ def build_pod(
                 if template.HasField("container")
                 else own_resources(container.get("resources"), settings, f"taskTemplate.k8s_pod.containers[{primary}].resources", gpu_name)
             )
+    add_copilot(spec, primary, template, ta.spec.input_uri or "", ctx.output_prefix, settings)
     bundle_uri = template.metadata.code_bundle_uri
     if bundle_uri and not fetches_its_own_bundle(command_lines(template)):
         add_bundle_bootstrap(spec, primary, bundle_uri, settings)

@@ -40,7 +40,46 @@ class ReadOutputs:
     prefix: str
 
 
-Lookup = FindPodTemplate | ReadInputs | ReadOutputs
+@dataclass(frozen=True)
+class CacheGet:
+    """A cacheable task is to run: ask the cache service for `key`; a hit's outputs go to `outputs_uri`."""
+
+    key: str
+    task_id: Any  # flyteidl2.core.Identifier of the template
+    outputs_uri: str
+
+
+@dataclass(frozen=True)
+class CachePut:
+    """A cacheable task succeeded: write its outputs (`outputs_uri`) back under `key`."""
+
+    key: str
+    task_id: Any  # flyteidl2.core.Identifier of the template
+    outputs_uri: str
+    execution: Any  # catalog.client.Execution: the attempt, as the entry's metadata
+
+
+@dataclass(frozen=True)
+class CacheReserve:
+    """A serializable cacheable task: take or extend the reservation of `key` for `owner`."""
+
+    key: str
+    task_id: Any
+    owner: str
+    heartbeat_seconds: float
+
+
+@dataclass(frozen=True)
+class CacheRelease:
+    """The launch that held the reservation of `key` is over: let it go."""
+
+    key: str
+    task_id: Any
+    owner: str
+
+
+CacheLookup = CacheGet | CachePut | CacheReserve | CacheRelease
+Lookup = FindPodTemplate | ReadInputs | ReadOutputs | CacheLookup
 
 
 @dataclass

@@ -34,10 +34,10 @@ from ..pods.task_types import plugin_not_found
 from ..settings import Settings
 from ..storage import paths
 from ..storage.outputs import OutputCheck
-from . import ownership, plugin_state
+from . import caching, ownership, plugin_state
 from . import status as st
 from .lookups import NOTHING_LOOKED_UP, CreateRefused, Lookups
-from .plan import Event, FindPodTemplate, Plan, ReadInputs, ReadOutputs
+from .plan import Event, FindPodTemplate, Lookup, Plan, ReadInputs, ReadOutputs
 
 REQUIRED_TASK_FIELDS = ("runName", "project", "domain", "actionName", "taskType", "taskTemplate", "inputUri", "runOutputBase")
 PARENT_POLL_SECONDS = 5.0
@@ -181,6 +181,10 @@ class TaskReconcile:
         return self.plan
 
     def finish(self, info: ph.PhaseInfo) -> Plan:
+        if caching.enabled(self) and caching.holds_reservation(self):
+            reserving = caching.keep_or_release(self)
+            if reserving is not None:
+                return reserving
         status, plan = self.status, self.pending()
         spec = self.body["spec"]
         status["pluginPhase"] = info.phase.value
@@ -251,7 +255,7 @@ class TaskReconcile:
         plugin_state.reset(status)
         return self.conclude(ph.queued("restarting task"))
 
-    def lookup(self, request: FindPodTemplate | ReadInputs | ReadOutputs) -> Plan:
+    def lookup(self, request: Lookup) -> Plan:
         """Nothing to do until the shell has looked this up."""
         assert not self.lookups.answers(request), f"{request} was answered already"
         return Plan(lookup=request)
@@ -370,6 +374,9 @@ def start_attempt(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan | None:
     if pod is None and r.lookups.create_refused is not None:
         return create_refused(r, r.lookups.create_refused)
     if pod is None:
+        cached = caching.before_launch(r) if caching.enabled(r) else None
+        if cached is not None:
+            return cached
         made = make_pod(r)
         if isinstance(made, Plan):
             return made
@@ -494,6 +501,10 @@ def observe_pod(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan:
             # A recoverable SYSTEM error in error.pb is the platform's: charged to the system-failure budget.
             r.plan.delete_pod = r.pod_name
             return r.system_failure(info.error, outputs.error_version)  # type: ignore[arg-type]
+    if info.phase is ph.Phase.SUCCESS and caching.enabled(r):
+        written = caching.write_back(r)
+        if written is not None:
+            return written
     return retry_or_fail(r, info)
 
 

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flyteidl2.common import identifier_pb2, phase_pb2
-from flyteidl2.core import tasks_pb2
+from flyteidl2.core import catalog_pb2, tasks_pb2
 from flyteidl2.task import common_pb2
 from flyteidl2.workflow import run_definition_pb2
 from google.protobuf import timestamp_pb2
@@ -129,6 +129,8 @@ def steps(body: dict[str, Any]) -> list[Step]:
         if name not in _ENTRY_PHASES:
             continue
         had_containers = had_containers or name in (c.REASON_INITIALIZING, c.REASON_EXECUTING, c.REASON_COMPLETED)
+        if name == c.REASON_COMPLETED and status.get("cacheStatus") == catalog_pb2.CACHE_HIT:
+            had_containers = False  # a cache hit: no pod ran, there are no logs
         error = None
         if name == c.REASON_PERMANENT_FAILURE:
             state = status.get("errorState") or {}

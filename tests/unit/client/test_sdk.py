@@ -207,3 +207,31 @@ def test_a_file_named_like_a_loaded_module_is_refused(tmp_path: Path) -> None:
     path.write_text("x = 1\n")
     with pytest.raises(errors.ClientError, match="already 'json' from .*rename the file"):
         sdk.load_task_module(path)
+
+
+def test_a_roots_cache_key_is_the_runs_services() -> None:
+    """The expected key was printed by the runs service's own code (run_service.go's computeFilteredInputsHash and
+    generateCacheKeyForTask of flyteorg/flyte v2.0.43, compiled with Go) for this template and these inputs."""
+    from flyteidl2.core import interface_pb2, literals_pb2, types_pb2
+    from flyteidl2.task import common_pb2
+
+    from ..builders import task_template
+
+    template = task_template(name="cached.square")
+    template.metadata.discoverable, template.metadata.discovery_version = True, "v2"
+    template.metadata.cache_ignore_input_vars.append("note")
+    for key, simple in (("x", types_pb2.INTEGER), ("note", types_pb2.STRING)):
+        template.interface.inputs.variables.add(key=key, value=interface_pb2.Variable(type=types_pb2.LiteralType(simple=simple)))
+    template.interface.outputs.variables.add(key="o0", value=interface_pb2.Variable(type=types_pb2.LiteralType(simple=types_pb2.INTEGER)))
+
+    def inputs(x: int, note: str) -> common_pb2.Inputs:
+        literal = lambda **v: literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(**v)))  # noqa: E731
+        made = common_pb2.Inputs(literals=[common_pb2.NamedLiteral(name="x", value=literal(integer=x)), common_pb2.NamedLiteral(name="note", value=literal(string_value=note))])
+        made.context.add(key="k", value="v")  # not hashed
+        return made
+
+    assert sdk.cache_key(template, inputs(3, "hi")) == "PnEm2llU+UtqLoailqmfvN24G0KjFZMycvZh6hC7VLs="
+    assert sdk.cache_key(template, inputs(3, "other")) == "PnEm2llU+UtqLoailqmfvN24G0KjFZMycvZh6hC7VLs="  # ignored
+    assert sdk.cache_key(template, inputs(4, "hi")) != "PnEm2llU+UtqLoailqmfvN24G0KjFZMycvZh6hC7VLs="
+    template.metadata.discoverable = False
+    assert sdk.cache_key(template, inputs(3, "hi")) is None

@@ -8,7 +8,7 @@ from typing import Any
 
 from flyteidl2.common import identifier_pb2
 from flyteidl2.common import phase_pb2 as p
-from flyteidl2.core import execution_pb2
+from flyteidl2.core import catalog_pb2, execution_pb2
 from flyteidl2.workflow import run_definition_pb2
 from hypothesis import given
 from hypothesis import strategies as st
@@ -221,3 +221,12 @@ def test_attempts_count_the_user_restarts_and_versions_keep_every_event_apart(ca
     assert [(e.attempt, e.phase) for e in got] == expected
     assert len({(e.attempt, e.phase, e.version) for e in got}) == len(got)  # the server's dedupe drops none of them
     assert [e.reported_time.ToNanoseconds() for e in got] == sorted({e.reported_time.ToNanoseconds() for e in got})
+
+
+def test_a_cache_hit_is_one_succeeded_event_with_its_cache_status_and_outputs() -> None:
+    """No pod ran: upstream's short-circuit reports the success alone, CACHE_HIT, the copied outputs under the attempt."""
+    hit = body(entry(c.REASON_COMPLETED, "TaskAction completed successfully"), terminal=c.CONDITION_SUCCEEDED)
+    hit["status"]["cacheStatus"] = catalog_pb2.CACHE_HIT
+    (event,) = events(hit)
+    assert (event.phase, event.cache_status, event.outputs.output_uri) == (S, catalog_pb2.CACHE_HIT, f"{b.ROOT_OUTPUT_1}/outputs.pb")
+    assert not event.log_info
