@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     storage_secret_access_key: str | None = Field(None, repr=False)
 
     # Code bundles of templates whose container does not fetch its own (no --tgz): an init container does.
-    bootstrap_image: str = Field("taskaction-runtime:0.1.0", description="Image with taskaction-bootstrap (Dockerfile target runtime).")
+    bootstrap_image: str = Field("ghcr.io/taskaction-operator/taskaction-runtime:0.1.0", description="Image with taskaction-bootstrap (Dockerfile target runtime).")
     bootstrap_cache_host_path: str | None = Field(None, description="hostPath shared by the pods of a node as the bundle cache.")
 
     # Storage as task pods see it: endpoint and region as env, credentials from a Secret by reference.

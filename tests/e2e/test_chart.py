@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from taskaction_operator.settings import Settings
-from tests.e2e.helm import CHART, REPO, Helm, find, one
+from tests.e2e.helm import CHART, REPO, Helm, find, one, release_objects
 from tests.support.kube import Kube
 
 # The kube-apiserver of the local cluster; kubernetes-validate ships schemas up to 1.37.
@@ -39,7 +39,7 @@ EVERYTHING = [
     "--set", "leaderElection.enabled=true",
     "--set", "podStorage.endpoint=http://seaweedfs.storage:8333",
     "--set", "podStorage.secret=task-s3",
-    "--set", "bootstrap.image=registry.example.com/taskaction-runtime:0.1.0",
+    "--set", "bootstrap.image.repository=registry.example.com/taskaction-runtime",
     "--set", "bootstrap.cacheHostPath=/var/cache/taskaction-bundles",
     "--set", "actionsService.enabled=true",
     "--set-json", 'networkPolicy.actionsFrom=[{"namespaceSelector":{"matchLabels":{"flyte.org/tasks":"true"}}}]',
@@ -50,13 +50,22 @@ EVERYTHING = [
 ]
 
 
-def test_chart_crd_is_the_repository_crd() -> None:
+def test_chart_crd_is_the_repository_crd(helm: Helm) -> None:
     ours = (REPO / "crds" / "taskactions.flyte.org.yaml").read_bytes()
-    chart = (CHART / "crds" / "taskactions.flyte.org.yaml").read_bytes()
+    chart = (CHART / "files" / "taskactions.flyte.org.yaml").read_bytes()
     assert chart == ours, (
-        "charts/taskaction-operator/crds/taskactions.flyte.org.yaml differs from crds/taskactions.flyte.org.yaml; "
-        "run: cp crds/taskactions.flyte.org.yaml charts/taskaction-operator/crds/"
+        "charts/taskaction-operator/files/taskactions.flyte.org.yaml differs from crds/taskactions.flyte.org.yaml; "
+        "run: cp crds/taskactions.flyte.org.yaml charts/taskaction-operator/files/"
     )
+    assert not (CHART / "crds").exists(), "a crds/ directory is installed once and never upgraded: the CRD is a template"
+    # Rendered as a template (so that `helm upgrade` applies it): the same spec, the release's labels, kept.
+    rendered = one(helm.docs(release="r", namespace="ops", crds=False), "CustomResourceDefinition")
+    repository = yaml.safe_load(ours)
+    assert rendered["spec"] == repository["spec"] and rendered["metadata"]["name"] == repository["metadata"]["name"]
+    assert rendered["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    assert rendered["metadata"]["labels"]["app.kubernetes.io/instance"] == "r"
+    assert "annotations" not in one(helm.docs("--set", "crds.keep=false"), "CustomResourceDefinition")["metadata"]
+    assert not find(helm.docs("--set", "crds.install=false"), "CustomResourceDefinition")
 
 
 def test_chart_app_version_is_the_package_version() -> None:
@@ -105,14 +114,16 @@ def test_rendered_manifests_validate_offline_and_on_the_api_server(
     checked = _validate_offline(docs)
     assert "Deployment/tpl-taskaction-operator" in checked and "CustomResourceDefinition/taskactions.flyte.org" in checked
 
-    builtin = "\n---\n".join(yaml.safe_dump(d) for d in docs if not d["apiVersion"].startswith("monitoring.coreos.com/"))
-    proc = kube.run("apply", "--dry-run=server", "-f", "-", input=builtin, check=False)
+    # The `helm test` pod is left out: admission looks up its ServiceAccount, which a dry run does not create
+    # (tests/e2e/test_helm_test.py runs it).
+    server = [d for d in docs if not d["apiVersion"].startswith("monitoring.coreos.com/") and d["kind"] != "Pod"]
+    proc = kube.run("apply", "--dry-run=server", "-f", "-", input="\n---\n".join(yaml.safe_dump(d) for d in server), check=False)
     assert proc.returncode == 0, f"kubectl apply --dry-run=server rejected the {variant} render:\n{proc.stderr}"
-    assert proc.stdout.count("(server dry run)") == len(checked), proc.stdout
+    assert proc.stdout.count("(server dry run)") == len(server) == len(checked) - 1, proc.stdout
 
 
 def test_rbac_is_cluster_wide_by_default_and_namespaced_with_watch_namespaces(helm: Helm) -> None:
-    docs = helm.docs(release="r", namespace="ops")
+    docs = release_objects(helm.docs(release="r", namespace="ops"))
     assert [d["metadata"]["name"] for d in find(docs, "ClusterRole")] == ["r-taskaction-operator", "r-taskaction-operator-scanning"]
     assert [d["metadata"]["name"] for d in find(docs, "ClusterRoleBinding")] == ["r-taskaction-operator", "r-taskaction-operator-scanning"]
     assert [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in find(docs, "Role")] == [("ops", "r-taskaction-operator-leader-election")]
@@ -121,7 +132,7 @@ def test_rbac_is_cluster_wide_by_default_and_namespaced_with_watch_namespaces(he
     binding = one(docs, "ClusterRoleBinding", "r-taskaction-operator")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "r-taskaction-operator", "namespace": "ops"}]
 
-    docs = helm.docs("--set", "watchNamespaces={a,b}", release="r", namespace="ops")
+    docs = release_objects(helm.docs("--set", "watchNamespaces={a,b}", release="r", namespace="ops"))
     # Nothing cluster-wide: each namespace is watched by name, without kopf's scanning (controller/handlers.py).
     assert find(docs, "ClusterRole") == [] and find(docs, "ClusterRoleBinding") == []
     roles = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in find(docs, "Role")}
@@ -132,10 +143,10 @@ def test_rbac_is_cluster_wide_by_default_and_namespaced_with_watch_namespaces(he
         ("ops", "r-taskaction-operator-leader-election"),
     }
     # The namespaced rules are the cluster-wide ones.
-    cluster_rules = one(helm.docs(release="r", namespace="ops"), "ClusterRole", "r-taskaction-operator")["rules"]
+    cluster_rules = one(release_objects(helm.docs(release="r", namespace="ops")), "ClusterRole", "r-taskaction-operator")["rules"]
     assert one([d for d in docs if d["metadata"].get("namespace") == "a"], "Role")["rules"] == cluster_rules
 
-    docs = helm.docs("--set", "rbac.create=false", "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=mine")
+    docs = release_objects(helm.docs("--set", "rbac.create=false", "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=mine"))
     assert not [d for d in docs if d["apiVersion"].startswith("rbac.") or d["kind"] == "ServiceAccount"]
     assert one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "mine"
 
@@ -192,7 +203,8 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     defaults = _env(one(helm.docs(), "Deployment"))
     assert defaults["TASKACTION_NAMESPACES"] == "[]" and defaults["TASKACTION_DEFAULT_ENV_VARS"] == "{}"
     assert defaults["TASKACTION_LEADER_ELECTION"] == "false"
-    for unset in ("TASKACTION_STORAGE_ACCESS_KEY_ID", "TASKACTION_STORAGE_ENDPOINT", "TASKACTION_POD_STORAGE_SECRET", "TASKACTION_BOOTSTRAP_IMAGE",
+    assert defaults["TASKACTION_BOOTSTRAP_IMAGE"] == "ghcr.io/taskaction-operator/taskaction-runtime:0.1.0"
+    for unset in ("TASKACTION_STORAGE_ACCESS_KEY_ID", "TASKACTION_STORAGE_ENDPOINT", "TASKACTION_POD_STORAGE_SECRET",
                   "TASKACTION_ACTIONS_SERVICE_ADDRESS", "TASKACTION_ACTIONS_SERVICE_NAMESPACE", "TASKACTION_EVENTS_SERVICE_URL", "TASKACTION_LOGS"):
         assert unset not in defaults
 
@@ -203,7 +215,7 @@ def test_deployment_defaults(helm: Helm) -> None:
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert deployment["spec"]["replicas"] == 1
-    assert container["image"] == "taskaction-operator:0.1.0"
+    assert container["image"] == "ghcr.io/taskaction-operator/taskaction-operator:0.1.0"  # the chart's appVersion
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 8080, "health": 8081}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
@@ -222,7 +234,18 @@ def test_deployment_defaults(helm: Helm) -> None:
     assert service["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}]
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert not find(docs, "ServiceMonitor") and not find(docs, "PodDisruptionBudget") and not find(docs, "NetworkPolicy")
-    assert one(helm.docs("--set", "image.tag=dev"), "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"] == "taskaction-operator:dev"
+
+    def images(*args: str) -> tuple[str, str]:
+        deployment = one(helm.docs(*args), "Deployment")
+        return deployment["spec"]["template"]["spec"]["containers"][0]["image"], _env(deployment)["TASKACTION_BOOTSTRAP_IMAGE"]
+
+    digest = "sha256:" + "0123456789abcdef" * 4
+    assert images("--set", "image.tag=dev", "--set", "bootstrap.image.tag=dev") == (
+        "ghcr.io/taskaction-operator/taskaction-operator:dev", "ghcr.io/taskaction-operator/taskaction-runtime:dev")
+    # A digest wins over the tag.
+    assert images("--set", "image.tag=dev", "--set", f"image.digest={digest}", "--set", "bootstrap.image.repository=r.example/rt",
+                  "--set", f"bootstrap.image.digest={digest}") == (
+        f"ghcr.io/taskaction-operator/taskaction-operator@{digest}", f"r.example/rt@{digest}")
 
 
 def test_optional_objects(helm: Helm) -> None:
@@ -253,6 +276,11 @@ def test_optional_objects(helm: Helm) -> None:
         (["--set", "maxConcurrentReconciles=0"], "/maxConcurrentReconciles", "minimum: got 0, want 1"),
         (["--set", "replicas=two"], "/replicas", "got string, want integer"),
         (["--set", "image.repository=null"], "/image", "missing property 'repository'"),
+        (["--set", "image.digest=abc"], "/image/digest", "does not match pattern"),
+        (["--set", "bootstrap.image=runtime:1"], "/bootstrap/image", "got string, want object"),
+        (["--set", "crds.install=yes"], "/crds/install", "got string, want boolean"),
+        (["--set", "helmTest.command=null"], "/helmTest", "missing property 'command'"),
+        (["--set", "helmTest.command=true"], "/helmTest/command", "got boolean, want array"),
         (["--set", "gc.intervalSeconds=-5"], "/gc/intervalSeconds", "minimum: got -5, want 0"),
         (["--set", "watchNamespaces={Team_A}"], "/watchNamespaces/0", "does not match pattern"),
         (["--set", "readOutputs=maybe"], "/readOutputs", "got string, want boolean"),
@@ -281,3 +309,23 @@ def test_schema_is_draft_07_and_accepts_the_defaults() -> None:
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert set(values) <= set(schema["properties"]), set(values) - set(schema["properties"])
+
+
+def test_helm_test_hook_submits_a_taskaction_in_a_watched_namespace(helm: Helm) -> None:
+    docs = [d for d in helm.docs("--set", "watchNamespaces={team-a,team-b}", release="r", namespace="ops") if d not in release_objects([d])]
+    assert sorted((d["kind"], d["metadata"]["namespace"]) for d in docs) == [
+        ("Pod", "ops"), ("Role", "team-a"), ("RoleBinding", "team-a"), ("ServiceAccount", "ops")]
+    assert {d["metadata"]["annotations"]["helm.sh/hook"] for d in docs} == {"test"}
+    assert {d["metadata"]["annotations"]["helm.sh/hook-delete-policy"] for d in docs} == {"before-hook-creation,hook-succeeded"}
+    pod = one(docs, "Pod")["spec"]
+    assert pod["serviceAccountName"] == "r-taskaction-operator-test" and pod["restartPolicy"] == "Never"
+    (container,) = pod["containers"]
+    assert container["image"] == "ghcr.io/taskaction-operator/taskaction-operator:0.1.0"
+    assert container["command"] == [
+        "taskaction", "submit", "--namespace=team-a", "--image=ghcr.io/taskaction-operator/taskaction-runtime:0.1.0",
+        "--command", "--watch", "--", "python3", "-c", "print('taskaction-operator: helm test')"]
+    assert one(docs, "Role")["rules"] == [{"apiGroups": ["flyte.org"], "resources": ["taskactions"], "verbs": ["create", "list", "watch"]}]
+    # Cluster-wide: the release namespace; helmTest.namespace wins.
+    assert "--namespace=ops" in one(helm.docs(release="r", namespace="ops"), "Pod")["spec"]["containers"][0]["command"]
+    assert "--namespace=x" in one(helm.docs("--set", "helmTest.namespace=x", release="r", namespace="ops"), "Pod")["spec"]["containers"][0]["command"]
+    assert not find(helm.docs("--set", "helmTest.enabled=false"), "Pod")

@@ -2,6 +2,7 @@
 
     taskaction submit -f run.yaml
     taskaction submit --image busybox --run hello -- echo hi
+    taskaction submit --image python:3.12 --command --watch -- python3 -c 'print(1)'    # a run named r + 19 random
     taskaction submit -f pipeline.py --task pipeline -i x=5 [--run NAME]    # a Flyte SDK task file
     taskaction get [RUN]            taskaction tree RUN           taskaction watch RUN
     taskaction logs ACTION [--attempt N]   taskaction outputs ACTION
@@ -77,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-i", "--input", action="append", metavar="KEY=VALUE", help="an input of the SDK task, read as its declared type (repeatable)")
     s.add_argument("--copy-style", choices=sdk.COPY_STYLES, default="loaded_modules", help="what the SDK task's code bundle holds (default: the loaded modules)")
     s.add_argument("--image", help="container image of a task built here")
-    s.add_argument("--run", help="run name (with --image; with a .py file, default r + 19 random characters)")
+    s.add_argument("--run", help="run name (default r + 19 random characters)")
     s.add_argument("--action", default=c.ROOT_ACTION_NAME, help="action name (default: the root, a0)")
     s.add_argument("--parent", default=None, help="parent action (makes a child of an existing action)")
     s.add_argument("--project", default="demo")
@@ -87,6 +88,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--env", action="append", metavar="KEY=VALUE", help="run-scoped environment variable (repeatable)")
     s.add_argument("--label", action="append", metavar="KEY=VALUE", help="label (repeatable)")
     s.add_argument("--annotation", action="append", metavar="KEY=VALUE", help="annotation (repeatable)")
+    s.add_argument("--command", dest="as_command", action="store_true", help="the words after -- are the container's command, in place of the image's entrypoint (as kubectl run --command); default: its args")
+    s.add_argument("--watch", action="store_true", help="then follow the run as `watch` does (exit 0 iff it succeeded)")
     s.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... of the container")
 
     g = sub.add_parser("get", parents=[common, links], help="list TaskActions (of one run, with the log links of each)")
@@ -118,9 +121,13 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
             cmd = cmd[1:]
         args.cmd = cmd
         if bool(args.filename) == bool(args.image):
-            p.error("submit needs either -f FILE or --image IMAGE --run NAME -- COMMAND...")
-        if args.image and (not args.run or not cmd):
-            p.error("submit --image needs --run NAME and a command after --")
+            p.error("submit needs either -f FILE or --image IMAGE -- COMMAND...")
+        if args.image and not cmd:
+            p.error("submit --image needs a command after --")
+        if args.as_command and not args.image:
+            p.error("--command goes with --image")
+        if args.image and not args.run and (args.parent or args.action != c.ROOT_ACTION_NAME):
+            p.error("a child action (--action, --parent) needs --run NAME, its run")
         if args.filename and cmd:
             p.error("submit -f takes no command")
         check_sdk_submit(p, args)
@@ -270,9 +277,11 @@ async def cmd_submit(api: KubeApi, args: argparse.Namespace) -> int:
         text = sys.stdin.read() if args.filename == "-" else Path(args.filename).read_text()
         bodies = runs.order_for_submit(load_documents(text))
     else:
+        command, cmd_args = (args.cmd, []) if args.as_command else ([], args.cmd)
         template = manifests.container_template(
-            args.image, args.cmd, project=args.project, domain=args.domain, retries=args.retries
+            args.image, cmd_args, command=command, project=args.project, domain=args.domain, retries=args.retries
         )
+        args.run = args.run or sdk.new_run_name()
         if args.parent is None and args.action == c.ROOT_ACTION_NAME:
             bodies = [
                 manifests.root_body(
@@ -287,9 +296,10 @@ async def cmd_submit(api: KubeApi, args: argparse.Namespace) -> int:
             ]
     created = [await runs.submit(api, body, namespace=args.namespace) for body in bodies]
     lines = [f"taskaction/{o['metadata']['name']} created in {o['metadata']['namespace']}" for o in created]
-    if sdk.is_sdk_file(args.filename):
-        lines.append(f"run: {created[0]['spec']['runName']}")
+    lines.append(f"run: {created[0]['spec']['runName']}")
     emit(created, args.output, "\n".join(lines))
+    if args.watch:
+        return await follow_run(api, created[0]["spec"]["runName"], args.namespace, args.output)
     return 0
 
 
@@ -323,13 +333,17 @@ async def cmd_tree(api: KubeApi, args: argparse.Namespace) -> int:
 
 
 async def cmd_watch(api: KubeApi, args: argparse.Namespace) -> int:
+    return await follow_run(api, args.run, args.namespace, args.output)
+
+
+async def follow_run(api: KubeApi, run: str, namespace: str, output: str) -> int:
     tree = None
-    async for tree in trees.watch_run(api, args.run, args.namespace):
-        if args.output == "human":
+    async for tree in trees.watch_run(api, run, namespace):
+        if output == "human":
             print(render_tree(tree) + "\n", flush=True)
         else:
             data = tree_data(tree)
-            print(json.dumps(data, sort_keys=True) if args.output == "json" else "---\n" + yaml.safe_dump(data, sort_keys=False).rstrip(), flush=True)
+            print(json.dumps(data, sort_keys=True) if output == "json" else "---\n" + yaml.safe_dump(data, sort_keys=False).rstrip(), flush=True)
     return 0 if tree is not None and tree.phase == phase_pb2.ACTION_PHASE_SUCCEEDED else 1
 
 

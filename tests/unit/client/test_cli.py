@@ -11,6 +11,7 @@ import pytest
 import yaml
 from flyteidl2.core import types_pb2
 
+from taskaction_operator.api.decoding import decode_task_template
 from taskaction_operator.client import cli, errors, manifests, trees
 from taskaction_operator.kube import ApiError
 
@@ -40,7 +41,8 @@ def test_parse_submit_container_task() -> None:
     [
         (["submit"], "either -f FILE or --image"),
         (["submit", "-f", "x.yaml", "--image", "i"], "either -f FILE or --image"),
-        (["submit", "--image", "i", "--", "true"], "needs --run NAME"),
+        (["submit", "--image", "i", "--action", "c1", "--", "true"], "a child action (--action, --parent) needs --run NAME"),
+        (["submit", "-f", "x.yaml", "--command"], "--command goes with --image"),
         (["submit", "--image", "i", "--run", "r"], "a command after --"),
         (["submit", "--image", "i", "--run", "r", "--env", "novalue", "--", "true"], "--env 'novalue' is not KEY=VALUE"),
         (["tree"], "required: run"),
@@ -230,7 +232,7 @@ def test_logs_of_a_gone_pod_are_its_log_links(monkeypatch: pytest.MonkeyPatch, c
 def test_submit_container_child_and_file(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path) -> None:
     api = CliApi(PARENT)
     assert run_cli(api, ["submit", "-n", "flyte", "--image", "busybox", "--run", "hello", "--action", "eval", "--parent", "a0", "--", "true"], monkeypatch) == 0
-    assert capsys.readouterr().out.strip() == "taskaction/hello-eval created in flyte"
+    assert capsys.readouterr().out.strip() == "taskaction/hello-eval created in flyte\nrun: hello"
     created = api.objects["hello-eval"]
     assert created["metadata"]["ownerReferences"][0]["name"] == "hello-a0"
     assert created["spec"]["envVars"] == {"A": "parent", "B": "parent"}
@@ -244,6 +246,20 @@ def test_submit_container_child_and_file(monkeypatch: pytest.MonkeyPatch, capsys
     api.objects = {}
     assert run_cli(api, ["submit", "-f", str(path), "-o", "json"], monkeypatch) == 0
     assert [o["metadata"]["name"] for o in json.loads(capsys.readouterr().out)] == ["fromfile-a0", "fromfile-c"]
+
+
+def test_submit_container_root_with_its_command_and_a_new_run_name(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    api = CliApi()
+    assert run_cli(api, ["submit", "-n", "flyte", "--image", "python:3.12", "--command", "--", "python3", "-c", "pass"], monkeypatch) == 0
+    (body,) = [b for call, b in api.calls if call == "create"]
+    run = body["spec"]["runName"]
+    assert len(run) == 20 and run.startswith("r") and capsys.readouterr().out.splitlines()[-1] == f"run: {run}"
+    container = decode_task_template(body["spec"]["taskTemplate"]).container
+    assert (list(container.command), list(container.args)) == (["python3", "-c", "pass"], [])
+    api = CliApi()
+    assert run_cli(api, ["submit", "--image", "busybox", "--run", "r1", "--", "echo", "hi"], monkeypatch) == 0
+    container = decode_task_template(api.objects["r1-a0"]["spec"]["taskTemplate"]).container
+    assert (list(container.command), list(container.args)) == ([], ["echo", "hi"])
 
 
 def test_signal_command_reads_the_declared_type(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
