@@ -20,6 +20,8 @@ K8S_VERSION = "1.36.0"
 
 EVERYTHING = [
     "--set", "serviceMonitor.enabled=true",
+    "--set", "grafanaDashboard.enabled=true",
+    "--set", "prometheusRule.enabled=true",
     "--set", "podDisruptionBudget.enabled=true",
     "--set", "networkPolicy.enabled=true",
     "--set-json", 'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]',
@@ -329,3 +331,27 @@ def test_helm_test_hook_submits_a_taskaction_in_a_watched_namespace(helm: Helm) 
     assert "--namespace=ops" in one(helm.docs(release="r", namespace="ops"), "Pod")["spec"]["containers"][0]["command"]
     assert "--namespace=x" in one(helm.docs("--set", "helmTest.namespace=x", release="r", namespace="ops"), "Pod")["spec"]["containers"][0]["command"]
     assert not find(helm.docs("--set", "helmTest.enabled=false"), "Pod")
+
+
+def test_dashboard_and_alerts(helm: Helm) -> None:
+    assert not find(helm.docs(), "ConfigMap") and not find(helm.docs(), "PrometheusRule")  # off by default: no CRD needed
+    docs = helm.docs("--set", "grafanaDashboard.enabled=true", "--set", "grafanaDashboard.namespace=monitoring", "--set", "prometheusRule.enabled=true",
+                     "--set", "leaderElection.enabled=true", "--set", "prometheusRule.labels.release=kps", release="r", namespace="ops")
+    dashboard = one(docs, "ConfigMap", "r-taskaction-operator-dashboard")
+    assert dashboard["metadata"]["namespace"] == "monitoring" and dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["taskaction-operator.json"]) == json.loads((CHART / "files" / "grafana-dashboard.json").read_text())
+
+    rule = one(docs, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kps"
+    rules = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    assert set(rules) == {"TaskActionReconcileErrors", "TaskActionQueueDepth", "TaskActionQueueLatency", "TaskActionStuckReconcile",
+                          "TaskActionPodCreateFailures", "TaskActionGarbageCollectionStalled", "TaskActionEventsBacklog",
+                          "TaskActionLeaderChanges", "TaskActionNoLeader"}
+    # Scoped to this release's scrape job (the ServiceMonitor's, named after the metrics Service).
+    assert all('namespace="ops", job="r-taskaction-operator-metrics"' in r["expr"] for r in rules.values())
+    assert rules["TaskActionGarbageCollectionStalled"]["expr"].strip().endswith("> 5400")  # 3 sweeps of 1800 s
+    assert rules["TaskActionReconcileErrors"]["annotations"]["summary"].startswith("More than 5% ")
+    assert rules["TaskActionQueueDepth"]["annotations"]["summary"] == "{{ $value }} TaskActions wait to be reconciled."
+    # No collector, no stall alert; no leader election, no leader alert.
+    rules = one(helm.docs("--set", "prometheusRule.enabled=true", "--set", "gc.intervalSeconds=0"), "PrometheusRule")["spec"]["groups"][0]["rules"]
+    assert {"TaskActionGarbageCollectionStalled", "TaskActionNoLeader"}.isdisjoint(r["alert"] for r in rules)

@@ -98,6 +98,7 @@ class Controller:
     # Workers -------------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        metrics.MAX_CONCURRENT_RECONCILES.labels(metrics.CONTROLLER).set(self.settings.max_concurrent_reconciles)
         self.events = EventRecorder(self.api, self.settings.kube_events)
         self.reporter.start()
         self._tasks = [
@@ -145,6 +146,7 @@ class Controller:
             current_object.set(key)
             metrics.QUEUE_DEPTH.set(len(self.queue))
             metrics.IN_FLIGHT.inc()
+            metrics.ACTIVE_WORKERS.labels(metrics.CONTROLLER).inc()
             started = time.monotonic()
             outcome = "ok"
             try:
@@ -163,7 +165,16 @@ class Controller:
                 metrics.IN_FLIGHT.dec()
                 metrics.RECONCILES.labels(outcome).inc()
                 metrics.RECONCILE_SECONDS.labels(outcome).observe(time.monotonic() - started)
+                self._controller_runtime_metrics(key, outcome, time.monotonic() - started)
                 self.queue.done(key)
+
+    def _controller_runtime_metrics(self, key: Key, outcome: str, seconds: float) -> None:
+        metrics.ACTIVE_WORKERS.labels(metrics.CONTROLLER).dec()
+        result = "error" if outcome != "ok" else "requeue_after" if self.queue.requeued_after(key) else "success"
+        metrics.RECONCILE_TOTAL.labels(metrics.CONTROLLER, result).inc()
+        if result == "error":
+            metrics.RECONCILE_ERRORS.labels(metrics.CONTROLLER).inc()
+        metrics.RECONCILE_TIME.labels(metrics.CONTROLLER).observe(seconds)
 
     def _retry_later(self, key: Key, exc: Exception) -> None:
         failures = self._errors[key]
