@@ -8,7 +8,7 @@ import sys
 import kopf
 import prometheus_client
 
-from . import health, logs
+from . import health, logs, tracing
 from .actions.server import ActionsServer
 from .controller import handlers  # noqa: F401  (registers the kopf handlers)
 from .controller.leader import LeaderElector
@@ -96,7 +96,12 @@ async def run(settings: Settings) -> int:
 def main() -> None:
     settings = load_settings()
     logs.configure(settings.log_format, settings.log_level)
-    sys.exit(asyncio.run(run(settings)))
+    tracing.configure(settings.tracing_otlp_endpoint)
+    try:
+        code = asyncio.run(run(settings))
+    finally:
+        tracing.shutdown()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
         600.0, gt=0, description="Compare the stores with a listing at least this often (also after every watch relist)."
     )
 
+    tracing_otlp_endpoint: str | None = Field(
+        None,
+        description="OpenTelemetry: a span per reconcile (and per API request in it) exported to this OTLP/HTTP traces "
+        "endpoint, e.g. http://otel-collector:4318/v1/traces; unset: no tracing (needs the `tracing` extra).",
+    )
+
     # Retries and timeouts.
     max_system_failures: int = Field(3, ge=0, description="Consecutive system failures tolerated; 0 means 3, as upstream.")
     parent_wait_seconds: float = Field(300.0, ge=0, description="How long a child waits for its parent TaskAction.")

@@ -47,6 +47,7 @@ EVERYTHING = [
     "--set-json", 'networkPolicy.actionsFrom=[{"namespaceSelector":{"matchLabels":{"flyte.org/tasks":"true"}}}]',
     "--set", "events.serviceUrl=http://flyte-binary-http.flyte.svc:8090",
     "--set", "events.cluster=prod-1",
+    "--set", "tracing.otlpEndpoint=http://otel-collector.monitoring:4318/v1/traces",
     "--set", "events.abortWaitSeconds=30",
     "--set-json", 'events.logs={"kubernetes-enabled":false,"templates":[{"displayName":"Loki","templateUris":["https://loki/{{ .podName }}"],"messageFormat":"JSON"}]}',
 ]
@@ -199,6 +200,7 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     assert settings.leader_election is True and settings.leader_election_lease == "taskaction-operator"
     assert (settings.leader_election_namespace, settings.leader_election_identity) == ("taskaction-system", "ta-taskaction-operator-7d9f-x2x4q")
     assert settings.default_cpu == "500m"  # from extraEnv
+    assert settings.tracing_otlp_endpoint == "http://otel-collector.monitoring:4318/v1/traces"
     assert (settings.events_service_url, settings.events_cluster, settings.abort_event_wait_seconds) == ("http://flyte-binary-http.flyte.svc:8090", "prod-1", 30)
     assert not settings.logs.kubernetes_enabled and [(t.display_name, t.template_uris) for t in settings.logs.templates] == [("Loki", ["https://loki/{{ .podName }}"])]
 
@@ -207,7 +209,8 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     assert defaults["TASKACTION_LEADER_ELECTION"] == "false"
     assert defaults["TASKACTION_BOOTSTRAP_IMAGE"] == "ghcr.io/taskaction-operator/taskaction-runtime:0.1.0"
     for unset in ("TASKACTION_STORAGE_ACCESS_KEY_ID", "TASKACTION_STORAGE_ENDPOINT", "TASKACTION_POD_STORAGE_SECRET",
-                  "TASKACTION_ACTIONS_SERVICE_ADDRESS", "TASKACTION_ACTIONS_SERVICE_NAMESPACE", "TASKACTION_EVENTS_SERVICE_URL", "TASKACTION_LOGS"):
+                  "TASKACTION_ACTIONS_SERVICE_ADDRESS", "TASKACTION_ACTIONS_SERVICE_NAMESPACE", "TASKACTION_EVENTS_SERVICE_URL", "TASKACTION_LOGS",
+                  "TASKACTION_TRACING_OTLP_ENDPOINT"):
         assert unset not in defaults
 
 
@@ -296,6 +299,7 @@ def test_optional_objects(helm: Helm) -> None:
         (["--set", "actionsService.namespace=Flyte_NS"], "/actionsService/namespace", "does not match pattern"),
         (["--set", "events.abortWaitSeconds=-1"], "/events/abortWaitSeconds", "minimum: got -1, want 0"),
         (["--set", "events.serviceUrl=flyte:8090"], "/events/serviceUrl", "does not match pattern"),
+        (["--set", "tracing.otlpEndpoint=collector:4318"], "/tracing/otlpEndpoint", "does not match pattern"),
         (["--set", "events.logs.cloudwatch_enabled=true"], "/events/logs", "additional properties 'cloudwatch_enabled' not allowed"),
     ],
 )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from .. import logs, metrics
+from .. import logs, metrics, tracing
 from ..api import constants as c
 from ..api.times import utcnow
 from ..kube import ApiError, KubeApi
@@ -150,7 +150,8 @@ class Controller:
             started = time.monotonic()
             outcome = "ok"
             try:
-                await self.reconcile_key(key)
+                with tracing.reconcile_span(*key):
+                    await self.reconcile_key(key)
                 self._errors.pop(key, None)
             except asyncio.CancelledError:
                 raise

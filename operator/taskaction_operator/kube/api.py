@@ -13,7 +13,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from .. import metrics
+from .. import metrics, tracing
 from ..api import constants as c
 from .errors import ApiError, api_error, unless_missing
 from .throttle import TokenBucket
@@ -62,11 +62,12 @@ class KubeApi:
 
     async def _read(self, verb: str, resource: str, fn: Any, *args: Any, **kwargs: Any) -> bytes:
         async with self.inflight:
-            response = await self._send(verb, resource, fn, *args, **kwargs)
-            try:
-                return await response.read()
-            finally:
-                response.release()
+            with tracing.span(f"kube {verb} {resource}", **{"k8s.verb": verb, "k8s.resource": resource}):
+                response = await self._send(verb, resource, fn, *args, **kwargs)
+                try:
+                    return await response.read()
+                finally:
+                    response.release()
 
     async def _call(self, verb: str, resource: str, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         payload = await self._read(verb, resource, fn, *args, **kwargs)
