@@ -13,8 +13,9 @@ from taskaction_operator.storage import outputs
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "operator" / "taskaction_operator"
-# Where codes are written as string literals: retryable("OOMKilled", ...), permanent("BadTaskSpecification", ...).
-LITERAL_SOURCES = ("pods/phase.py", "reconcile/task.py")
+# Where codes are written as string literals: retryable("OOMKilled", ...), permanent("BadTaskSpecification", ...),
+# or as a default (error_code: str = "OwnerReferenceMismatch").
+LITERAL_SOURCES = ("pods/phase.py", "reconcile/task.py", "reconcile/ownership.py")
 MAKERS = {"retryable", "permanent", "ExecError"}
 
 
@@ -33,12 +34,14 @@ def literal_codes() -> set[str]:
                 first = node.args[0]
                 if isinstance(first, ast.Constant) and isinstance(first.value, str):
                     found.add(first.value)
+            if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "error_code" and isinstance(node.value, ast.Constant):
+                found.add(node.value.value)
     return found
 
 
 def test_every_code_is_explained() -> None:
     text = (REPO / "docs" / "troubleshooting.md").read_text()
     literals = literal_codes()
-    assert {"OOMKilled", "Interrupted", "PodPendingTimeout", "BadTaskSpecification", "UnexpectedObjectDeletion"} <= literals
+    assert {"OOMKilled", "Interrupted", "PodPendingTimeout", "BadTaskSpecification", "UnexpectedObjectDeletion", "OwnerReferenceMismatch"} <= literals
     missing = sorted(code for code in constant_codes() | literals if f"`{code}`" not in text)
     assert not missing, f"docs/troubleshooting.md does not explain {missing}"

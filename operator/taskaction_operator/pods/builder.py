@@ -26,6 +26,7 @@ from ..settings import Settings
 from ..storage import paths
 from . import templating
 from .bundle_init import add_bundle_bootstrap, fetches_its_own_bundle
+from .deadline import active_deadline_seconds
 from .env import env_var, flyte_env, storage_env
 from .naming import pod_name, retry_index, sanitize_label_value
 from .phase import PRIMARY_CONTAINER_ANNOTATION
@@ -198,6 +199,9 @@ def build_pod(
     if bundle_uri and not fetches_its_own_bundle(command_lines(template)):
         add_bundle_bootstrap(spec, primary, bundle_uri, settings)
     spec.setdefault("restartPolicy", "Never")
+    deadline = active_deadline_seconds(template)
+    if deadline is not None:
+        spec["activeDeadlineSeconds"] = deadline
     spec["enableServiceLinks"] = False
     service_account = (
         template.security_context.run_as.k8s_service_account if template.HasField("security_context") else ""

@@ -25,6 +25,7 @@ from ..api.models import TaskAction
 from ..api.times import parse_time
 from ..pods import templating
 from ..pods.builder import build_pod, command_lines, pod_context
+from ..pods.deadline import attempt_deadline, timeout_seconds
 from ..pods.naming import pod_name
 from ..pods.phase import SCHEDULING, demystify, finished_at
 from ..pods.shape import k8s_pod_problem
@@ -445,6 +446,11 @@ def observe_pod(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan:
             f"object [{r.meta['namespace']}/{r.pod_name}] terminated unexpectedly in the background",
             c.KIND_SYSTEM,
         )
+    deadline = attempt_deadline(r.template, pod)
+    if deadline is not None and info.phase in (ph.Phase.QUEUED, ph.Phase.INITIALIZING, ph.Phase.RUNNING) and r.now >= deadline:
+        timeout = ph.go_duration(timeout_seconds(r.template) or 0)
+        info = ph.retryable(c.CODE_TASK_TIMED_OUT, f"the task's timeout [{timeout}] expired; its pod {r.pod_name} is deleted")
+        r.plan.delete_pod = r.pod_name
     if info.phase is ph.Phase.UNDEFINED:
         plan = r.pending()
         plan.requeue(r.settings.resync_seconds)
@@ -460,7 +466,10 @@ def observe_pod(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan:
             error = ph.ExecError(CODE_STORAGE_READ_FAILED, c.KIND_SYSTEM, outputs.storage_error)
             return r.storage_unreadable(error, finished_at(pod) or r.now)
         info = after_success(outputs, r.template)
-    return retry_or_fail(r, info)
+    plan = retry_or_fail(r, info)
+    if deadline is not None and info.phase in (ph.Phase.QUEUED, ph.Phase.INITIALIZING, ph.Phase.RUNNING):
+        plan.requeue(max((deadline - r.now).total_seconds(), 0.0))
+    return plan
 
 
 def after_success(outputs: OutputCheck, template: tasks_pb2.TaskTemplate) -> ph.PhaseInfo:

@@ -233,6 +233,40 @@ class TestMonitoring:
         assert plan.delete_pod is None
 
 
+def with_timeout(seconds: int, retries: int = 0):
+    template = task_template(retries=retries)
+    template.metadata.timeout.seconds = seconds
+    return template
+
+
+class TestTaskTimeout:
+    def test_a_running_pod_is_looked_at_again_at_its_deadline(self, settings: Settings) -> None:
+        started = running_pod()
+        started["status"]["startTime"] = rfc3339(NOW - timedelta(seconds=10))
+        plan = reconcile_task(started_body(with_timeout(30)), started, None, NOW, settings)
+        assert plan.delete_pod is None and plan.requeue_after == 20.0  # before the resync (60 s)
+
+    def test_past_its_deadline_the_pod_is_deleted_and_the_task_retried(self, settings: Settings) -> None:
+        world = World(taskaction(spec_=spec(with_timeout(30, retries=1))), settings)
+        world.reconcile()
+        world.set_pod(running_pod("rabc123-a0-0"))
+        world.pods["rabc123-a0-0"]["metadata"]["creationTimestamp"] = rfc3339(CREATED)
+        plan = world.reconcile(NOW)
+        assert plan.delete_pod == "rabc123-a0-0" and world.status["attempts"] == 2
+        assert world.status["errorState"]["code"] == "TaskTimedOut" and world.status["errorState"]["kind"] == "USER"
+        assert "timeout [30s] expired" in world.status["errorState"]["message"]
+
+    def test_past_its_deadline_without_retries_it_fails_and_the_pod_goes(self, settings: Settings) -> None:
+        plan = reconcile_task(started_body(with_timeout(30)), running_pod(), None, NOW, settings)
+        assert plan.delete_pod == "rabc123-a0-0"
+        assert cond_tuple(plan.status_patch, "Failed")[:2] == ("True", "PermanentFailure")
+        assert plan.status_patch["errorState"]["code"] == "TaskTimedOut"
+
+    def test_a_pod_that_ended_in_time_is_not_timed_out(self, settings: Settings) -> None:
+        plan = reconcile_task(started_body(with_timeout(30)), failed_pod(exit_code=1), None, NOW, settings)
+        assert plan.status_patch["errorState"]["code"] == "Error"
+
+
 class TestUserRetries:
     def test_retries_then_success(self, settings: Settings) -> None:
         world = World(taskaction(spec_=spec(task_template(retries=2))), settings)
