@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # Retries and timeouts.
     max_system_failures: int = Field(3, ge=0, description="Consecutive system failures tolerated; 0 means 3, as upstream.")
     parent_wait_seconds: float = Field(300.0, ge=0, description="How long a child waits for its parent TaskAction.")
+    retry_backoff_seconds: float = Field(
+        0.0, ge=0, description="Wait before a user retry's attempt: this, doubled for each further attempt; 0: at once, as upstream."
+    )
+    retry_backoff_max_seconds: float = Field(300.0, ge=0, description="The longest wait before a user retry.")
     image_pull_backoff_grace_seconds: float = Field(180.0, description="How long a container in ImagePullBackOff is waited for before a retryable failure.")
     create_container_error_grace_seconds: float = Field(180.0, description="How long CreateContainerError is waited for before a permanent failure.")
     create_container_config_error_grace_seconds: float = Field(0.0, description="Likewise for CreateContainerConfigError (0: at once).")

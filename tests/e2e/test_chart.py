@@ -37,6 +37,7 @@ EVERYTHING = [
     "--set-json", 'extraEnv=[{"name":"TASKACTION_DEFAULT_CPU","value":"500m"}]',
     "--set", "logFormat=json",
     "--set", "gc.ttlSeconds=86400",
+    "--set", "retryBackoff.baseSeconds=5",
     "--set", "replicas=2",
     "--set", "leaderElection.enabled=true",
     "--set", "podStorage.endpoint=http://seaweedfs.storage:8333",
@@ -200,6 +201,7 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     assert settings.leader_election is True and settings.leader_election_lease == "taskaction-operator"
     assert (settings.leader_election_namespace, settings.leader_election_identity) == ("taskaction-system", "ta-taskaction-operator-7d9f-x2x4q")
     assert settings.default_cpu == "500m"  # from extraEnv
+    assert (settings.retry_backoff_seconds, settings.retry_backoff_max_seconds) == (5, 300)
     assert settings.tracing_otlp_endpoint == "http://otel-collector.monitoring:4318/v1/traces"
     assert (settings.events_service_url, settings.events_cluster, settings.abort_event_wait_seconds) == ("http://flyte-binary-http.flyte.svc:8090", "prod-1", 30)
     assert not settings.logs.kubernetes_enabled and [(t.display_name, t.template_uris) for t in settings.logs.templates] == [("Loki", ["https://loki/{{ .podName }}"])]

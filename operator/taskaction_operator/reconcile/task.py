@@ -358,6 +358,11 @@ def start_attempt(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan | None:
         return plan
     if pod is None and r.lookups.create_refused is not None:
         return create_refused(r, r.lookups.create_refused)
+    wait = retry_backoff_left(r) if pod is None else 0.0
+    if wait > 0:
+        plan = r.conclude(ph.queued(f"attempt {r.attempt} starts in {ph.go_duration(wait)} (retry backoff)"))
+        plan.requeue(wait)
+        return plan
     if pod is None:
         made = make_pod(r)
         if isinstance(made, Plan):
@@ -371,6 +376,21 @@ def start_attempt(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan | None:
     if pod is None:
         return r.finish(ph.queued("task submitted to K8s"))
     return None
+
+
+def retry_backoff_left(r: TaskReconcile) -> float:
+    """Seconds until a user retry's attempt may start: retry_backoff_seconds after the failure that ended the
+    previous attempt (its RetryableFailure in phaseHistory), doubled per further attempt, capped. A restart after a
+    system failure (systemFailures > 0) does not wait."""
+    base = r.settings.retry_backoff_seconds
+    if base <= 0 or r.attempt < 2 or int(r.status.get("systemFailures") or 0) > 0:
+        return 0.0
+    failures = [h for h in r.status.get("phaseHistory") or [] if h.get("phase") == c.REASON_RETRYABLE_FAILURE]
+    failed_at = parse_time(failures[-1].get("occurredAt")) if failures else None
+    if failed_at is None:
+        return 0.0
+    delay = min(base * 2 ** (r.attempt - 2), r.settings.retry_backoff_max_seconds)
+    return max((failed_at + timedelta(seconds=delay) - r.now).total_seconds(), 0.0)
 
 
 def make_pod(r: TaskReconcile) -> dict[str, Any] | Plan:

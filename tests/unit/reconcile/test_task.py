@@ -267,6 +267,36 @@ class TestTaskTimeout:
         assert plan.status_patch["errorState"]["code"] == "Error"
 
 
+class TestRetryBackoff:
+    def test_each_user_retry_waits_longer_up_to_the_cap(self) -> None:
+        settings = Settings(retry_backoff_seconds=10, retry_backoff_max_seconds=15)
+        world = World(taskaction(spec_=spec(task_template(retries=3))), settings)
+        at = NOW
+        for attempt, wait in ((2, 10), (3, 15)):  # 10, then 20 capped at 15
+            world.reconcile(at)
+            world.set_pod(failed_pod(world.created[-1], exit_code=1))
+            world.reconcile(at)  # the failure: attempt `attempt` is due `wait` seconds after it
+            assert world.status["attempts"] == attempt
+            plan = world.reconcile(at + timedelta(seconds=1))
+            assert plan.create_pod is None and plan.requeue_after == wait - 1
+            assert cond_tuple(world.status, "Progressing") == ("True", "Queued", f"attempt {attempt} starts in {wait - 1}s (retry backoff)")
+            at += timedelta(seconds=wait)
+            plan = world.reconcile(at)
+            assert plan.create_pod is not None and plan.create_pod["metadata"]["name"] == f"rabc123-a0-{attempt - 1}"
+
+    def test_off_by_default_and_never_after_a_system_failure(self, settings: Settings) -> None:
+        world = World(taskaction(spec_=spec(task_template(retries=1))), settings)
+        world.reconcile()
+        world.set_pod(failed_pod("rabc123-a0-0", exit_code=1))
+        world.reconcile()
+        assert world.reconcile().create_pod is not None  # retry_backoff_seconds 0: at once
+        status = started_status(attempts=2, system_failures=1)
+        plugin_state.reset(status)
+        status["phaseHistory"] = [{"phase": "RetryableFailure", "occurredAt": rfc3339(NOW)}]
+        plan = reconcile_task(started_body(task_template(retries=1), status=status), None, None, NOW, Settings(retry_backoff_seconds=60))
+        assert plan.create_pod is not None
+
+
 class TestUserRetries:
     def test_retries_then_success(self, settings: Settings) -> None:
         world = World(taskaction(spec_=spec(task_template(retries=2))), settings)
