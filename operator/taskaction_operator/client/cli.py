@@ -7,12 +7,14 @@
     taskaction get [RUN]            taskaction tree RUN           taskaction watch RUN
     taskaction logs ACTION [--attempt N]   taskaction outputs ACTION
     taskaction abort RUN            taskaction signal ACTION VALUE
+    taskaction wait RUN [--timeout S]      taskaction rerun RUN [--run NEW]
+    source <(taskaction completion bash)   # or zsh; `kubectl taskaction ...` is the same CLI as a kubectl plugin
 
 `get RUN` and `logs` show the log links of each action's current attempt, built as the operator puts them in its
 ActionEvents (`--log-config JSON`, default TASKACTION_LOGS), so logs can be found once a pod is gone.
 
 ACTION is the TaskAction's name (`<run>-<action>`, the root is `<run>-a0`). Human output by default,
-`-o json|yaml` for scripts; `-n` (or TASKACTION_NAMESPACE) picks the namespace.
+`-o json|yaml` for scripts, `-o wide` (attempts, pod, error code) and `-o name` as kubectl's; `-n` (or TASKACTION_NAMESPACE) picks the namespace.
 
 A `-f` file ending in `.py` is a Flyte SDK task file (client.sdk, needs `pip install flyte==2.12.1`): its code
 bundle and `inputs.pb` go to `--storage` (credentials: TASKACTION_STORAGE_* / AWS_* / FLYTE_AWS_*), then the root
@@ -42,9 +44,19 @@ from ..kube import ApiError, KubeApi, connect
 from ..pods.naming import pod_name, taskaction_name
 from ..reporting.action_events import current_links
 from ..settings import Settings
-from . import action_io, action_phase, errors, literals, manifests, names, runs, sdk, signals, trees
+from . import action_io, action_phase, completion, errors, literals, manifests, names, runs, sdk, signals, trees
 
 DEFAULT_NAMESPACE_ENV = "TASKACTION_NAMESPACE"
+OUTPUTS = ["human", "json", "yaml", "wide", "name"]
+MACHINE_OUTPUTS = ("json", "yaml")
+EXIT_SUCCEEDED, EXIT_ENDED_OTHERWISE, EXIT_WAIT_TIMEOUT = 0, 1, 3  # 2: usage and API errors, as argparse's
+PLUGIN_PREFIX = "kubectl-"
+
+
+def prog_name() -> str:
+    """`taskaction`, or `kubectl taskaction` when run as the kubectl plugin (the kubectl-taskaction executable)."""
+    name = Path(sys.argv[0]).name
+    return "kubectl " + name.removeprefix(PLUGIN_PREFIX).replace("_", "-") if name.startswith(PLUGIN_PREFIX) else "taskaction"
 
 
 def _key_values(items: Sequence[str] | None, what: str) -> dict[str, str]:
@@ -60,7 +72,10 @@ def _key_values(items: Sequence[str] | None, what: str) -> dict[str, str]:
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-n", "--namespace", default=os.environ.get(DEFAULT_NAMESPACE_ENV, "default"), help="namespace of the TaskActions")
-    common.add_argument("-o", "--output", choices=["human", "json", "yaml"], default="human", help="output format")
+    common.add_argument(
+        "-o", "--output", choices=OUTPUTS, default="human",
+        help="output format: human, json, yaml, wide (the table with attempts, pod and error), name (taskaction/NAME per line)",
+    )
     common.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: KUBECONFIG, ~/.kube/config)")
     common.add_argument("--context", default=None, help="kubeconfig context")
     links = argparse.ArgumentParser(add_help=False)
@@ -69,7 +84,7 @@ def parser() -> argparse.ArgumentParser:
         help="log links as the operator builds them (its TASKACTION_LOGS: the Flyte executor's plugins.logs); default: TASKACTION_LOGS",
     )
 
-    p = argparse.ArgumentParser(prog="taskaction", description="Submit and follow Flyte 2 TaskAction runs.")
+    p = argparse.ArgumentParser(prog=prog_name(), description="Submit and follow Flyte 2 TaskAction runs.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("submit", parents=[common], help="create TaskActions from a file, or a container task")
@@ -98,6 +113,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("run")
     w = sub.add_parser("watch", parents=[common], help="the run's tree, live, until it ends (exit 0 iff SUCCEEDED)")
     w.add_argument("run")
+    wt = sub.add_parser("wait", parents=[common], help=f"until the run ends, quietly: exit {EXIT_SUCCEEDED} succeeded, {EXIT_ENDED_OTHERWISE} failed, aborted or timed out, {EXIT_WAIT_TIMEOUT} --timeout passed first")
+    wt.add_argument("run")
+    wt.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="give up after this long (default: never)")
+    rr = sub.add_parser("rerun", parents=[common], help="run a run's root again (same task, inputs and environment) as a new run")
+    rr.add_argument("run")
+    rr.add_argument("--run", dest="new_run", default=None, help="the new run's name (default r + 19 random characters)")
+    cp = sub.add_parser("completion", help="the shell completion script: source <(taskaction completion bash)")
+    cp.add_argument("shell", choices=completion.SHELLS)
     lg = sub.add_parser("logs", parents=[common, links], help="the logs of an action's pod, or its log links once the pod is gone")
     lg.add_argument("action", help="TaskAction name")
     lg.add_argument("--attempt", type=int, default=None, help="1-based attempt (default: the current one)")
@@ -207,32 +230,39 @@ def tree_data(tree: trees.RunTree) -> dict[str, Any]:
     }
 
 
-def render_table(objects: list[dict[str, Any]], now: dt.datetime | None = None) -> str:
+def render_table(objects: list[dict[str, Any]], now: dt.datetime | None = None, wide: bool = False) -> str:
     now = now or utcnow()
-    rows = [("NAME", "RUN", "ACTION", "PARENT", "TYPE", "PHASE", "AGE")]
+    rows = [("NAME", "RUN", "ACTION", "PARENT", "TYPE", "PHASE", "AGE") + (("ATTEMPTS", "POD", "ERROR") if wide else ())]
     for obj in sorted(objects, key=lambda o: o["metadata"]["name"]):
         spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
         created = parse_time(obj["metadata"].get("creationTimestamp"))
-        rows.append(
-            (
-                obj["metadata"]["name"],
-                spec.get("runName", ""),
-                spec.get("actionName", ""),
-                spec.get("parentActionName") or "-",
-                spec.get("actionType") or spec.get("taskType") or "",
-                action_phase.phase_name(action_phase.phase_of(obj)),
-                format_duration(now - created) if created else "-",
-            )
+        row = (
+            obj["metadata"]["name"],
+            spec.get("runName", ""),
+            spec.get("actionName", ""),
+            spec.get("parentActionName") or "-",
+            spec.get("actionType") or spec.get("taskType") or "",
+            action_phase.phase_name(action_phase.phase_of(obj)),
+            format_duration(now - created) if created else "-",
         )
+        if wide:
+            attempts = int(status.get("attempts") or 0)
+            pod = pod_name(obj["metadata"]["name"], attempts) if attempts and spec.get("actionType") != c.ACTION_TYPE_CONDITION else "-"
+            row += (str(attempts), pod, (status.get("errorState") or {}).get("code") or "-")
+        rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows)
 
 
-def emit(data: Any, output: str, human: str) -> None:
+def emit(data: Any, output: str, human: str, names: Sequence[str] | None = None) -> None:
+    """`names`: the TaskActions `-o name` prints; commands without them print the human text for name and wide."""
     if output == "json":
         print(json.dumps(data, indent=2, sort_keys=True, default=str))
     elif output == "yaml":
         print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+    elif output == "name" and names is not None:
+        print("\n".join(f"taskaction/{name}" for name in names))
     else:
         print(human)
     sys.stdout.flush()
@@ -297,7 +327,7 @@ async def cmd_submit(api: KubeApi, args: argparse.Namespace) -> int:
     created = [await runs.submit(api, body, namespace=args.namespace) for body in bodies]
     lines = [f"taskaction/{o['metadata']['name']} created in {o['metadata']['namespace']}" for o in created]
     lines.append(f"run: {created[0]['spec']['runName']}")
-    emit(created, args.output, "\n".join(lines))
+    emit(created, args.output, "\n".join(lines), [o["metadata"]["name"] for o in created])
     if args.watch:
         return await follow_run(api, created[0]["spec"]["runName"], args.namespace, args.output)
     return 0
@@ -308,10 +338,10 @@ async def cmd_get(api: KubeApi, args: argparse.Namespace) -> int:
     items, _ = await api.list_all_taskactions(args.namespace, selector)
     if args.run and not items:
         raise errors.NotFound(f"no TaskAction of run {args.run!r} in namespace {args.namespace!r}")
-    human = render_table(items) if items else f"no TaskActions in namespace {args.namespace}"
+    human = render_table(items, wide=args.output == "wide") if items else f"no TaskActions in namespace {args.namespace}"
     if args.run:
         human += render_links(items, args.log_config or Settings().logs)
-    emit({"items": items}, args.output, human)
+    emit({"items": items}, args.output, human, sorted(o["metadata"]["name"] for o in items))
     return 0
 
 
@@ -328,7 +358,7 @@ def render_links(items: list[dict[str, Any]], config: LogConfig) -> str:
 
 async def cmd_tree(api: KubeApi, args: argparse.Namespace) -> int:
     tree = await trees.get_run(api, args.run, args.namespace)
-    emit(tree_data(tree), args.output, render_tree(tree))
+    emit(tree_data(tree), args.output, render_tree(tree), [node.name for _, node in tree.walk()])
     return 0
 
 
@@ -339,12 +369,36 @@ async def cmd_watch(api: KubeApi, args: argparse.Namespace) -> int:
 async def follow_run(api: KubeApi, run: str, namespace: str, output: str) -> int:
     tree = None
     async for tree in trees.watch_run(api, run, namespace):
-        if output == "human":
+        if output not in MACHINE_OUTPUTS:
             print(render_tree(tree) + "\n", flush=True)
         else:
             data = tree_data(tree)
             print(json.dumps(data, sort_keys=True) if output == "json" else "---\n" + yaml.safe_dump(data, sort_keys=False).rstrip(), flush=True)
     return 0 if tree is not None and tree.phase == phase_pb2.ACTION_PHASE_SUCCEEDED else 1
+
+
+async def cmd_wait(api: KubeApi, args: argparse.Namespace) -> int:
+    tree = None
+    try:
+        async with asyncio.timeout(args.timeout):
+            async for tree in trees.watch_run(api, args.run, args.namespace):
+                pass
+    except TimeoutError:
+        phase = action_phase.phase_name(tree.phase) if tree is not None else "unknown"
+        emit({"run": args.run, "phase": phase, "timedOut": True}, args.output, f"run {args.run}: still {phase} after {args.timeout:g}s")
+        return EXIT_WAIT_TIMEOUT
+    phase = action_phase.phase_name(tree.phase) if tree is not None else "unknown"
+    emit({"run": args.run, "phase": phase, "timedOut": False}, args.output, f"run {args.run}: {phase}")
+    return EXIT_SUCCEEDED if tree is not None and tree.phase == phase_pb2.ACTION_PHASE_SUCCEEDED else EXIT_ENDED_OTHERWISE
+
+
+async def cmd_rerun(api: KubeApi, args: argparse.Namespace) -> int:
+    root = await _taskaction(api, args.namespace, taskaction_name(args.run, c.ROOT_ACTION_NAME))
+    body = runs.rerun_body(root, args.new_run or sdk.new_run_name())
+    created = await runs.submit(api, body, namespace=args.namespace)
+    name = created["metadata"]["name"]
+    emit(created, args.output, f"taskaction/{name} created in {args.namespace}\nrun: {created['spec']['runName']}", [name])
+    return 0
 
 
 async def _taskaction(api: KubeApi, namespace: str, name: str) -> dict[str, Any]:
@@ -372,7 +426,7 @@ async def cmd_logs(api: KubeApi, args: argparse.Namespace) -> int:
         links = [{"name": link.name, "uri": link.uri} for link in current_links(ta, args.log_config or Settings().logs, found, now)]
     if text is None and not links:
         raise errors.NotFound(f"pod {args.namespace}/{pod} (attempt {attempt}) does not exist")
-    if args.output != "human":
+    if args.output in MACHINE_OUTPUTS:
         emit({"pod": pod, "attempt": attempt, "log": text, "links": links}, args.output, "")
     elif text is not None:
         sys.stdout.write(text)
@@ -415,8 +469,8 @@ async def cmd_signal(api: KubeApi, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "submit": cmd_submit, "get": cmd_get, "tree": cmd_tree, "watch": cmd_watch, "logs": cmd_logs,
-    "outputs": cmd_outputs, "abort": cmd_abort, "signal": cmd_signal,
+    "submit": cmd_submit, "get": cmd_get, "tree": cmd_tree, "watch": cmd_watch, "wait": cmd_wait, "rerun": cmd_rerun,
+    "logs": cmd_logs, "outputs": cmd_outputs, "abort": cmd_abort, "signal": cmd_signal,
 }
 
 
@@ -433,6 +487,9 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
+    if args.command == "completion":  # no cluster needed
+        print(completion.script(parser(), args.shell))
+        return 0
     try:
         return asyncio.run(run(args))
     except errors.ClientError as exc:

@@ -3,6 +3,7 @@ against a recording fake of the API."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from typing import Any
@@ -272,3 +273,67 @@ def test_signal_command_reads_the_declared_type(monkeypatch: pytest.MonkeyPatch,
     assert capsys.readouterr().out.strip() == "signalled hello-approve with 7 as ada"
     assert run_cli(api, ["signal", "hello-approve", "8", "-n", "flyte"], monkeypatch) == 2
     assert "already signalled with 7 by ada" in capsys.readouterr().err
+
+
+class WaitingApi(CliApi):
+    """A run whose watch never says anything more."""
+
+    async def watch_taskactions(self, namespace: str, selector: str, version: str, timeout_seconds: int):
+        await asyncio.sleep(3600)
+        yield {}
+
+
+def test_wait_exit_codes(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    assert run_cli(CliApi(*recorded_run()), ["wait", "r"], monkeypatch) == cli.EXIT_SUCCEEDED == 0
+    assert capsys.readouterr().out == "run r: SUCCEEDED\n"
+    failed = ta("a0", None, FAILED)
+    assert run_cli(CliApi(failed), ["wait", "r", "-o", "json"], monkeypatch) == cli.EXIT_ENDED_OTHERWISE == 1
+    assert json.loads(capsys.readouterr().out) == {"run": "r", "phase": "FAILED", "timedOut": False}
+    assert run_cli(WaitingApi(ta("a0", None, RUNNING)), ["wait", "r", "--timeout", "0.05"], monkeypatch) == cli.EXIT_WAIT_TIMEOUT == 3
+    assert capsys.readouterr().out == "run r: still RUNNING after 0.05s\n"
+    assert run_cli(CliApi(), ["wait", "nope"], monkeypatch) == 2
+
+
+def test_rerun_makes_a_new_root_of_the_same_task(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    root = {**PARENT, "metadata": {**PARENT["metadata"], "annotations": {"owner": "ada", "kubectl.kubernetes.io/last-applied-configuration": "{}"}}}
+    api = CliApi(root)
+    assert run_cli(api, ["rerun", "hello", "--run", "again", "-n", "flyte", "-o", "name"], monkeypatch) == 0
+    assert capsys.readouterr().out == "taskaction/again-a0\n"
+    created = api.objects["again-a0"]
+    assert (created["spec"]["runName"], created["spec"]["runOutputBase"]) == ("again", "s3://b/p/d/again/")
+    assert created["spec"]["envVars"] == PARENT["spec"]["envVars"] and created["spec"]["actionName"] == "a0"
+    assert created["metadata"]["labels"]["flyte.org/run"] == "again" and created["metadata"]["labels"]["team"] == "ml"
+    assert created["metadata"]["annotations"] == {"owner": "ada"}
+    assert run_cli(api, ["rerun", "missing", "-n", "flyte"], monkeypatch) == 2
+
+
+def test_output_name_and_wide(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    items = recorded_run()
+    items[0]["status"]["attempts"] = 2
+    api = CliApi(*items)
+    assert run_cli(api, ["get", "-o", "name"], monkeypatch) == 0
+    assert capsys.readouterr().out.split() == ["taskaction/r-a0", "taskaction/r-prepare", "taskaction/r-train"]
+    assert run_cli(api, ["get", "-o", "wide"], monkeypatch) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-3:] == ["ATTEMPTS", "POD", "ERROR"]
+    assert lines[2].split()[-3:] == ["0", "-", "OOMKilled"] and lines[3].split()[-3:] == ["2", "r-train-1", "-"]
+    assert run_cli(api, ["tree", "r", "-o", "name"], monkeypatch) == 0
+    assert capsys.readouterr().out.split() == ["taskaction/r-a0", "taskaction/r-prepare", "taskaction/r-train"]
+
+
+def test_completion_knows_every_command_and_choice(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["completion", "bash"]) == 0
+    out = capsys.readouterr().out
+    assert "compgen -W 'submit get tree watch wait rerun completion logs outputs abort signal'" in out
+    assert "        wait) opts='--help -n --namespace -o --output --kubeconfig --context --timeout' ;;" in out
+    assert "-o|--output) COMPREPLY=($(compgen -W 'human json yaml wide name'" in out
+    assert out.rstrip().endswith("complete -o default -F _taskaction_complete taskaction kubectl-taskaction")
+    assert cli.main(["completion", "zsh"]) == 0
+    assert capsys.readouterr().out.startswith("autoload -U +X bashcompinit && bashcompinit\n")
+
+
+def test_the_kubectl_plugin_names_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.argv", ["/usr/local/bin/kubectl-taskaction"])
+    assert cli.parser().prog == "kubectl taskaction"
+    monkeypatch.setattr("sys.argv", ["taskaction"])
+    assert cli.parser().prog == "taskaction"
