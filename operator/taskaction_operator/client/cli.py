@@ -5,7 +5,7 @@
     taskaction submit --image python:3.12 --command --watch -- python3 -c 'print(1)'    # a run named r + 19 random
     taskaction submit -f pipeline.py --task pipeline -i x=5 [--run NAME]    # a Flyte SDK task file
     taskaction get [RUN]            taskaction tree RUN           taskaction watch RUN
-    taskaction logs ACTION [--attempt N]   taskaction outputs ACTION
+    taskaction logs ACTION [--attempt N | -f]   taskaction outputs ACTION
     taskaction abort RUN            taskaction signal ACTION VALUE
     taskaction wait RUN [--timeout S]      taskaction rerun RUN [--run NEW]
     source <(taskaction completion bash)   # or zsh; `kubectl taskaction ...` is the same CLI as a kubectl plugin
@@ -124,6 +124,7 @@ def parser() -> argparse.ArgumentParser:
     lg = sub.add_parser("logs", parents=[common, links], help="the logs of an action's pod, or its log links once the pod is gone")
     lg.add_argument("action", help="TaskAction name")
     lg.add_argument("--attempt", type=int, default=None, help="1-based attempt (default: the current one)")
+    lg.add_argument("-f", "--follow", action="store_true", help="stream the log, attempt after attempt, until the action ends (exit 0 iff it succeeded)")
     o = sub.add_parser("outputs", parents=[common], help="an action's outputs (outputs.pb)")
     o.add_argument("action", help="TaskAction name")
     a = sub.add_parser("abort", parents=[common], help="abort a run (delete its root)")
@@ -409,6 +410,8 @@ async def _taskaction(api: KubeApi, namespace: str, name: str) -> dict[str, Any]
 
 
 async def cmd_logs(api: KubeApi, args: argparse.Namespace) -> int:
+    if args.follow:
+        return await follow_logs(api, args.namespace, args.action)
     ta = await _taskaction(api, args.namespace, args.action)
     current = int((ta.get("status") or {}).get("attempts") or 1)
     attempt = args.attempt or current
@@ -434,6 +437,38 @@ async def cmd_logs(api: KubeApi, args: argparse.Namespace) -> int:
         print(f"pod {args.namespace}/{pod} (attempt {attempt}) is gone; its logs:")
         print("\n".join(f"  {link['name']}: {link['uri']}" for link in links))
     return 0
+
+
+LOG_POLL_SECONDS = 1.0
+LOG_PHASES = ("Running", "Succeeded", "Failed")  # a pod whose container has started: its log can be read
+
+
+async def follow_logs(api: KubeApi, namespace: str, action: str) -> int:
+    """Each attempt's pod log as it is written, the next attempt's after it (a line `--- attempt N (POD) ---`
+    between them), until the action ends. A pod not started yet is waited for; one already gone is skipped."""
+    attempt, streamed = 0, False
+    while True:
+        ta = await _taskaction(api, namespace, action)
+        current = int((ta.get("status") or {}).get("attempts") or 1)
+        if current != attempt:
+            if attempt:
+                print(f"--- attempt {current} ({pod_name(action, current)}) ---", flush=True)
+            attempt, streamed = current, False
+        phase = action_phase.phase_of(ta)
+        if not streamed:
+            pod = await api.get_pod(namespace, pod_name(action, attempt))
+            if pod is not None and (pod.get("status") or {}).get("phase") in LOG_PHASES:
+                try:
+                    async for text in api.follow_pod_log(namespace, pod_name(action, attempt)):
+                        sys.stdout.write(text)
+                        sys.stdout.flush()
+                    streamed = True
+                except ApiError as exc:
+                    if exc.status not in (400, 404):  # not started after all, or gone: look again
+                        raise
+        if action_phase.is_terminal(phase):
+            return 0 if phase == phase_pb2.ACTION_PHASE_SUCCEEDED else 1
+        await asyncio.sleep(LOG_POLL_SECONDS)
 
 
 async def cmd_outputs(api: KubeApi, args: argparse.Namespace) -> int:

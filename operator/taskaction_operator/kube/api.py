@@ -5,6 +5,7 @@ model deserialization on the hot path)."""
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import logging
 import time
@@ -182,6 +183,21 @@ class KubeApi:
         kwargs: dict[str, Any] = {"container": container} if container else {}
         payload = await self._read("get", "pods/log", self.core.read_namespaced_pod_log, name, namespace, **kwargs)
         return payload.decode(errors="replace")
+
+    async def follow_pod_log(self, namespace: str, name: str) -> AsyncIterator[str]:
+        """The pod's log as it is written, until its container ends or the connection does: no read timeout, and
+        no slot of max_inflight held (a follow lasts as long as the task)."""
+        response = await self._send(
+            "get", "pods/log", self.core.read_namespaced_pod_log, name, namespace, follow=True,
+            _request_timeout=(self.timeout_seconds, None),
+        )
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            async for chunk in response.content.iter_any():
+                yield decoder.decode(chunk)
+            yield decoder.decode(b"", final=True)
+        finally:
+            response.release()
 
     async def get_pod_template(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await unless_missing(self._call("get", "podtemplates", self.core.read_namespaced_pod_template, name, namespace))

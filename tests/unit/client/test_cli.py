@@ -337,3 +337,37 @@ def test_the_kubectl_plugin_names_itself(monkeypatch: pytest.MonkeyPatch) -> Non
     assert cli.parser().prog == "kubectl taskaction"
     monkeypatch.setattr("sys.argv", ["taskaction"])
     assert cli.parser().prog == "taskaction"
+
+
+class FollowApi(CliApi):
+    """The TaskAction as successive reads see it, and pods whose logs stream once."""
+
+    def __init__(self, states: list[dict[str, Any]], pods: dict[str, str]):
+        super().__init__()
+        self.states, self.pod_logs, self.followed = states, pods, []
+
+    async def get_taskaction(self, namespace: str, name: str) -> dict | None:
+        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
+
+    async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return {"status": {"phase": "Running"}} if name in self.pod_logs else None
+
+    async def follow_pod_log(self, namespace: str, name: str):
+        self.followed.append(name)
+        for line in self.pod_logs[name].splitlines(keepends=True):
+            yield line
+
+
+def test_logs_follow_streams_attempt_after_attempt(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    def state(attempts: int, conditions: list) -> dict[str, Any]:
+        obj = ta("a0", None, conditions)
+        obj["status"]["attempts"] = attempts
+        return obj
+
+    monkeypatch.setattr(cli, "LOG_POLL_SECONDS", 0.0)
+    api = FollowApi([state(1, RUNNING), state(1, RUNNING), state(2, RUNNING), state(2, DONE)], {"r-a0-0": "first\n", "r-a0-1": "second\n"})
+    assert run_cli(api, ["logs", "r-a0", "-f"], monkeypatch) == 0
+    assert capsys.readouterr().out == "first\n--- attempt 2 (r-a0-1) ---\nsecond\n"
+    assert api.followed == ["r-a0-0", "r-a0-1"]  # each pod streamed once
+    api = FollowApi([state(1, FAILED)], {})
+    assert run_cli(api, ["logs", "r-a0", "--follow"], monkeypatch) == 1  # ended, its pod gone
