@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     api_burst: int = Field(600, ge=1, description="Requests allowed at once above api_qps (token bucket size).")
     max_inflight_requests: int = Field(64, ge=1, description="Concurrent API requests of the operator's client.")
     resync_seconds: float = Field(60.0, gt=0, description="Re-check of an unfinished action even without events.")
+    pod_create_qps: float = Field(
+        0.0, ge=0, description="Pods created per second at most (a worker waits for its turn); 0: no limit beyond api_qps."
+    )
+    pod_create_burst: int = Field(10, ge=1, description="Pod creates allowed at once above pod_create_qps.")
     api_timeout_seconds: float = Field(
         30.0, gt=0, description="Bound on one API request (a half-open connection must not hang a worker)."
     )

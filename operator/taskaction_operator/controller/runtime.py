@@ -19,6 +19,7 @@ from .. import logs, metrics, tracing
 from ..api import constants as c
 from ..api.times import utcnow
 from ..kube import ApiError, KubeApi
+from ..kube.throttle import TokenBucket
 from ..logs import current_object
 from ..pods.naming import pod_name
 from ..reconcile import plugin_state
@@ -60,6 +61,8 @@ class Controller:
         self._created: dict[Key, str] = {}
         self._unlisten: Callable[[], None] = lambda: None
         self.reporter = ActionReporter(settings, self.pods, self.queue.add)
+        # Pod creates beside the API's own rate limit: a burst of actions must not flood the scheduler and kubelets.
+        self._pod_creates = TokenBucket(settings.pod_create_qps, settings.pod_create_burst) if settings.pod_create_qps > 0 else None
 
     # Watch events --------------------------------------------------------------------------------------------
 
@@ -279,6 +282,8 @@ class Controller:
         key = (namespace, name)
         plan = self.reporter.hold(body, plan)
         if plan.create_pod is not None:
+            if self._pod_creates is not None:
+                await self._pod_creates.take()
             try:
                 created = await self.api.create_pod(namespace, plan.create_pod)
                 self.pods.put(created)
