@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     api_burst: int = Field(600, ge=1, description="Requests allowed at once above api_qps (token bucket size).")
     max_inflight_requests: int = Field(64, ge=1, description="Concurrent API requests of the operator's client.")
     resync_seconds: float = Field(60.0, gt=0, description="Re-check of an unfinished action even without events.")
+    max_running_per_namespace: int = Field(
+        0, ge=0, description="Pods of unfinished attempts in one namespace at most; more actions wait Queued. 0: no limit."
+    )
+    max_running_per_run: int = Field(0, ge=0, description="Pods of unfinished attempts in one run at most; 0: no limit.")
     pod_create_qps: float = Field(
         0.0, ge=0, description="Pods created per second at most (a worker waits for its turn); 0: no limit beyond api_qps."
     )

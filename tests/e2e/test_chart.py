@@ -39,6 +39,7 @@ EVERYTHING = [
     "--set", "gc.ttlSeconds=86400",
     "--set", "retryBackoff.baseSeconds=5",
     "--set", "api.podCreateQps=20",
+    "--set", "concurrency.maxRunningPerRun=100",
     "--set", "replicas=2",
     "--set", "leaderElection.enabled=true",
     "--set", "podStorage.endpoint=http://seaweedfs.storage:8333",
@@ -204,6 +205,7 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     assert settings.default_cpu == "500m"  # from extraEnv
     assert (settings.retry_backoff_seconds, settings.retry_backoff_max_seconds) == (5, 300)
     assert (settings.pod_create_qps, settings.pod_create_burst) == (20, 10)
+    assert (settings.max_running_per_namespace, settings.max_running_per_run) == (0, 100)
     assert settings.tracing_otlp_endpoint == "http://otel-collector.monitoring:4318/v1/traces"
     assert (settings.events_service_url, settings.events_cluster, settings.abort_event_wait_seconds) == ("http://flyte-binary-http.flyte.svc:8090", "prod-1", 30)
     assert not settings.logs.kubernetes_enabled and [(t.display_name, t.template_uris) for t in settings.logs.templates] == [("Loki", ["https://loki/{{ .podName }}"])]

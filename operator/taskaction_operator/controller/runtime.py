@@ -32,7 +32,7 @@ from ..reconcile.task import observed_attempts
 from ..settings import Settings
 from ..storage.inputs import read_inputs
 from ..storage.outputs import check_outputs
-from . import gc, ghosts
+from . import admission, gc, ghosts
 from .events import EventRecorder
 from .ghosts import GhostSweeper
 from .reporter import ActionReporter
@@ -62,6 +62,7 @@ class Controller:
         self._unlisten: Callable[[], None] = lambda: None
         self.reporter = ActionReporter(settings, self.pods, self.queue.add)
         # Pod creates beside the API's own rate limit: a burst of actions must not flood the scheduler and kubelets.
+        self._admission = asyncio.Lock()
         self._pod_creates = TokenBucket(settings.pod_create_qps, settings.pod_create_burst) if settings.pod_create_qps > 0 else None
 
     # Watch events --------------------------------------------------------------------------------------------
@@ -213,8 +214,18 @@ class Controller:
                     pod = self.pods.put(pod)
         parent = await self._parent(body) if needs_parent(body) else None
         seen = Observed(body, pod, parent, self._ancestors(parent) if parent is not None else ())
+        if pod is None and admission.limited(self.settings) and admission.may_start(body):
+            # One start at a time while limits hold, so that two workers never both take the last free place.
+            async with self._admission:
+                blocked = admission.start_blocked(self.pods.values(), namespace, body["spec"].get("runName", ""), self.settings)
+                await self._decide(body, replace(seen, start_blocked=blocked))
+            return
+        await self._decide(body, seen)
+
+    async def _decide(self, body: dict[str, Any], seen: Observed) -> None:
         # The decision may first need something only I/O can tell (a PodTemplate, inputs.pb, what a succeeded pod
         # left in storage), or learn that its pod was refused: look it up and decide again, each at most once.
+        namespace = body["metadata"]["namespace"]
         lookups = NOTHING_LOOKED_UP
         while True:
             plan = reconcile(seen, utcnow(), self.settings, lookups)

@@ -43,6 +43,7 @@ STORAGE_RETRY_SECONDS = 10.0
 CODE_OUTPUTS_NOT_FOUND = "OutputsNotFound"
 CODE_STORAGE_READ_FAILED = "OutputsReadFailed"
 CODE_POD_NAME_TAKEN = "PodNameTaken"
+ADMISSION_POLL_SECONDS = 5.0  # an action held by a concurrency limit looks again this often
 
 
 def observed_attempts(status: dict[str, Any]) -> int:
@@ -266,10 +267,11 @@ def reconcile_task(
     settings: Settings,
     lookups: Lookups = NOTHING_LOOKED_UP,
     ancestors: Sequence[dict[str, Any]] = (),
+    start_blocked: str | None = None,
 ) -> Plan:
     """`pod` is the pod of the current attempt (`<name>-<attempts-1>`) or None; `parent` the parent TaskAction and
     `ancestors` its parent and up, as far as known; `lookups` what the shell looked up because an earlier plan of
-    this reconcile asked for it."""
+    this reconcile asked for it; `start_blocked` why a new attempt may not start now (a concurrency limit)."""
     done = abort_or_finished(body, pod, now)
     if done is not None:
         return done
@@ -291,6 +293,10 @@ def reconcile_task(
         pod = None
     if pod is not None and controller_uid(pod) != r.meta.get("uid"):
         return not_our_pod(r, pod)
+    if not plugin_state.is_started(r.status) and pod is None and start_blocked:
+        plan = r.conclude(ph.queued(start_blocked))
+        plan.requeue(ADMISSION_POLL_SECONDS)
+        return plan
     if not plugin_state.is_started(r.status):
         launched = start_attempt(r, pod)
         if launched is not None:

@@ -267,6 +267,16 @@ class TestTaskTimeout:
         assert plan.status_patch["errorState"]["code"] == "Error"
 
 
+def test_an_attempt_held_by_a_concurrency_limit_stays_queued(settings: Settings) -> None:
+    why = "waiting for a free place: 3 pods run in namespace flyte (TASKACTION_MAX_RUNNING_PER_NAMESPACE)"
+    plan = reconcile_task(taskaction(), None, None, NOW, settings, start_blocked=why)
+    assert plan.create_pod is None and plan.requeue_after == 5.0
+    assert cond_tuple(plan.status_patch, "Progressing") == ("True", "Queued", why)
+    # Once started, a limit no longer matters: the pod is observed.
+    plan = reconcile_task(started_body(), running_pod(), None, NOW, settings, start_blocked=why)
+    assert cond_tuple(plan.status_patch, "Progressing")[1] == "Executing"
+
+
 class TestRetryBackoff:
     def test_each_user_retry_waits_longer_up_to_the_cap(self) -> None:
         settings = Settings(retry_backoff_seconds=10, retry_backoff_max_seconds=15)
