@@ -4,7 +4,7 @@
     taskaction submit --image busybox --run hello -- echo hi
     taskaction submit --image python:3.12 --command --watch -- python3 -c 'print(1)'    # a run named r + 19 random
     taskaction submit -f pipeline.py --task pipeline -i x=5 [--run NAME]    # a Flyte SDK task file
-    taskaction get [RUN]            taskaction tree RUN           taskaction watch RUN
+    taskaction get [RUN] [-l SELECTOR] [--phase PHASE]   taskaction tree RUN   taskaction watch RUN
     taskaction logs ACTION [--attempt N | -f]   taskaction outputs ACTION
     taskaction abort RUN            taskaction signal ACTION VALUE
     taskaction wait RUN [--timeout S]      taskaction rerun RUN [--run NEW]
@@ -49,6 +49,7 @@ from . import action_io, action_phase, completion, errors, literals, manifests, 
 DEFAULT_NAMESPACE_ENV = "TASKACTION_NAMESPACE"
 OUTPUTS = ["human", "json", "yaml", "wide", "name"]
 MACHINE_OUTPUTS = ("json", "yaml")
+PHASES = [action_phase.phase_name(p) for p in phase_pb2.ActionPhase.values() if p]  # QUEUED, ..., SUCCEEDED, FAILED...
 EXIT_SUCCEEDED, EXIT_ENDED_OTHERWISE, EXIT_WAIT_TIMEOUT = 0, 1, 3  # 2: usage and API errors, as argparse's
 PLUGIN_PREFIX = "kubectl-"
 
@@ -109,6 +110,8 @@ def parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("get", parents=[common, links], help="list TaskActions (of one run, with the log links of each)")
     g.add_argument("run", nargs="?")
+    g.add_argument("-l", "--selector", default="", help="label selector, as kubectl's (e.g. team=ml,tier!=gold)")
+    g.add_argument("--phase", type=str.upper, choices=PHASES, default=None, help="only the actions in this phase")
     t = sub.add_parser("tree", parents=[common], help="a run as a tree with phases and durations")
     t.add_argument("run")
     w = sub.add_parser("watch", parents=[common], help="the run's tree, live, until it ends (exit 0 iff SUCCEEDED)")
@@ -335,10 +338,12 @@ async def cmd_submit(api: KubeApi, args: argparse.Namespace) -> int:
 
 
 async def cmd_get(api: KubeApi, args: argparse.Namespace) -> int:
-    selector = trees.run_selector(args.run) if args.run else ""
+    selector = ",".join(s for s in (trees.run_selector(args.run) if args.run else "", args.selector) if s)
     items, _ = await api.list_all_taskactions(args.namespace, selector)
     if args.run and not items:
         raise errors.NotFound(f"no TaskAction of run {args.run!r} in namespace {args.namespace!r}")
+    if args.phase:
+        items = [o for o in items if action_phase.phase_name(action_phase.phase_of(o)) == args.phase]
     human = render_table(items, wide=args.output == "wide") if items else f"no TaskActions in namespace {args.namespace}"
     if args.run:
         human += render_links(items, args.log_config or Settings().logs)

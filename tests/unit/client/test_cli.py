@@ -371,3 +371,20 @@ def test_logs_follow_streams_attempt_after_attempt(monkeypatch: pytest.MonkeyPat
     assert api.followed == ["r-a0-0", "r-a0-1"]  # each pod streamed once
     api = FollowApi([state(1, FAILED)], {})
     assert run_cli(api, ["logs", "r-a0", "--follow"], monkeypatch) == 1  # ended, its pod gone
+
+
+class SelectorApi(CliApi):
+    async def list_all_taskactions(self, namespace: str, selector: str) -> tuple[list[dict], str]:
+        self.calls.append(("list", selector))
+        return list(self.objects.values()), "1"
+
+
+def test_get_filters_by_label_selector_and_phase(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    api = SelectorApi(*recorded_run())
+    assert run_cli(api, ["get", "r", "-l", "team=ml,tier!=gold", "--phase", "failed", "-o", "name"], monkeypatch) == 0
+    assert api.calls[-1] == ("list", "flyte.org/run=r,team=ml,tier!=gold")
+    assert capsys.readouterr().out == "taskaction/r-prepare\n"
+    assert run_cli(api, ["get", "-l", "team=ml", "--phase", "running", "-o", "name"], monkeypatch) == 0
+    assert api.calls[-1] == ("list", "team=ml") and capsys.readouterr().out == "taskaction/r-train\n"
+    with pytest.raises(SystemExit):
+        cli.parse(["get", "--phase", "DONE"])
