@@ -61,8 +61,8 @@ class Controller:
         self._created: dict[Key, str] = {}
         self._unlisten: Callable[[], None] = lambda: None
         self.reporter = ActionReporter(settings, self.pods, self.queue.add)
+        self._admission = asyncio.Lock()  # one start at a time while concurrency limits hold (controller/admission.py)
         # Pod creates beside the API's own rate limit: a burst of actions must not flood the scheduler and kubelets.
-        self._admission = asyncio.Lock()
         self._pod_creates = TokenBucket(settings.pod_create_qps, settings.pod_create_burst) if settings.pod_create_qps > 0 else None
 
     # Watch events --------------------------------------------------------------------------------------------
