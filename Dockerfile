@@ -22,7 +22,7 @@ COPY pyproject.toml README.md ./
 COPY operator ./operator
 RUN /opt/venv/bin/pip install --quiet --upgrade pip \
  && /opt/venv/bin/pip wheel --quiet --no-deps --wheel-dir /wheels . \
- && /opt/venv/bin/pip install --quiet /wheels/*.whl \
+ && /opt/venv/bin/pip install --quiet "$(ls /wheels/*.whl)[tracing]" \
  && /opt/venv/bin/taskaction-bootstrap --help >/dev/null \
  && /opt/venv/bin/python -c "import taskaction_operator.bundles.bootstrap, taskaction_operator.__main__"
 

@@ -63,6 +63,7 @@ chaos: venv
 # Regenerate the checked-in files that come from code.
 crd: venv
 	$(PY) -m taskaction_operator.api.crd > crds/taskactions.flyte.org.yaml
+	cp crds/taskactions.flyte.org.yaml charts/taskaction-operator/files/
 	$(PY) examples/make_examples.py > examples/hello-run.yaml
 
 clean:

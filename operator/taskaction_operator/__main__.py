@@ -8,7 +8,7 @@ import sys
 import kopf
 import prometheus_client
 
-from . import health, logs, redact
+from . import health, logs, redact, tracing
 from .actions.server import ActionsServer
 from .controller import handlers  # noqa: F401  (registers the kopf handlers)
 from .controller.leader import LeaderElector
@@ -97,7 +97,12 @@ def main() -> None:
     settings = load_settings()
     redact.register([settings.storage_access_key_id, settings.storage_secret_access_key, *redact.from_environment()])
     logs.configure(settings.log_format, settings.log_level)
-    sys.exit(asyncio.run(run(settings)))
+    tracing.configure(settings.tracing_otlp_endpoint)
+    try:
+        code = asyncio.run(run(settings))
+    finally:
+        tracing.shutdown()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,52 @@ ACTION_EVENT_BATCH_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
+# controller-runtime's own metrics (sigs.k8s.io/controller-runtime pkg/metrics and pkg/internal/controller/metrics,
+# client-go's workqueue and leaderelection), same names, help, labels and buckets, beside ours: dashboards and alerts
+# made for Go operators work unchanged. The one controller and its queue are both called CONTROLLER.
+CONTROLLER = "taskaction"
+_QUEUE_BUCKETS = tuple(1e-8 * 10**i for i in range(12))  # prometheus.ExponentialBuckets(10e-9, 10, 12)
+WORKQUEUE_DEPTH = Gauge("workqueue_depth", "Current depth of workqueue", ["name", "controller"])
+WORKQUEUE_ADDS = Counter("workqueue_adds_total", "Total number of adds handled by workqueue", ["name", "controller"])
+WORKQUEUE_QUEUE_SECONDS = Histogram(
+    "workqueue_queue_duration_seconds", "How long in seconds an item stays in workqueue before being requested",
+    ["name", "controller"], buckets=_QUEUE_BUCKETS,
+)
+WORKQUEUE_WORK_SECONDS = Histogram(
+    "workqueue_work_duration_seconds", "How long in seconds processing an item from workqueue takes.",
+    ["name", "controller"], buckets=_QUEUE_BUCKETS,
+)
+WORKQUEUE_UNFINISHED_SECONDS = Gauge(
+    "workqueue_unfinished_work_seconds",
+    "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. Large "
+    "values indicate stuck threads. One can deduce the number of stuck threads by observing the rate at which this "
+    "increases.",
+    ["name", "controller"],
+)
+WORKQUEUE_LONGEST_SECONDS = Gauge(
+    "workqueue_longest_running_processor_seconds",
+    "How many seconds has the longest running processor for workqueue been running.",
+    ["name", "controller"],
+)
+WORKQUEUE_RETRIES = Counter("workqueue_retries_total", "Total number of retries handled by workqueue", ["name", "controller"])
+RECONCILE_TOTAL = Counter("controller_runtime_reconcile_total", "Total number of reconciliations per controller", ["controller", "result"])
+RECONCILE_ERRORS = Counter("controller_runtime_reconcile_errors_total", "Total number of reconciliation errors per controller", ["controller"])
+RECONCILE_TIME = Histogram(
+    "controller_runtime_reconcile_time_seconds", "Length of time per reconciliation per controller", ["controller"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5,
+             1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60),
+)
+ACTIVE_WORKERS = Gauge("controller_runtime_active_workers", "Number of currently used workers per controller", ["controller"])
+MAX_CONCURRENT_RECONCILES = Gauge(
+    "controller_runtime_max_concurrent_reconciles", "Maximum number of concurrent reconciles per controller", ["controller"]
+)
+LEADER_STATUS = Gauge(
+    "leader_election_master_status",
+    "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' "
+    "is the string used to identify the lease. Please make sure to group by name.",
+    ["name"],
+)
+
 
 class PhaseCollector:
     """taskaction_active{phase}: computed from the operator's cache at scrape time, never kept up to date."""

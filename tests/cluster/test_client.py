@@ -193,3 +193,22 @@ async def test_inputs_and_outputs_round_trip_through_s3(
     )
     assert env_cli.returncode == 0, env_cli.stderr
     assert json.loads(env_cli.stdout) == {"uri": prefix, "outputs": {"total": 7, "name": "done", "ratio": 0.5, "ok": False}}
+
+
+def test_wait_and_rerun_commands(kube: Kube, operator, namespace: str) -> None:
+    proc = cli(kube, "submit", "-n", namespace, "--image", "busybox", "--run", "waited", "--label", "sim.taskaction.dev/outcome=fail", "-o", "name", "--", "false")
+    assert (proc.returncode, proc.stdout) == (0, "taskaction/waited-a0\n"), proc.stderr
+    proc = cli(kube, "wait", "waited", "-n", namespace, "--timeout", "90")
+    assert (proc.returncode, proc.stdout) == (1, "run waited: FAILED\n"), proc.stderr
+    # Run again: the same task and labels (so kwok fails it again), a new run.
+    proc = cli(kube, "rerun", "waited", "--run", "rewaited", "-n", namespace, "-o", "name")
+    assert (proc.returncode, proc.stdout) == (0, "taskaction/rewaited-a0\n"), proc.stderr
+    again = kube.get("taskaction", "rewaited-a0", namespace)
+    assert again["spec"]["runOutputBase"].endswith("/rewaited/") and again["metadata"]["labels"]["sim.taskaction.dev/outcome"] == "fail"
+    assert cli(kube, "wait", "rewaited", "-n", namespace, "--timeout", "90").returncode == 1
+    proc = cli(kube, "submit", "-n", namespace, "--image", "busybox", "--run", "held", "--label", "sim.taskaction.dev/outcome=running", "--", "true")
+    assert proc.returncode == 0, proc.stderr
+    proc = cli(kube, "wait", "held", "-n", namespace, "--timeout", "2")
+    assert proc.returncode == 3 and proc.stdout.startswith("run held: still "), proc.stdout + proc.stderr
+    proc = cli(kube, "submit", "-n", namespace, "--image", "busybox", "--label", "sim.taskaction.dev/outcome=succeed", "--watch", "--", "true")
+    assert proc.returncode == 0 and "): SUCCEEDED" in proc.stdout, proc.stdout + proc.stderr

@@ -94,3 +94,17 @@ def test_a_bundle_download_failure_is_a_system_failure_retried_to_the_limit(kube
     assert "BundleDownloadFailed" in ta["status"]["errorState"]["message"]
     system_retries = [h for h in ta["status"]["phaseHistory"] if h["phase"] == "RetryableFailure"]
     assert len(system_retries) == 3 and ta["status"]["attempts"] == 1
+
+
+def test_a_task_past_its_timeout_is_ended_with_a_named_reason(kube: Kube, operator, namespace: str) -> None:
+    """kwok has no kubelet to honour activeDeadlineSeconds: the operator ends the attempt itself."""
+    template = container_template("busybox", ["sleep", "3600"], retries=1)
+    template.metadata.timeout.seconds = 3
+    kube.create(taskaction(template, run="run-slow", namespace=namespace, labels={"sim.taskaction.dev/outcome": "running"}))
+    first = kube.wait("pod", "run-slow-a0-0", namespace, lambda o: o is not None and o["status"].get("phase") == "Running", "Running")
+    assert first["spec"]["activeDeadlineSeconds"] == 3
+    ta = kube.wait("taskaction", "run-slow-a0", namespace, lambda o: is_true(o, "Failed"), "Failed", timeout=60)
+    assert (ta["status"]["errorState"]["code"], ta["status"]["errorState"]["kind"]) == ("TaskTimedOut", "USER")
+    assert ta["status"]["attempts"] == 2  # the retry timed out too
+    for name in ("run-slow-a0-0", "run-slow-a0-1"):
+        kube.wait("pod", name, namespace, lambda o: o is None, "deleted at its deadline")

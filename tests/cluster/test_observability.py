@@ -53,7 +53,7 @@ def scrape(port: int) -> dict[tuple[str, tuple], float]:
     }
 
 
-def value(samples: dict, name: str, **labels: str) -> float:
+def value(samples: dict, name: str, /, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
@@ -76,7 +76,7 @@ def test_metrics_move_during_a_run(kube: Kube, operator, namespace: str, ports: 
     for i in range(COUNT):
         kube.wait("taskaction", f"obs-{i}-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")
     after = scrape(ports["metrics"])
-    grew = lambda name, **labels: value(after, name, **labels) - value(before, name, **labels)  # noqa: E731
+    grew = lambda name, /, **labels: value(after, name, **labels) - value(before, name, **labels)  # noqa: E731
     assert grew("taskaction_pod_creations_total", outcome="created") == COUNT
     assert grew("taskaction_reconciles_total", outcome="ok") >= 3 * COUNT  # create, running, succeeded at least
     assert grew("taskaction_reconcile_duration_seconds_count", outcome="ok") >= 3 * COUNT
@@ -85,6 +85,18 @@ def test_metrics_move_during_a_run(kube: Kube, operator, namespace: str, ports: 
     assert value(after, "taskaction_active", phase="PhaseSuccess") >= COUNT
     assert value(after, "taskaction_object_size_bytes_count") > 0
     assert ("taskaction_queue_depth", ()) in after and ("taskaction_reconciles_in_flight", ()) in after
+    # controller-runtime's names beside ours, for the dashboards made for Go operators.
+    ctl, queue = {"controller": "taskaction"}, {"name": "taskaction", "controller": "taskaction"}
+    reconciled = sum(grew("controller_runtime_reconcile_total", **ctl, result=r) for r in ("success", "requeue_after", "error"))
+    assert reconciled == grew("controller_runtime_reconcile_time_seconds_count", **ctl) >= 3 * COUNT
+    assert grew("controller_runtime_reconcile_total", **ctl, result="error") == grew("controller_runtime_reconcile_errors_total", **ctl)
+    assert value(after, "controller_runtime_max_concurrent_reconciles", **ctl) == 64
+    assert ("controller_runtime_active_workers", tuple(sorted(ctl.items()))) in after
+    assert grew("workqueue_adds_total", **queue) >= 3 * COUNT and grew("workqueue_work_duration_seconds_count", **queue) >= 3 * COUNT
+    assert grew("workqueue_queue_duration_seconds_count", **queue) >= 3 * COUNT
+    for gauge in ("workqueue_depth", "workqueue_unfinished_work_seconds", "workqueue_longest_running_processor_seconds"):
+        assert (gauge, tuple(sorted(queue.items()))) in after, gauge
+    assert ("workqueue_retries_total", tuple(sorted(queue.items()))) in after
 
 
 def test_health_and_readiness(operator, ports: dict[str, int]) -> None:

@@ -12,6 +12,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "taskaction-operator"
 INSTALL_SCRIPT = REPO / "e2e" / "install-helm.sh"
+# The shared cluster's CRD is the test session's (tests/conftest.py applies crds/), so releases installed there leave
+# it alone: a release owning it would refuse every other release (helm's ownership check) and fight the session.
+# tests/e2e/test_upgrade.py, on a cluster of its own, installs the CRD with the chart.
+CRD_NOT_INSTALLED = ("--set", "crds.install=false")
 
 
 def install_helm() -> str:
@@ -47,6 +51,11 @@ class Helm:
 
     def docs(self, *args: str, **kwargs: Any) -> list[dict[str, Any]]:
         return [d for d in yaml.safe_load_all(self.template(*args, **kwargs)) if d]
+
+
+def release_objects(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What `helm install` creates: the rendered documents without the hooks (the `helm test` objects)."""
+    return [d for d in docs if "helm.sh/hook" not in (d["metadata"].get("annotations") or {})]
 
 
 def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:

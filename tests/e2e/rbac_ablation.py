@@ -20,7 +20,7 @@ from typing import Any
 
 
 from taskaction_operator.client.manifests import container_template, taskaction
-from tests.e2e.helm import CHART, Helm, install_helm
+from tests.e2e.helm import CHART, CRD_NOT_INSTALLED, Helm, install_helm
 from tests.support.kube import Kube, progressing_reason
 from tests.support.local_cluster import cluster as local_cluster
 from tests.support.operator_process import OperatorProcess
@@ -83,7 +83,7 @@ def main() -> int:
     for ns in (op_ns, work_ns):
         kube.run("create", "namespace", ns)
     try:
-        helm.run("install", release, str(CHART), "-n", op_ns, "--set", f"watchNamespaces={{{work_ns}}}",
+        helm.run("install", release, str(CHART), "-n", op_ns, *CRD_NOT_INSTALLED, "--set", f"watchNamespaces={{{work_ns}}}",
                  "--set", "leaderElection.enabled=true", "--set", "podTemplates.defaultName=base")  # fmt: skip
         kube.create({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "base", "namespace": op_ns},
                      "template": {"spec": {"containers": [{"name": "default", "image": "unused"}]}}})  # fmt: skip

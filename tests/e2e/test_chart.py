@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from taskaction_operator.settings import Settings
-from tests.e2e.helm import CHART, REPO, Helm, find, one
+from tests.e2e.helm import CHART, REPO, Helm, find, one, release_objects
 from tests.support.kube import Kube
 
 # The kube-apiserver of the local cluster; kubernetes-validate ships schemas up to 1.37.
@@ -20,6 +20,8 @@ K8S_VERSION = "1.36.0"
 
 EVERYTHING = [
     "--set", "serviceMonitor.enabled=true",
+    "--set", "grafanaDashboard.enabled=true",
+    "--set", "prometheusRule.enabled=true",
     "--set", "podDisruptionBudget.enabled=true",
     "--set", "networkPolicy.enabled=true",
     "--set-json", 'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]',
@@ -35,11 +37,14 @@ EVERYTHING = [
     "--set-json", 'extraEnv=[{"name":"TASKACTION_DEFAULT_CPU","value":"500m"}]',
     "--set", "logFormat=json",
     "--set", "gc.ttlSeconds=86400",
+    "--set", "retryBackoff.baseSeconds=5",
+    "--set", "api.podCreateQps=20",
+    "--set", "concurrency.maxRunningPerRun=100",
     "--set", "replicas=2",
     "--set", "leaderElection.enabled=true",
     "--set", "podStorage.endpoint=http://seaweedfs.storage:8333",
     "--set", "podStorage.secret=task-s3",
-    "--set", "bootstrap.image=registry.example.com/taskaction-runtime:0.1.0",
+    "--set", "bootstrap.image.repository=registry.example.com/taskaction-runtime",
     "--set", "bootstrap.cacheHostPath=/var/cache/taskaction-bundles",
     "--set", "podPolicy.level=restricted",
     "--set-json", 'podPolicy.serviceAccounts=["etl","reports"]',
@@ -47,6 +52,7 @@ EVERYTHING = [
     "--set-json", 'networkPolicy.actionsFrom=[{"namespaceSelector":{"matchLabels":{"flyte.org/tasks":"true"}}}]',
     "--set", "events.serviceUrl=http://flyte-binary-http.flyte.svc:8090",
     "--set", "events.cluster=prod-1",
+    "--set", "tracing.otlpEndpoint=http://otel-collector.monitoring:4318/v1/traces",
     "--set", "events.abortWaitSeconds=30",
     "--set", "cache.serviceUrl=http://flyte-binary-http.flyte.svc:8094",
     "--set", "cache.maxAgeSeconds=86400",
@@ -55,13 +61,22 @@ EVERYTHING = [
 ]
 
 
-def test_chart_crd_is_the_repository_crd() -> None:
+def test_chart_crd_is_the_repository_crd(helm: Helm) -> None:
     ours = (REPO / "crds" / "taskactions.flyte.org.yaml").read_bytes()
-    chart = (CHART / "crds" / "taskactions.flyte.org.yaml").read_bytes()
+    chart = (CHART / "files" / "taskactions.flyte.org.yaml").read_bytes()
     assert chart == ours, (
-        "charts/taskaction-operator/crds/taskactions.flyte.org.yaml differs from crds/taskactions.flyte.org.yaml; "
-        "run: cp crds/taskactions.flyte.org.yaml charts/taskaction-operator/crds/"
+        "charts/taskaction-operator/files/taskactions.flyte.org.yaml differs from crds/taskactions.flyte.org.yaml; "
+        "run: cp crds/taskactions.flyte.org.yaml charts/taskaction-operator/files/"
     )
+    assert not (CHART / "crds").exists(), "a crds/ directory is installed once and never upgraded: the CRD is a template"
+    # Rendered as a template (so that `helm upgrade` applies it): the same spec, the release's labels, kept.
+    rendered = one(helm.docs(release="r", namespace="ops", crds=False), "CustomResourceDefinition")
+    repository = yaml.safe_load(ours)
+    assert rendered["spec"] == repository["spec"] and rendered["metadata"]["name"] == repository["metadata"]["name"]
+    assert rendered["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    assert rendered["metadata"]["labels"]["app.kubernetes.io/instance"] == "r"
+    assert "annotations" not in one(helm.docs("--set", "crds.keep=false"), "CustomResourceDefinition")["metadata"]
+    assert not find(helm.docs("--set", "crds.install=false"), "CustomResourceDefinition")
 
 
 def test_chart_app_version_is_the_package_version() -> None:
@@ -110,14 +125,16 @@ def test_rendered_manifests_validate_offline_and_on_the_api_server(
     checked = _validate_offline(docs)
     assert "Deployment/tpl-taskaction-operator" in checked and "CustomResourceDefinition/taskactions.flyte.org" in checked
 
-    builtin = "\n---\n".join(yaml.safe_dump(d) for d in docs if not d["apiVersion"].startswith("monitoring.coreos.com/"))
-    proc = kube.run("apply", "--dry-run=server", "-f", "-", input=builtin, check=False)
+    # The `helm test` pod is left out: admission looks up its ServiceAccount, which a dry run does not create
+    # (tests/e2e/test_helm_test.py runs it).
+    server = [d for d in docs if not d["apiVersion"].startswith("monitoring.coreos.com/") and d["kind"] != "Pod"]
+    proc = kube.run("apply", "--dry-run=server", "-f", "-", input="\n---\n".join(yaml.safe_dump(d) for d in server), check=False)
     assert proc.returncode == 0, f"kubectl apply --dry-run=server rejected the {variant} render:\n{proc.stderr}"
-    assert proc.stdout.count("(server dry run)") == len(checked), proc.stdout
+    assert proc.stdout.count("(server dry run)") == len(server) == len(checked) - 1, proc.stdout
 
 
 def test_rbac_is_cluster_wide_by_default_and_namespaced_with_watch_namespaces(helm: Helm) -> None:
-    docs = helm.docs(release="r", namespace="ops")
+    docs = release_objects(helm.docs(release="r", namespace="ops"))
     assert [d["metadata"]["name"] for d in find(docs, "ClusterRole")] == ["r-taskaction-operator", "r-taskaction-operator-scanning"]
     assert [d["metadata"]["name"] for d in find(docs, "ClusterRoleBinding")] == ["r-taskaction-operator", "r-taskaction-operator-scanning"]
     assert [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in find(docs, "Role")] == [("ops", "r-taskaction-operator-leader-election")]
@@ -126,7 +143,7 @@ def test_rbac_is_cluster_wide_by_default_and_namespaced_with_watch_namespaces(he
     binding = one(docs, "ClusterRoleBinding", "r-taskaction-operator")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "r-taskaction-operator", "namespace": "ops"}]
 
-    docs = helm.docs("--set", "watchNamespaces={a,b}", release="r", namespace="ops")
+    docs = release_objects(helm.docs("--set", "watchNamespaces={a,b}", release="r", namespace="ops"))
     # Nothing cluster-wide: each namespace is watched by name, without kopf's scanning (controller/handlers.py).
     assert find(docs, "ClusterRole") == [] and find(docs, "ClusterRoleBinding") == []
     roles = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in find(docs, "Role")}
@@ -137,10 +154,10 @@ def test_rbac_is_cluster_wide_by_default_and_namespaced_with_watch_namespaces(he
         ("ops", "r-taskaction-operator-leader-election"),
     }
     # The namespaced rules are the cluster-wide ones.
-    cluster_rules = one(helm.docs(release="r", namespace="ops"), "ClusterRole", "r-taskaction-operator")["rules"]
+    cluster_rules = one(release_objects(helm.docs(release="r", namespace="ops")), "ClusterRole", "r-taskaction-operator")["rules"]
     assert one([d for d in docs if d["metadata"].get("namespace") == "a"], "Role")["rules"] == cluster_rules
 
-    docs = helm.docs("--set", "rbac.create=false", "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=mine")
+    docs = release_objects(helm.docs("--set", "rbac.create=false", "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=mine"))
     assert not [d for d in docs if d["apiVersion"].startswith("rbac.") or d["kind"] == "ServiceAccount"]
     assert one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "mine"
 
@@ -191,6 +208,10 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     assert settings.leader_election is True and settings.leader_election_lease == "taskaction-operator"
     assert (settings.leader_election_namespace, settings.leader_election_identity) == ("taskaction-system", "ta-taskaction-operator-7d9f-x2x4q")
     assert settings.default_cpu == "500m"  # from extraEnv
+    assert (settings.retry_backoff_seconds, settings.retry_backoff_max_seconds) == (5, 300)
+    assert (settings.pod_create_qps, settings.pod_create_burst) == (20, 10)
+    assert (settings.max_running_per_namespace, settings.max_running_per_run) == (0, 100)
+    assert settings.tracing_otlp_endpoint == "http://otel-collector.monitoring:4318/v1/traces"
     assert (settings.events_service_url, settings.events_cluster, settings.abort_event_wait_seconds) == ("http://flyte-binary-http.flyte.svc:8090", "prod-1", 30)
     assert (settings.cache_service_url, settings.cache_timeout_seconds, settings.cache_max_age_seconds) == ("http://flyte-binary-http.flyte.svc:8094", 10, 86400)
     assert (settings.copilot_image, settings.copilot_cpu, settings.copilot_memory, settings.copilot_timeout_seconds) == (
@@ -202,9 +223,10 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     assert defaults["TASKACTION_NAMESPACES"] == "[]" and defaults["TASKACTION_DEFAULT_ENV_VARS"] == "{}"
     assert defaults["TASKACTION_LEADER_ELECTION"] == "false"
     assert (defaults["TASKACTION_POD_SECURITY_LEVEL"], defaults["TASKACTION_POD_SERVICE_ACCOUNTS"]) == ("baseline", "[]")
-    for unset in ("TASKACTION_STORAGE_ACCESS_KEY_ID", "TASKACTION_STORAGE_ENDPOINT", "TASKACTION_POD_STORAGE_SECRET", "TASKACTION_BOOTSTRAP_IMAGE",
+    assert defaults["TASKACTION_BOOTSTRAP_IMAGE"] == "ghcr.io/taskaction-operator/taskaction-runtime:0.1.0"
+    for unset in ("TASKACTION_STORAGE_ACCESS_KEY_ID", "TASKACTION_STORAGE_ENDPOINT", "TASKACTION_POD_STORAGE_SECRET",
                   "TASKACTION_ACTIONS_SERVICE_ADDRESS", "TASKACTION_ACTIONS_SERVICE_NAMESPACE", "TASKACTION_EVENTS_SERVICE_URL", "TASKACTION_LOGS",
-                  "TASKACTION_CACHE_SERVICE_URL", "TASKACTION_COPILOT_IMAGE"):
+                  "TASKACTION_CACHE_SERVICE_URL", "TASKACTION_COPILOT_IMAGE", "TASKACTION_TRACING_OTLP_ENDPOINT"):
         assert unset not in defaults
 
 
@@ -214,7 +236,7 @@ def test_deployment_defaults(helm: Helm) -> None:
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert deployment["spec"]["replicas"] == 1
-    assert container["image"] == "taskaction-operator:0.1.0"
+    assert container["image"] == "ghcr.io/taskaction-operator/taskaction-operator:0.1.0"  # the chart's appVersion
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 8080, "health": 8081}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
@@ -236,7 +258,17 @@ def test_deployment_defaults(helm: Helm) -> None:
     # The NetworkPolicy is on by default: only /metrics (and the actions service when served) from other pods.
     assert [rule["ports"] for rule in one(docs, "NetworkPolicy")["spec"]["ingress"]] == [[{"port": "metrics", "protocol": "TCP"}]]
     assert not find(helm.docs("--set", "networkPolicy.enabled=false"), "NetworkPolicy")
-    assert one(helm.docs("--set", "image.tag=dev"), "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"] == "taskaction-operator:dev"
+    def images(*args: str) -> tuple[str, str]:
+        deployment = one(helm.docs(*args), "Deployment")
+        return deployment["spec"]["template"]["spec"]["containers"][0]["image"], _env(deployment)["TASKACTION_BOOTSTRAP_IMAGE"]
+
+    digest = "sha256:" + "0123456789abcdef" * 4
+    assert images("--set", "image.tag=dev", "--set", "bootstrap.image.tag=dev") == (
+        "ghcr.io/taskaction-operator/taskaction-operator:dev", "ghcr.io/taskaction-operator/taskaction-runtime:dev")
+    # A digest wins over the tag.
+    assert images("--set", "image.tag=dev", "--set", f"image.digest={digest}", "--set", "bootstrap.image.repository=r.example/rt",
+                  "--set", f"bootstrap.image.digest={digest}") == (
+        f"ghcr.io/taskaction-operator/taskaction-operator@{digest}", f"r.example/rt@{digest}")
 
 
 def test_optional_objects(helm: Helm) -> None:
@@ -267,6 +299,11 @@ def test_optional_objects(helm: Helm) -> None:
         (["--set", "maxConcurrentReconciles=0"], "/maxConcurrentReconciles", "minimum: got 0, want 1"),
         (["--set", "replicas=two"], "/replicas", "got string, want integer"),
         (["--set", "image.repository=null"], "/image", "missing property 'repository'"),
+        (["--set", "image.digest=abc"], "/image/digest", "does not match pattern"),
+        (["--set", "bootstrap.image=runtime:1"], "/bootstrap/image", "got string, want object"),
+        (["--set", "crds.install=yes"], "/crds/install", "got string, want boolean"),
+        (["--set", "helmTest.command=null"], "/helmTest", "missing property 'command'"),
+        (["--set", "helmTest.command=true"], "/helmTest/command", "got boolean, want array"),
         (["--set", "gc.intervalSeconds=-5"], "/gc/intervalSeconds", "minimum: got -5, want 0"),
         (["--set", "watchNamespaces={Team_A}"], "/watchNamespaces/0", "does not match pattern"),
         (["--set", "readOutputs=maybe"], "/readOutputs", "got string, want boolean"),
@@ -285,6 +322,7 @@ def test_optional_objects(helm: Helm) -> None:
         (["--set", "cache.serviceUrl=flyte:8094"], "/cache/serviceUrl", "does not match pattern"),
         (["--set", "cache.timeoutSeconds=0"], "/cache/timeoutSeconds", "exclusiveMinimum"),
         (["--set", "copilot.timeoutSeconds=0"], "/copilot/timeoutSeconds", "minimum: got 0, want 1"),
+        (["--set", "tracing.otlpEndpoint=collector:4318"], "/tracing/otlpEndpoint", "does not match pattern"),
         (["--set", "events.logs.cloudwatch_enabled=true"], "/events/logs", "additional properties 'cloudwatch_enabled' not allowed"),
     ],
 )
@@ -300,3 +338,47 @@ def test_schema_is_draft_07_and_accepts_the_defaults() -> None:
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert set(values) <= set(schema["properties"]), set(values) - set(schema["properties"])
+
+
+def test_helm_test_hook_submits_a_taskaction_in_a_watched_namespace(helm: Helm) -> None:
+    docs = [d for d in helm.docs("--set", "watchNamespaces={team-a,team-b}", release="r", namespace="ops") if d not in release_objects([d])]
+    assert sorted((d["kind"], d["metadata"]["namespace"]) for d in docs) == [
+        ("Pod", "ops"), ("Role", "team-a"), ("RoleBinding", "team-a"), ("ServiceAccount", "ops")]
+    assert {d["metadata"]["annotations"]["helm.sh/hook"] for d in docs} == {"test"}
+    assert {d["metadata"]["annotations"]["helm.sh/hook-delete-policy"] for d in docs} == {"before-hook-creation,hook-succeeded"}
+    pod = one(docs, "Pod")["spec"]
+    assert pod["serviceAccountName"] == "r-taskaction-operator-test" and pod["restartPolicy"] == "Never"
+    (container,) = pod["containers"]
+    assert container["image"] == "ghcr.io/taskaction-operator/taskaction-operator:0.1.0"
+    assert container["command"] == [
+        "taskaction", "submit", "--namespace=team-a", "--image=ghcr.io/taskaction-operator/taskaction-runtime:0.1.0",
+        "--command", "--watch", "--", "python3", "-c", "print('taskaction-operator: helm test')"]
+    assert one(docs, "Role")["rules"] == [{"apiGroups": ["flyte.org"], "resources": ["taskactions"], "verbs": ["create", "list", "watch"]}]
+    # Cluster-wide: the release namespace; helmTest.namespace wins.
+    assert "--namespace=ops" in one(helm.docs(release="r", namespace="ops"), "Pod")["spec"]["containers"][0]["command"]
+    assert "--namespace=x" in one(helm.docs("--set", "helmTest.namespace=x", release="r", namespace="ops"), "Pod")["spec"]["containers"][0]["command"]
+    assert not find(helm.docs("--set", "helmTest.enabled=false"), "Pod")
+
+
+def test_dashboard_and_alerts(helm: Helm) -> None:
+    assert not find(helm.docs(), "ConfigMap") and not find(helm.docs(), "PrometheusRule")  # off by default: no CRD needed
+    docs = helm.docs("--set", "grafanaDashboard.enabled=true", "--set", "grafanaDashboard.namespace=monitoring", "--set", "prometheusRule.enabled=true",
+                     "--set", "leaderElection.enabled=true", "--set", "prometheusRule.labels.release=kps", release="r", namespace="ops")
+    dashboard = one(docs, "ConfigMap", "r-taskaction-operator-dashboard")
+    assert dashboard["metadata"]["namespace"] == "monitoring" and dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["taskaction-operator.json"]) == json.loads((CHART / "files" / "grafana-dashboard.json").read_text())
+
+    rule = one(docs, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kps"
+    rules = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    assert set(rules) == {"TaskActionReconcileErrors", "TaskActionQueueDepth", "TaskActionQueueLatency", "TaskActionStuckReconcile",
+                          "TaskActionPodCreateFailures", "TaskActionGarbageCollectionStalled", "TaskActionEventsBacklog",
+                          "TaskActionLeaderChanges", "TaskActionNoLeader"}
+    # Scoped to this release's scrape job (the ServiceMonitor's, named after the metrics Service).
+    assert all('namespace="ops", job="r-taskaction-operator-metrics"' in r["expr"] for r in rules.values())
+    assert rules["TaskActionGarbageCollectionStalled"]["expr"].strip().endswith("> 5400")  # 3 sweeps of 1800 s
+    assert rules["TaskActionReconcileErrors"]["annotations"]["summary"].startswith("More than 5% ")
+    assert rules["TaskActionQueueDepth"]["annotations"]["summary"] == "{{ $value }} TaskActions wait to be reconciled."
+    # No collector, no stall alert; no leader election, no leader alert.
+    rules = one(helm.docs("--set", "prometheusRule.enabled=true", "--set", "gc.intervalSeconds=0"), "PrometheusRule")["spec"]["groups"][0]["rules"]
+    assert {"TaskActionGarbageCollectionStalled", "TaskActionNoLeader"}.isdisjoint(r["alert"] for r in rules)

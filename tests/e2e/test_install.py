@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from tests.e2e.helm import CHART, Helm
+from tests.e2e.helm import CHART, CRD_NOT_INSTALLED, Helm
 from tests.support.kube import Kube
 
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}
@@ -29,7 +29,7 @@ def test_install_is_available_under_restricted_pod_security_and_uninstalls(
     cw, nsd = f"cw-{suffix}", f"nsd-{suffix}"
     for release, extra in ((cw, []), (nsd, ["--set", f"watchNamespaces={{{watched}}}", "--set", "podDisruptionBudget.enabled=true"])):
         releases.append((release, ns))
-        proc = helm.run("install", release, str(CHART), "--namespace", ns, "--wait", "--timeout", "120s", *extra, timeout=180)
+        proc = helm.run("install", release, str(CHART), "--namespace", ns, "--wait", "--timeout", "120s", *CRD_NOT_INSTALLED, *extra, timeout=180)
         assert "STATUS: deployed" in proc.stdout, proc.stdout
         name = f"{release}-taskaction-operator"
         deployment = kube.get("deployment", name, ns)
@@ -73,5 +73,5 @@ def test_install_is_available_under_restricted_pod_security_and_uninstalls(
     for kind in ("clusterrole", "clusterrolebinding"):
         for name in (f"{cw}-taskaction-operator", f"{cw}-taskaction-operator-scanning"):
             assert kube.run("get", kind, name, check=False).returncode != 0, f"{kind} {name} left behind"
-    # helm never deletes CRDs: the TaskActions of the cluster survive an uninstall.
+    # The CRD is not the release's here (CRD_NOT_INSTALLED; test_upgrade.py uninstalls one that is): it stays.
     assert kube.run("get", "crd", "taskactions.flyte.org", check=False).returncode == 0

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from taskaction_operator.client.manifests import container_template, taskaction
-from tests.e2e.helm import CHART, Helm
+from tests.e2e.helm import CHART, CRD_NOT_INSTALLED, Helm
 from tests.e2e.watch import WatchRecorder
 from tests.support.kube import Kube, condition, is_true, progressing_reason
 from tests.support.operator_process import OperatorProcess
@@ -81,7 +81,7 @@ def installed(
     release = f"rb-{op_ns.rsplit('-', 1)[1]}"
     releases.append((release, op_ns))
     helm.run(
-        "install", release, str(CHART), "--namespace", op_ns, "--wait", "--timeout", "120s",
+        "install", release, str(CHART), "--namespace", op_ns, "--wait", "--timeout", "120s", *CRD_NOT_INSTALLED,
         "--set", f"watchNamespaces={{{work_ns}}}",
         "--set", "leaderElection.enabled=true",
         "--set", f"podTemplates.defaultName={BASE_TEMPLATE}",
@@ -247,7 +247,7 @@ def test_auth_can_i_cluster_wide(
     ns = new_namespace("e2e-cw")
     release = f"cw-{ns.rsplit('-', 1)[1]}"
     releases.append((release, ns))
-    helm.run("install", release, str(CHART), "--namespace", ns, timeout=120)
+    helm.run("install", release, str(CHART), "--namespace", ns, *CRD_NOT_INSTALLED, timeout=120)
     sa = f"system:serviceaccount:{ns}:{release}-taskaction-operator"
     anywhere = new_namespace("e2e-any")
     for verb, resource, namespace, sub in [
@@ -289,7 +289,7 @@ def test_cluster_wide_operator_runs_with_the_charts_service_account(
     op_ns = new_namespace("e2e-cwop")
     release = f"cwr-{op_ns.rsplit('-', 1)[1]}"
     releases.append((release, op_ns))
-    helm.run("install", release, str(CHART), "--namespace", op_ns, timeout=120)
+    helm.run("install", release, str(CHART), "--namespace", op_ns, *CRD_NOT_INSTALLED, timeout=120)
     env = local_operator_env(helm, release, op_ns, "e2e-cw-operator")
     assert env["TASKACTION_NAMESPACES"] == "[]"
     config = sa_kubeconfig(kube, op_ns, f"{release}-taskaction-operator", tmp_path / "sa.kubeconfig")

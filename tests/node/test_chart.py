@@ -55,6 +55,7 @@ def values(images: Images, tasks_ns: str) -> dict:
     repository, tag = images.operator.rsplit(":", 1)
     return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},  # imported into the node, never pulled
+        "crds": {"install": False},  # the session's CRD (tests/e2e/helm.py CRD_NOT_INSTALLED)
         "watchNamespaces": [tasks_ns],
         "podPolicy": {"level": "privileged"},  # the real-node PodTemplate's hostNetwork is above the chart's baseline
         "nodeSelector": {node.TAINT_KEY: "true"},

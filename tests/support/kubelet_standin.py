@@ -169,7 +169,7 @@ RUNTIME_IMAGE = Image(entrypoint=("taskaction-bootstrap",), env={"PYTHONDONTWRIT
 DEFAULT_IMAGES = ImageEnvironment(
     {
         "ghcr.io/flyteorg/flyte:": Image(),  # the Flyte SDK's default image: no ENTRYPOINT, `a0` on PATH
-        "taskaction-runtime:": RUNTIME_IMAGE,  # Settings.bootstrap_image's default
+        "ghcr.io/taskaction-operator/taskaction-runtime:": RUNTIME_IMAGE,  # Settings.bootstrap_image's default
         "localhost/taskaction-runtime:": RUNTIME_IMAGE,  # as e2e/build-images.sh tags it
         "python:": Image(cmd=("python3",)),  # docker.io/library/python: no ENTRYPOINT, CMD python3
         "busybox": Image(cmd=("sh",)),

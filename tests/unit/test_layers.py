@@ -16,7 +16,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[2] / "operator" / PACKAGE
 # Lowest first. A module may import its own layer and the layers below it, never one above.
 LAYERS: list[tuple[str, ...]] = [
     ("api",),  # the CRD's vocabulary: constants, models, decoding, phases, timestamps
-    ("settings", "logs", "metrics", "health", "redact"),  # the process's configuration and observability
+    ("settings", "logs", "metrics", "tracing", "health", "redact"),  # the process's configuration and observability
     ("kube", "storage"),  # the Kubernetes client; object storage and its paths
     ("catalog",),  # the Flyte cache service: cache keys and its client
     ("bundles",),  # the in-pod bootstrap

@@ -127,3 +127,20 @@ TASKACTION_DEFAULT_ENV_VARS: defaultEnvVars, plus, with the actions service, wha
 {{- end -}}
 {{- toJson $env -}}
 {{- end -}}
+
+{{/*
+An image reference from {repository, tag, digest} (dict "image" ... "root" $): repository@digest when a digest is
+set, else repository:tag, the tag defaulting to the chart's appVersion.
+*/}}
+{{- define "taskaction-operator.imageRef" -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository (.image.tag | default .root.Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Namespace of the `helm test` TaskAction: helmTest.namespace, else the first of watchNamespaces, else the release's. */}}
+{{- define "taskaction-operator.testNamespace" -}}
+{{- .Values.helmTest.namespace | default (first .Values.watchNamespaces) | default .Release.Namespace -}}
+{{- end -}}

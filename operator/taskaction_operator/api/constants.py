@@ -65,5 +65,6 @@ CODE_MAX_RETRIES = "MaxRetriesExceeded"
 CODE_RESOURCE_DELETED = "ResourceDeletedExternally"
 CODE_PARENT_NOT_FOUND = "ParentNotFound"
 CODE_PARENT_DELETED = "ParentDeleted"
+CODE_TASK_TIMED_OUT = "TaskTimedOut"
 
 ROOT_ACTION_NAME = "a0"

@@ -2,16 +2,19 @@
 
     taskaction submit -f run.yaml
     taskaction submit --image busybox --run hello -- echo hi
+    taskaction submit --image python:3.12 --command --watch -- python3 -c 'print(1)'    # a run named r + 19 random
     taskaction submit -f pipeline.py --task pipeline -i x=5 [--run NAME]    # a Flyte SDK task file
-    taskaction get [RUN]            taskaction tree RUN           taskaction watch RUN
-    taskaction logs ACTION [--attempt N]   taskaction outputs ACTION
+    taskaction get [RUN] [-l SELECTOR] [--phase PHASE]   taskaction tree RUN   taskaction watch RUN
+    taskaction logs ACTION [--attempt N | -f]   taskaction outputs ACTION
     taskaction abort RUN            taskaction signal ACTION VALUE
+    taskaction wait RUN [--timeout S]      taskaction rerun RUN [--run NEW]
+    source <(taskaction completion bash)   # or zsh; `kubectl taskaction ...` is the same CLI as a kubectl plugin
 
 `get RUN` and `logs` show the log links of each action's current attempt, built as the operator puts them in its
 ActionEvents (`--log-config JSON`, default TASKACTION_LOGS), so logs can be found once a pod is gone.
 
 ACTION is the TaskAction's name (`<run>-<action>`, the root is `<run>-a0`). Human output by default,
-`-o json|yaml` for scripts; `-n` (or TASKACTION_NAMESPACE) picks the namespace.
+`-o json|yaml` for scripts, `-o wide` (attempts, pod, error code) and `-o name` as kubectl's; `-n` (or TASKACTION_NAMESPACE) picks the namespace.
 
 A `-f` file ending in `.py` is a Flyte SDK task file (client.sdk, needs `pip install flyte==2.12.1`): its code
 bundle and `inputs.pb` go to `--storage` (credentials: TASKACTION_STORAGE_* / AWS_* / FLYTE_AWS_*), then the root
@@ -41,9 +44,20 @@ from ..kube import ApiError, KubeApi, connect
 from ..pods.naming import pod_name, taskaction_name
 from ..reporting.action_events import current_links
 from ..settings import Settings
-from . import action_io, action_phase, errors, literals, manifests, names, runs, sdk, signals, trees
+from . import action_io, action_phase, completion, errors, literals, manifests, names, runs, sdk, signals, trees
 
 DEFAULT_NAMESPACE_ENV = "TASKACTION_NAMESPACE"
+OUTPUTS = ["human", "json", "yaml", "wide", "name"]
+MACHINE_OUTPUTS = ("json", "yaml")
+PHASES = [action_phase.phase_name(p) for p in phase_pb2.ActionPhase.values() if p]  # QUEUED, ..., SUCCEEDED, FAILED...
+EXIT_SUCCEEDED, EXIT_ENDED_OTHERWISE, EXIT_WAIT_TIMEOUT = 0, 1, 3  # 2: usage and API errors, as argparse's
+PLUGIN_PREFIX = "kubectl-"
+
+
+def prog_name() -> str:
+    """`taskaction`, or `kubectl taskaction` when run as the kubectl plugin (the kubectl-taskaction executable)."""
+    name = Path(sys.argv[0]).name
+    return "kubectl " + name.removeprefix(PLUGIN_PREFIX).replace("_", "-") if name.startswith(PLUGIN_PREFIX) else "taskaction"
 
 
 def _key_values(items: Sequence[str] | None, what: str) -> dict[str, str]:
@@ -59,7 +73,10 @@ def _key_values(items: Sequence[str] | None, what: str) -> dict[str, str]:
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-n", "--namespace", default=os.environ.get(DEFAULT_NAMESPACE_ENV, "default"), help="namespace of the TaskActions")
-    common.add_argument("-o", "--output", choices=["human", "json", "yaml"], default="human", help="output format")
+    common.add_argument(
+        "-o", "--output", choices=OUTPUTS, default="human",
+        help="output format: human, json, yaml, wide (the table with attempts, pod and error), name (taskaction/NAME per line)",
+    )
     common.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: KUBECONFIG, ~/.kube/config)")
     common.add_argument("--context", default=None, help="kubeconfig context")
     links = argparse.ArgumentParser(add_help=False)
@@ -68,7 +85,7 @@ def parser() -> argparse.ArgumentParser:
         help="log links as the operator builds them (its TASKACTION_LOGS: the Flyte executor's plugins.logs); default: TASKACTION_LOGS",
     )
 
-    p = argparse.ArgumentParser(prog="taskaction", description="Submit and follow Flyte 2 TaskAction runs.")
+    p = argparse.ArgumentParser(prog=prog_name(), description="Submit and follow Flyte 2 TaskAction runs.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("submit", parents=[common], help="create TaskActions from a file, or a container task")
@@ -77,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-i", "--input", action="append", metavar="KEY=VALUE", help="an input of the SDK task, read as its declared type (repeatable)")
     s.add_argument("--copy-style", choices=sdk.COPY_STYLES, default="loaded_modules", help="what the SDK task's code bundle holds (default: the loaded modules)")
     s.add_argument("--image", help="container image of a task built here")
-    s.add_argument("--run", help="run name (with --image; with a .py file, default r + 19 random characters)")
+    s.add_argument("--run", help="run name (default r + 19 random characters)")
     s.add_argument("--action", default=c.ROOT_ACTION_NAME, help="action name (default: the root, a0)")
     s.add_argument("--parent", default=None, help="parent action (makes a child of an existing action)")
     s.add_argument("--project", default="demo")
@@ -87,17 +104,30 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--env", action="append", metavar="KEY=VALUE", help="run-scoped environment variable (repeatable)")
     s.add_argument("--label", action="append", metavar="KEY=VALUE", help="label (repeatable)")
     s.add_argument("--annotation", action="append", metavar="KEY=VALUE", help="annotation (repeatable)")
+    s.add_argument("--command", dest="as_command", action="store_true", help="the words after -- are the container's command, in place of the image's entrypoint (as kubectl run --command); default: its args")
+    s.add_argument("--watch", action="store_true", help="then follow the run as `watch` does (exit 0 iff it succeeded)")
     s.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... of the container")
 
     g = sub.add_parser("get", parents=[common, links], help="list TaskActions (of one run, with the log links of each)")
     g.add_argument("run", nargs="?")
+    g.add_argument("-l", "--selector", default="", help="label selector, as kubectl's (e.g. team=ml,tier!=gold)")
+    g.add_argument("--phase", type=str.upper, choices=PHASES, default=None, help="only the actions in this phase")
     t = sub.add_parser("tree", parents=[common], help="a run as a tree with phases and durations")
     t.add_argument("run")
     w = sub.add_parser("watch", parents=[common], help="the run's tree, live, until it ends (exit 0 iff SUCCEEDED)")
     w.add_argument("run")
+    wt = sub.add_parser("wait", parents=[common], help=f"until the run ends, quietly: exit {EXIT_SUCCEEDED} succeeded, {EXIT_ENDED_OTHERWISE} failed, aborted or timed out, {EXIT_WAIT_TIMEOUT} --timeout passed first")
+    wt.add_argument("run")
+    wt.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="give up after this long (default: never)")
+    rr = sub.add_parser("rerun", parents=[common], help="run a run's root again (same task, inputs and environment) as a new run")
+    rr.add_argument("run")
+    rr.add_argument("--run", dest="new_run", default=None, help="the new run's name (default r + 19 random characters)")
+    cp = sub.add_parser("completion", help="the shell completion script: source <(taskaction completion bash)")
+    cp.add_argument("shell", choices=completion.SHELLS)
     lg = sub.add_parser("logs", parents=[common, links], help="the logs of an action's pod, or its log links once the pod is gone")
     lg.add_argument("action", help="TaskAction name")
     lg.add_argument("--attempt", type=int, default=None, help="1-based attempt (default: the current one)")
+    lg.add_argument("-f", "--follow", action="store_true", help="stream the log, attempt after attempt, until the action ends (exit 0 iff it succeeded)")
     o = sub.add_parser("outputs", parents=[common], help="an action's outputs (outputs.pb)")
     o.add_argument("action", help="TaskAction name")
     a = sub.add_parser("abort", parents=[common], help="abort a run (delete its root)")
@@ -118,9 +148,13 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
             cmd = cmd[1:]
         args.cmd = cmd
         if bool(args.filename) == bool(args.image):
-            p.error("submit needs either -f FILE or --image IMAGE --run NAME -- COMMAND...")
-        if args.image and (not args.run or not cmd):
-            p.error("submit --image needs --run NAME and a command after --")
+            p.error("submit needs either -f FILE or --image IMAGE -- COMMAND...")
+        if args.image and not cmd:
+            p.error("submit --image needs a command after --")
+        if args.as_command and not args.image:
+            p.error("--command goes with --image")
+        if args.image and not args.run and (args.parent or args.action != c.ROOT_ACTION_NAME):
+            p.error("a child action (--action, --parent) needs --run NAME, its run")
         if args.filename and cmd:
             p.error("submit -f takes no command")
         check_sdk_submit(p, args)
@@ -200,32 +234,39 @@ def tree_data(tree: trees.RunTree) -> dict[str, Any]:
     }
 
 
-def render_table(objects: list[dict[str, Any]], now: dt.datetime | None = None) -> str:
+def render_table(objects: list[dict[str, Any]], now: dt.datetime | None = None, wide: bool = False) -> str:
     now = now or utcnow()
-    rows = [("NAME", "RUN", "ACTION", "PARENT", "TYPE", "PHASE", "AGE")]
+    rows = [("NAME", "RUN", "ACTION", "PARENT", "TYPE", "PHASE", "AGE") + (("ATTEMPTS", "POD", "ERROR") if wide else ())]
     for obj in sorted(objects, key=lambda o: o["metadata"]["name"]):
         spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
         created = parse_time(obj["metadata"].get("creationTimestamp"))
-        rows.append(
-            (
-                obj["metadata"]["name"],
-                spec.get("runName", ""),
-                spec.get("actionName", ""),
-                spec.get("parentActionName") or "-",
-                spec.get("actionType") or spec.get("taskType") or "",
-                action_phase.phase_name(action_phase.phase_of(obj)),
-                format_duration(now - created) if created else "-",
-            )
+        row = (
+            obj["metadata"]["name"],
+            spec.get("runName", ""),
+            spec.get("actionName", ""),
+            spec.get("parentActionName") or "-",
+            spec.get("actionType") or spec.get("taskType") or "",
+            action_phase.phase_name(action_phase.phase_of(obj)),
+            format_duration(now - created) if created else "-",
         )
+        if wide:
+            attempts = int(status.get("attempts") or 0)
+            pod = pod_name(obj["metadata"]["name"], attempts) if attempts and spec.get("actionType") != c.ACTION_TYPE_CONDITION else "-"
+            row += (str(attempts), pod, (status.get("errorState") or {}).get("code") or "-")
+        rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows)
 
 
-def emit(data: Any, output: str, human: str) -> None:
+def emit(data: Any, output: str, human: str, names: Sequence[str] | None = None) -> None:
+    """`names`: the TaskActions `-o name` prints; commands without them print the human text for name and wide."""
     if output == "json":
         print(json.dumps(data, indent=2, sort_keys=True, default=str))
     elif output == "yaml":
         print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+    elif output == "name" and names is not None:
+        print("\n".join(f"taskaction/{name}" for name in names))
     else:
         print(human)
     sys.stdout.flush()
@@ -270,9 +311,11 @@ async def cmd_submit(api: KubeApi, args: argparse.Namespace) -> int:
         text = sys.stdin.read() if args.filename == "-" else Path(args.filename).read_text()
         bodies = runs.order_for_submit(load_documents(text))
     else:
+        command, cmd_args = (args.cmd, []) if args.as_command else ([], args.cmd)
         template = manifests.container_template(
-            args.image, args.cmd, project=args.project, domain=args.domain, retries=args.retries
+            args.image, cmd_args, command=command, project=args.project, domain=args.domain, retries=args.retries
         )
+        args.run = args.run or sdk.new_run_name()
         if args.parent is None and args.action == c.ROOT_ACTION_NAME:
             bodies = [
                 manifests.root_body(
@@ -287,21 +330,24 @@ async def cmd_submit(api: KubeApi, args: argparse.Namespace) -> int:
             ]
     created = [await runs.submit(api, body, namespace=args.namespace) for body in bodies]
     lines = [f"taskaction/{o['metadata']['name']} created in {o['metadata']['namespace']}" for o in created]
-    if sdk.is_sdk_file(args.filename):
-        lines.append(f"run: {created[0]['spec']['runName']}")
-    emit(created, args.output, "\n".join(lines))
+    lines.append(f"run: {created[0]['spec']['runName']}")
+    emit(created, args.output, "\n".join(lines), [o["metadata"]["name"] for o in created])
+    if args.watch:
+        return await follow_run(api, created[0]["spec"]["runName"], args.namespace, args.output)
     return 0
 
 
 async def cmd_get(api: KubeApi, args: argparse.Namespace) -> int:
-    selector = trees.run_selector(args.run) if args.run else ""
+    selector = ",".join(s for s in (trees.run_selector(args.run) if args.run else "", args.selector) if s)
     items, _ = await api.list_all_taskactions(args.namespace, selector)
     if args.run and not items:
         raise errors.NotFound(f"no TaskAction of run {args.run!r} in namespace {args.namespace!r}")
-    human = render_table(items) if items else f"no TaskActions in namespace {args.namespace}"
+    if args.phase:
+        items = [o for o in items if action_phase.phase_name(action_phase.phase_of(o)) == args.phase]
+    human = render_table(items, wide=args.output == "wide") if items else f"no TaskActions in namespace {args.namespace}"
     if args.run:
         human += render_links(items, args.log_config or Settings().logs)
-    emit({"items": items}, args.output, human)
+    emit({"items": items}, args.output, human, sorted(o["metadata"]["name"] for o in items))
     return 0
 
 
@@ -318,19 +364,47 @@ def render_links(items: list[dict[str, Any]], config: LogConfig) -> str:
 
 async def cmd_tree(api: KubeApi, args: argparse.Namespace) -> int:
     tree = await trees.get_run(api, args.run, args.namespace)
-    emit(tree_data(tree), args.output, render_tree(tree))
+    emit(tree_data(tree), args.output, render_tree(tree), [node.name for _, node in tree.walk()])
     return 0
 
 
 async def cmd_watch(api: KubeApi, args: argparse.Namespace) -> int:
+    return await follow_run(api, args.run, args.namespace, args.output)
+
+
+async def follow_run(api: KubeApi, run: str, namespace: str, output: str) -> int:
     tree = None
-    async for tree in trees.watch_run(api, args.run, args.namespace):
-        if args.output == "human":
+    async for tree in trees.watch_run(api, run, namespace):
+        if output not in MACHINE_OUTPUTS:
             print(render_tree(tree) + "\n", flush=True)
         else:
             data = tree_data(tree)
-            print(json.dumps(data, sort_keys=True) if args.output == "json" else "---\n" + yaml.safe_dump(data, sort_keys=False).rstrip(), flush=True)
+            print(json.dumps(data, sort_keys=True) if output == "json" else "---\n" + yaml.safe_dump(data, sort_keys=False).rstrip(), flush=True)
     return 0 if tree is not None and tree.phase == phase_pb2.ACTION_PHASE_SUCCEEDED else 1
+
+
+async def cmd_wait(api: KubeApi, args: argparse.Namespace) -> int:
+    tree = None
+    try:
+        async with asyncio.timeout(args.timeout):
+            async for tree in trees.watch_run(api, args.run, args.namespace):
+                pass
+    except TimeoutError:
+        phase = action_phase.phase_name(tree.phase) if tree is not None else "unknown"
+        emit({"run": args.run, "phase": phase, "timedOut": True}, args.output, f"run {args.run}: still {phase} after {args.timeout:g}s")
+        return EXIT_WAIT_TIMEOUT
+    phase = action_phase.phase_name(tree.phase) if tree is not None else "unknown"
+    emit({"run": args.run, "phase": phase, "timedOut": False}, args.output, f"run {args.run}: {phase}")
+    return EXIT_SUCCEEDED if tree is not None and tree.phase == phase_pb2.ACTION_PHASE_SUCCEEDED else EXIT_ENDED_OTHERWISE
+
+
+async def cmd_rerun(api: KubeApi, args: argparse.Namespace) -> int:
+    root = await _taskaction(api, args.namespace, taskaction_name(args.run, c.ROOT_ACTION_NAME))
+    body = runs.rerun_body(root, args.new_run or sdk.new_run_name())
+    created = await runs.submit(api, body, namespace=args.namespace)
+    name = created["metadata"]["name"]
+    emit(created, args.output, f"taskaction/{name} created in {args.namespace}\nrun: {created['spec']['runName']}", [name])
+    return 0
 
 
 async def _taskaction(api: KubeApi, namespace: str, name: str) -> dict[str, Any]:
@@ -341,6 +415,8 @@ async def _taskaction(api: KubeApi, namespace: str, name: str) -> dict[str, Any]
 
 
 async def cmd_logs(api: KubeApi, args: argparse.Namespace) -> int:
+    if args.follow:
+        return await follow_logs(api, args.namespace, args.action)
     ta = await _taskaction(api, args.namespace, args.action)
     current = int((ta.get("status") or {}).get("attempts") or 1)
     attempt = args.attempt or current
@@ -358,7 +434,7 @@ async def cmd_logs(api: KubeApi, args: argparse.Namespace) -> int:
         links = [{"name": link.name, "uri": link.uri} for link in current_links(ta, args.log_config or Settings().logs, found, now)]
     if text is None and not links:
         raise errors.NotFound(f"pod {args.namespace}/{pod} (attempt {attempt}) does not exist")
-    if args.output != "human":
+    if args.output in MACHINE_OUTPUTS:
         emit({"pod": pod, "attempt": attempt, "log": text, "links": links}, args.output, "")
     elif text is not None:
         sys.stdout.write(text)
@@ -366,6 +442,38 @@ async def cmd_logs(api: KubeApi, args: argparse.Namespace) -> int:
         print(f"pod {args.namespace}/{pod} (attempt {attempt}) is gone; its logs:")
         print("\n".join(f"  {link['name']}: {link['uri']}" for link in links))
     return 0
+
+
+LOG_POLL_SECONDS = 1.0
+LOG_PHASES = ("Running", "Succeeded", "Failed")  # a pod whose container has started: its log can be read
+
+
+async def follow_logs(api: KubeApi, namespace: str, action: str) -> int:
+    """Each attempt's pod log as it is written, the next attempt's after it (a line `--- attempt N (POD) ---`
+    between them), until the action ends. A pod not started yet is waited for; one already gone is skipped."""
+    attempt, streamed = 0, False
+    while True:
+        ta = await _taskaction(api, namespace, action)
+        current = int((ta.get("status") or {}).get("attempts") or 1)
+        if current != attempt:
+            if attempt:
+                print(f"--- attempt {current} ({pod_name(action, current)}) ---", flush=True)
+            attempt, streamed = current, False
+        phase = action_phase.phase_of(ta)
+        if not streamed:
+            pod = await api.get_pod(namespace, pod_name(action, attempt))
+            if pod is not None and (pod.get("status") or {}).get("phase") in LOG_PHASES:
+                try:
+                    async for text in api.follow_pod_log(namespace, pod_name(action, attempt)):
+                        sys.stdout.write(text)
+                        sys.stdout.flush()
+                    streamed = True
+                except ApiError as exc:
+                    if exc.status not in (400, 404):  # not started after all, or gone: look again
+                        raise
+        if action_phase.is_terminal(phase):
+            return 0 if phase == phase_pb2.ACTION_PHASE_SUCCEEDED else 1
+        await asyncio.sleep(LOG_POLL_SECONDS)
 
 
 async def cmd_outputs(api: KubeApi, args: argparse.Namespace) -> int:
@@ -401,8 +509,8 @@ async def cmd_signal(api: KubeApi, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "submit": cmd_submit, "get": cmd_get, "tree": cmd_tree, "watch": cmd_watch, "logs": cmd_logs,
-    "outputs": cmd_outputs, "abort": cmd_abort, "signal": cmd_signal,
+    "submit": cmd_submit, "get": cmd_get, "tree": cmd_tree, "watch": cmd_watch, "wait": cmd_wait, "rerun": cmd_rerun,
+    "logs": cmd_logs, "outputs": cmd_outputs, "abort": cmd_abort, "signal": cmd_signal,
 }
 
 
@@ -419,6 +527,9 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
+    if args.command == "completion":  # no cluster needed
+        print(completion.script(parser(), args.shell))
+        return 0
     try:
         return asyncio.run(run(args))
     except errors.ClientError as exc:

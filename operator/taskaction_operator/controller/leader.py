@@ -17,6 +17,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from .. import metrics
 from ..api.times import rfc3339_micro, utcnow
 from ..kube import TRANSPORT_ERRORS, ApiError, KubeApi
 
@@ -38,9 +39,19 @@ class LeaderElector:
         self.duration = duration
         self.renew_deadline = renew_deadline
         self.retry = retry
+        self._status = metrics.LEADER_STATUS.labels(name)
         self.is_leader = False
         self.request_timeout = max(renew_deadline / 4, 0.5)
         self._observed: tuple[tuple[Any, ...], float] | None = None  # the Lease as last seen change, and when (monotonic)
+
+    @property
+    def is_leader(self) -> bool:
+        return self._is_leader
+
+    @is_leader.setter
+    def is_leader(self, leading: bool) -> None:
+        self._is_leader = leading
+        self._status.set(1 if leading else 0)
 
     def may_take(self, lease: dict[str, Any]) -> bool:
         """Ours to take when we hold it, nobody does, or it has not changed for its duration since we saw it change."""

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from .. import logs, metrics
+from .. import logs, metrics, tracing
 from ..api import constants as c
 from ..api.times import utcnow
 from ..catalog.client import CacheClient
 from ..kube import ApiError, KubeApi
+from ..kube.throttle import TokenBucket
 from ..logs import current_object
 from ..pods.naming import pod_name
 from ..reconcile import plugin_state
@@ -32,7 +33,7 @@ from ..reconcile.task import observed_attempts
 from ..settings import Settings
 from ..storage.inputs import read_inputs
 from ..storage.outputs import check_outputs
-from . import gc, ghosts
+from . import admission, gc, ghosts
 from .events import EventRecorder
 from .ghosts import GhostSweeper
 from .reporter import ActionReporter
@@ -62,6 +63,9 @@ class Controller:
         self._unlisten: Callable[[], None] = lambda: None
         self.reporter = ActionReporter(settings, self.pods, self.queue.add)
         self.cache: CacheClient | None = None
+        self._admission = asyncio.Lock()  # one start at a time while concurrency limits hold (controller/admission.py)
+        # Pod creates beside the API's own rate limit: a burst of actions must not flood the scheduler and kubelets.
+        self._pod_creates = TokenBucket(settings.pod_create_qps, settings.pod_create_burst) if settings.pod_create_qps > 0 else None
 
     # Watch events --------------------------------------------------------------------------------------------
 
@@ -100,6 +104,7 @@ class Controller:
     # Workers -------------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        metrics.MAX_CONCURRENT_RECONCILES.labels(metrics.CONTROLLER).set(self.settings.max_concurrent_reconciles)
         self.events = EventRecorder(self.api, self.settings.kube_events)
         if self.settings.cache_service_url:
             self.cache = CacheClient(
@@ -157,10 +162,12 @@ class Controller:
             current_object.set(key)
             metrics.QUEUE_DEPTH.set(len(self.queue))
             metrics.IN_FLIGHT.inc()
+            metrics.ACTIVE_WORKERS.labels(metrics.CONTROLLER).inc()
             started = time.monotonic()
             outcome = "ok"
             try:
-                await self.reconcile_key(key)
+                with tracing.reconcile_span(*key):
+                    await self.reconcile_key(key)
                 self._errors.pop(key, None)
             except asyncio.CancelledError:
                 raise
@@ -175,7 +182,16 @@ class Controller:
                 metrics.IN_FLIGHT.dec()
                 metrics.RECONCILES.labels(outcome).inc()
                 metrics.RECONCILE_SECONDS.labels(outcome).observe(time.monotonic() - started)
+                self._controller_runtime_metrics(key, outcome, time.monotonic() - started)
                 self.queue.done(key)
+
+    def _controller_runtime_metrics(self, key: Key, outcome: str, seconds: float) -> None:
+        metrics.ACTIVE_WORKERS.labels(metrics.CONTROLLER).dec()
+        result = "error" if outcome != "ok" else "requeue_after" if self.queue.requeued_after(key) else "success"
+        metrics.RECONCILE_TOTAL.labels(metrics.CONTROLLER, result).inc()
+        if result == "error":
+            metrics.RECONCILE_ERRORS.labels(metrics.CONTROLLER).inc()
+        metrics.RECONCILE_TIME.labels(metrics.CONTROLLER).observe(seconds)
 
     def _retry_later(self, key: Key, exc: Exception) -> None:
         failures = self._errors[key]
@@ -210,8 +226,18 @@ class Controller:
                     pod = self.pods.put(pod)
         parent = await self._parent(body) if needs_parent(body) else None
         seen = Observed(body, pod, parent, self._ancestors(parent) if parent is not None else ())
+        if pod is None and admission.limited(self.settings) and admission.may_start(body):
+            # One start at a time while limits hold, so that two workers never both take the last free place.
+            async with self._admission:
+                blocked = admission.start_blocked(self.pods.values(), namespace, body["spec"].get("runName", ""), self.settings)
+                await self._decide(body, replace(seen, start_blocked=blocked))
+            return
+        await self._decide(body, seen)
+
+    async def _decide(self, body: dict[str, Any], seen: Observed) -> None:
         # The decision may first need something only I/O can tell (a PodTemplate, inputs.pb, what a succeeded pod
         # left in storage), or learn that its pod was refused: look it up and decide again, each at most once.
+        namespace = body["metadata"]["namespace"]
         lookups = NOTHING_LOOKED_UP
         while True:
             plan = reconcile(seen, utcnow(), self.settings, lookups)
@@ -287,6 +313,8 @@ class Controller:
         key = (namespace, name)
         plan = self.reporter.hold(body, plan)
         if plan.create_pod is not None:
+            if self._pod_creates is not None:
+                await self._pod_creates.take()
             try:
                 created = await self.api.create_pod(namespace, plan.create_pod)
                 self.pods.put(created)

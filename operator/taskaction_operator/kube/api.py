@@ -5,6 +5,7 @@ model deserialization on the hot path)."""
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import logging
 import time
@@ -13,7 +14,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from .. import metrics
+from .. import metrics, tracing
 from ..api import constants as c
 from .errors import ApiError, api_error, unless_missing
 from .throttle import TokenBucket
@@ -64,11 +65,12 @@ class KubeApi:
 
     async def _read(self, verb: str, resource: str, fn: Any, *args: Any, **kwargs: Any) -> bytes:
         async with self.inflight:
-            response = await self._send(verb, resource, fn, *args, **kwargs)
-            try:
-                return await response.read()
-            finally:
-                response.release()
+            with tracing.span(f"kube {verb} {resource}", **{"k8s.verb": verb, "k8s.resource": resource}):
+                response = await self._send(verb, resource, fn, *args, **kwargs)
+                try:
+                    return await response.read()
+                finally:
+                    response.release()
 
     async def _call(self, verb: str, resource: str, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         payload = await self._read(verb, resource, fn, *args, **kwargs)
@@ -183,6 +185,21 @@ class KubeApi:
         kwargs: dict[str, Any] = {"container": container} if container else {}
         payload = await self._read("get", "pods/log", self.core.read_namespaced_pod_log, name, namespace, **kwargs)
         return payload.decode(errors="replace")
+
+    async def follow_pod_log(self, namespace: str, name: str) -> AsyncIterator[str]:
+        """The pod's log as it is written, until its container ends or the connection does: no read timeout, and
+        no slot of max_inflight held (a follow lasts as long as the task)."""
+        response = await self._send(
+            "get", "pods/log", self.core.read_namespaced_pod_log, name, namespace, follow=True,
+            _request_timeout=(self.timeout_seconds, None),
+        )
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            async for chunk in response.content.iter_any():
+                yield decoder.decode(chunk)
+            yield decoder.decode(b"", final=True)
+        finally:
+            response.release()
 
     async def get_pod_template(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await unless_missing(self._call("get", "podtemplates", self.core.read_namespaced_pod_template, name, namespace))

@@ -28,6 +28,7 @@ from . import templating
 from .actions_token import add_actions_token
 from .bundle_init import add_bundle_bootstrap, fetches_its_own_bundle, reserved_name_problem
 from .copilot import add_copilot
+from .deadline import active_deadline_seconds
 from .env import env_var, flyte_env, storage_env
 from .extended_resources import apply_extended_resources, gpu_accelerator, gpu_resource_name
 from .naming import container_name, pod_name, retry_index, sanitize_label_value
@@ -204,6 +205,9 @@ def build_pod(
     if bundle_uri and not fetches_its_own_bundle(command_lines(template)):
         add_bundle_bootstrap(spec, primary, bundle_uri, settings)
     add_actions_token(spec, settings)
+    deadline = active_deadline_seconds(template)
+    if deadline is not None:
+        spec["activeDeadlineSeconds"] = deadline
     spec["enableServiceLinks"] = False
     service_account = (
         template.security_context.run_as.k8s_service_account if template.HasField("security_context") else ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..api.constants import KIND_SYSTEM, KIND_USER
+from ..api.constants import CODE_TASK_TIMED_OUT, KIND_SYSTEM, KIND_USER
 from ..api.phase import Phase, PhaseInfo, go_duration, initializing, permanent, queued, retryable
 from ..api.times import parse_time
 from ..bundles.errors import parse_termination_message
@@ -75,6 +75,8 @@ def demystify_failure(status: dict[str, Any], primary: str | None) -> PhaseInfo:
     bundle = bundle_failure(status)
     if bundle is not None:
         return bundle
+    if status.get("reason") == "DeadlineExceeded":  # the kubelet ended it at activeDeadlineSeconds: the task's timeout
+        return retryable(CODE_TASK_TIMED_OUT, f"the task's timeout expired: {status.get('message') or 'DeadlineExceeded'}")
     code = status.get("reason") or "UnknownError"
     message = status.get("message") or "Pod failed. No message received from kubernetes."
     is_system = code in SYSTEM_POD_REASONS

@@ -35,6 +35,8 @@ class Observed:
     pod: dict[str, Any] | None = None
     parent: dict[str, Any] | None = None
     ancestors: Sequence[dict[str, Any]] = ()
+    # Why a new attempt may not start now (a concurrency limit, controller/admission.py); None: it may.
+    start_blocked: str | None = None
 
 
 def reconcile(seen: Observed, now: datetime, settings: Settings, lookups: Lookups = NOTHING_LOOKED_UP) -> Plan:
@@ -46,4 +48,4 @@ def reconcile(seen: Observed, now: datetime, settings: Settings, lookups: Lookup
             if gate.owner_references is not None:
                 plan.metadata_patch = {"ownerReferences": gate.owner_references}
         return plan
-    return reconcile_task(body, seen.pod, seen.parent, now, settings, lookups, seen.ancestors)
+    return reconcile_task(body, seen.pod, seen.parent, now, settings, lookups, seen.ancestors, seen.start_blocked)

@@ -26,6 +26,7 @@ from ..api.times import parse_time
 from ..pods import templating
 from ..pods.builder import build_pod, command_lines, pod_context
 from ..pods.errors import BadTaskSpecification
+from ..pods.deadline import attempt_deadline, timeout_seconds
 from ..pods.naming import pod_name
 from ..pods.phase import SCHEDULING, demystify, finished_at
 from ..pods.policy import describe_violations, pod_policy_violations
@@ -46,6 +47,7 @@ CODE_OUTPUTS_NOT_FOUND = "OutputsNotFound"
 CODE_STORAGE_READ_FAILED = "OutputsReadFailed"
 CODE_POD_NAME_TAKEN = "PodNameTaken"
 CODE_POD_POLICY_VIOLATION = "PodPolicyViolation"
+ADMISSION_POLL_SECONDS = 5.0  # an action held by a concurrency limit looks again this often
 
 
 def observed_attempts(status: dict[str, Any]) -> int:
@@ -279,10 +281,11 @@ def reconcile_task(
     settings: Settings,
     lookups: Lookups = NOTHING_LOOKED_UP,
     ancestors: Sequence[dict[str, Any]] = (),
+    start_blocked: str | None = None,
 ) -> Plan:
     """`pod` is the pod of the current attempt (`<name>-<attempts-1>`) or None; `parent` the parent TaskAction and
     `ancestors` its parent and up, as far as known; `lookups` what the shell looked up because an earlier plan of
-    this reconcile asked for it."""
+    this reconcile asked for it; `start_blocked` why a new attempt may not start now (a concurrency limit)."""
     done = abort_or_finished(body, pod, now)
     if done is not None:
         return done
@@ -306,6 +309,10 @@ def reconcile_task(
         pod = None
     if pod is not None and controller_uid(pod) != r.meta.get("uid"):
         return not_our_pod(r, pod)
+    if not plugin_state.is_started(r.status) and pod is None and start_blocked:
+        plan = r.conclude(ph.queued(start_blocked))
+        plan.requeue(ADMISSION_POLL_SECONDS)
+        return plan
     if not plugin_state.is_started(r.status):
         launched = start_attempt(r, pod)
         if launched is not None:
@@ -373,6 +380,11 @@ def start_attempt(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan | None:
         return plan
     if pod is None and r.lookups.create_refused is not None:
         return create_refused(r, r.lookups.create_refused)
+    wait = retry_backoff_left(r) if pod is None else 0.0
+    if wait > 0:
+        plan = r.conclude(ph.queued(f"attempt {r.attempt} starts in {ph.go_duration(wait)} (retry backoff)"))
+        plan.requeue(wait)
+        return plan
     if pod is None:
         cached = caching.before_launch(r) if caching.enabled(r) else None
         if cached is not None:
@@ -389,6 +401,21 @@ def start_attempt(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan | None:
     if pod is None:
         return r.finish(ph.queued("task submitted to K8s"))
     return None
+
+
+def retry_backoff_left(r: TaskReconcile) -> float:
+    """Seconds until a user retry's attempt may start: retry_backoff_seconds after the failure that ended the
+    previous attempt (its RetryableFailure in phaseHistory), doubled per further attempt, capped. A restart after a
+    system failure (systemFailures > 0) does not wait."""
+    base = r.settings.retry_backoff_seconds
+    if base <= 0 or r.attempt < 2 or int(r.status.get("systemFailures") or 0) > 0:
+        return 0.0
+    failures = [h for h in r.status.get("phaseHistory") or [] if h.get("phase") == c.REASON_RETRYABLE_FAILURE]
+    failed_at = parse_time(failures[-1].get("occurredAt")) if failures else None
+    if failed_at is None:
+        return 0.0
+    delay = min(base * 2 ** (r.attempt - 2), r.settings.retry_backoff_max_seconds)
+    return max((failed_at + timedelta(seconds=delay) - r.now).total_seconds(), 0.0)
 
 
 def make_pod(r: TaskReconcile) -> dict[str, Any] | Plan:
@@ -482,6 +509,11 @@ def observe_pod(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan:
             f"object [{r.meta['namespace']}/{r.pod_name}] terminated unexpectedly in the background",
             c.KIND_SYSTEM,
         )
+    deadline = attempt_deadline(r.template, pod)
+    if deadline is not None and info.phase in (ph.Phase.QUEUED, ph.Phase.INITIALIZING, ph.Phase.RUNNING) and r.now >= deadline:
+        timeout = ph.go_duration(timeout_seconds(r.template) or 0)
+        info = ph.retryable(c.CODE_TASK_TIMED_OUT, f"the task's timeout [{timeout}] expired; its pod {r.pod_name} is deleted")
+        r.plan.delete_pod = r.pod_name
     if info.phase is ph.Phase.UNDEFINED:
         plan = r.pending()
         plan.requeue(r.settings.resync_seconds)
@@ -505,7 +537,10 @@ def observe_pod(r: TaskReconcile, pod: dict[str, Any] | None) -> Plan:
         written = caching.write_back(r)
         if written is not None:
             return written
-    return retry_or_fail(r, info)
+    plan = retry_or_fail(r, info)
+    if deadline is not None and info.phase in (ph.Phase.QUEUED, ph.Phase.INITIALIZING, ph.Phase.RUNNING):
+        plan.requeue(max((deadline - r.now).total_seconds(), 0.0))
+    return plan
 
 
 def after_success(outputs: OutputCheck, template: tasks_pb2.TaskTemplate, stale_error: str | None = None) -> ph.PhaseInfo:

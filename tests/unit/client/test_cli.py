@@ -3,6 +3,7 @@ against a recording fake of the API."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import yaml
 from flyteidl2.core import types_pb2
 
+from taskaction_operator.api.decoding import decode_task_template
 from taskaction_operator.client import cli, errors, manifests, trees
 from taskaction_operator.kube import ApiError
 
@@ -40,7 +42,8 @@ def test_parse_submit_container_task() -> None:
     [
         (["submit"], "either -f FILE or --image"),
         (["submit", "-f", "x.yaml", "--image", "i"], "either -f FILE or --image"),
-        (["submit", "--image", "i", "--", "true"], "needs --run NAME"),
+        (["submit", "--image", "i", "--action", "c1", "--", "true"], "a child action (--action, --parent) needs --run NAME"),
+        (["submit", "-f", "x.yaml", "--command"], "--command goes with --image"),
         (["submit", "--image", "i", "--run", "r"], "a command after --"),
         (["submit", "--image", "i", "--run", "r", "--env", "novalue", "--", "true"], "--env 'novalue' is not KEY=VALUE"),
         (["tree"], "required: run"),
@@ -230,7 +233,7 @@ def test_logs_of_a_gone_pod_are_its_log_links(monkeypatch: pytest.MonkeyPatch, c
 def test_submit_container_child_and_file(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path) -> None:
     api = CliApi(PARENT)
     assert run_cli(api, ["submit", "-n", "flyte", "--image", "busybox", "--run", "hello", "--action", "eval", "--parent", "a0", "--", "true"], monkeypatch) == 0
-    assert capsys.readouterr().out.strip() == "taskaction/hello-eval created in flyte"
+    assert capsys.readouterr().out.strip() == "taskaction/hello-eval created in flyte\nrun: hello"
     created = api.objects["hello-eval"]
     assert created["metadata"]["ownerReferences"][0]["name"] == "hello-a0"
     assert created["spec"]["envVars"] == {"A": "parent", "B": "parent"}
@@ -246,6 +249,20 @@ def test_submit_container_child_and_file(monkeypatch: pytest.MonkeyPatch, capsys
     assert [o["metadata"]["name"] for o in json.loads(capsys.readouterr().out)] == ["fromfile-a0", "fromfile-c"]
 
 
+def test_submit_container_root_with_its_command_and_a_new_run_name(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    api = CliApi()
+    assert run_cli(api, ["submit", "-n", "flyte", "--image", "python:3.12", "--command", "--", "python3", "-c", "pass"], monkeypatch) == 0
+    (body,) = [b for call, b in api.calls if call == "create"]
+    run = body["spec"]["runName"]
+    assert len(run) == 20 and run.startswith("r") and capsys.readouterr().out.splitlines()[-1] == f"run: {run}"
+    container = decode_task_template(body["spec"]["taskTemplate"]).container
+    assert (list(container.command), list(container.args)) == (["python3", "-c", "pass"], [])
+    api = CliApi()
+    assert run_cli(api, ["submit", "--image", "busybox", "--run", "r1", "--", "echo", "hi"], monkeypatch) == 0
+    container = decode_task_template(api.objects["r1-a0"]["spec"]["taskTemplate"]).container
+    assert (list(container.command), list(container.args)) == ([], ["echo", "hi"])
+
+
 def test_signal_command_reads_the_declared_type(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     obj = signalled(simple=types_pb2.INTEGER)
     obj["metadata"]["resourceVersion"] = "1"
@@ -256,3 +273,118 @@ def test_signal_command_reads_the_declared_type(monkeypatch: pytest.MonkeyPatch,
     assert capsys.readouterr().out.strip() == "signalled hello-approve with 7 as ada"
     assert run_cli(api, ["signal", "hello-approve", "8", "-n", "flyte"], monkeypatch) == 2
     assert "already signalled with 7 by ada" in capsys.readouterr().err
+
+
+class WaitingApi(CliApi):
+    """A run whose watch never says anything more."""
+
+    async def watch_taskactions(self, namespace: str, selector: str, version: str, timeout_seconds: int):
+        await asyncio.sleep(3600)
+        yield {}
+
+
+def test_wait_exit_codes(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    assert run_cli(CliApi(*recorded_run()), ["wait", "r"], monkeypatch) == cli.EXIT_SUCCEEDED == 0
+    assert capsys.readouterr().out == "run r: SUCCEEDED\n"
+    failed = ta("a0", None, FAILED)
+    assert run_cli(CliApi(failed), ["wait", "r", "-o", "json"], monkeypatch) == cli.EXIT_ENDED_OTHERWISE == 1
+    assert json.loads(capsys.readouterr().out) == {"run": "r", "phase": "FAILED", "timedOut": False}
+    assert run_cli(WaitingApi(ta("a0", None, RUNNING)), ["wait", "r", "--timeout", "0.05"], monkeypatch) == cli.EXIT_WAIT_TIMEOUT == 3
+    assert capsys.readouterr().out == "run r: still RUNNING after 0.05s\n"
+    assert run_cli(CliApi(), ["wait", "nope"], monkeypatch) == 2
+
+
+def test_rerun_makes_a_new_root_of_the_same_task(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    root = {**PARENT, "metadata": {**PARENT["metadata"], "annotations": {"owner": "ada", "kubectl.kubernetes.io/last-applied-configuration": "{}"}}}
+    api = CliApi(root)
+    assert run_cli(api, ["rerun", "hello", "--run", "again", "-n", "flyte", "-o", "name"], monkeypatch) == 0
+    assert capsys.readouterr().out == "taskaction/again-a0\n"
+    created = api.objects["again-a0"]
+    assert (created["spec"]["runName"], created["spec"]["runOutputBase"]) == ("again", "s3://b/p/d/again/")
+    assert created["spec"]["envVars"] == PARENT["spec"]["envVars"] and created["spec"]["actionName"] == "a0"
+    assert created["metadata"]["labels"]["flyte.org/run"] == "again" and created["metadata"]["labels"]["team"] == "ml"
+    assert created["metadata"]["annotations"] == {"owner": "ada"}
+    assert run_cli(api, ["rerun", "missing", "-n", "flyte"], monkeypatch) == 2
+
+
+def test_output_name_and_wide(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    items = recorded_run()
+    items[0]["status"]["attempts"] = 2
+    api = CliApi(*items)
+    assert run_cli(api, ["get", "-o", "name"], monkeypatch) == 0
+    assert capsys.readouterr().out.split() == ["taskaction/r-a0", "taskaction/r-prepare", "taskaction/r-train"]
+    assert run_cli(api, ["get", "-o", "wide"], monkeypatch) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-3:] == ["ATTEMPTS", "POD", "ERROR"]
+    assert lines[2].split()[-3:] == ["0", "-", "OOMKilled"] and lines[3].split()[-3:] == ["2", "r-train-1", "-"]
+    assert run_cli(api, ["tree", "r", "-o", "name"], monkeypatch) == 0
+    assert capsys.readouterr().out.split() == ["taskaction/r-a0", "taskaction/r-prepare", "taskaction/r-train"]
+
+
+def test_completion_knows_every_command_and_choice(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["completion", "bash"]) == 0
+    out = capsys.readouterr().out
+    assert "compgen -W 'submit get tree watch wait rerun completion logs outputs abort signal'" in out
+    assert "        wait) opts='--help -n --namespace -o --output --kubeconfig --context --timeout' ;;" in out
+    assert "-o|--output) COMPREPLY=($(compgen -W 'human json yaml wide name'" in out
+    assert out.rstrip().endswith("complete -o default -F _taskaction_complete taskaction kubectl-taskaction")
+    assert cli.main(["completion", "zsh"]) == 0
+    assert capsys.readouterr().out.startswith("autoload -U +X bashcompinit && bashcompinit\n")
+
+
+def test_the_kubectl_plugin_names_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.argv", ["/usr/local/bin/kubectl-taskaction"])
+    assert cli.parser().prog == "kubectl taskaction"
+    monkeypatch.setattr("sys.argv", ["taskaction"])
+    assert cli.parser().prog == "taskaction"
+
+
+class FollowApi(CliApi):
+    """The TaskAction as successive reads see it, and pods whose logs stream once."""
+
+    def __init__(self, states: list[dict[str, Any]], pods: dict[str, str]):
+        super().__init__()
+        self.states, self.pod_logs, self.followed = states, pods, []
+
+    async def get_taskaction(self, namespace: str, name: str) -> dict | None:
+        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
+
+    async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return {"status": {"phase": "Running"}} if name in self.pod_logs else None
+
+    async def follow_pod_log(self, namespace: str, name: str):
+        self.followed.append(name)
+        for line in self.pod_logs[name].splitlines(keepends=True):
+            yield line
+
+
+def test_logs_follow_streams_attempt_after_attempt(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    def state(attempts: int, conditions: list) -> dict[str, Any]:
+        obj = ta("a0", None, conditions)
+        obj["status"]["attempts"] = attempts
+        return obj
+
+    monkeypatch.setattr(cli, "LOG_POLL_SECONDS", 0.0)
+    api = FollowApi([state(1, RUNNING), state(1, RUNNING), state(2, RUNNING), state(2, DONE)], {"r-a0-0": "first\n", "r-a0-1": "second\n"})
+    assert run_cli(api, ["logs", "r-a0", "-f"], monkeypatch) == 0
+    assert capsys.readouterr().out == "first\n--- attempt 2 (r-a0-1) ---\nsecond\n"
+    assert api.followed == ["r-a0-0", "r-a0-1"]  # each pod streamed once
+    api = FollowApi([state(1, FAILED)], {})
+    assert run_cli(api, ["logs", "r-a0", "--follow"], monkeypatch) == 1  # ended, its pod gone
+
+
+class SelectorApi(CliApi):
+    async def list_all_taskactions(self, namespace: str, selector: str) -> tuple[list[dict], str]:
+        self.calls.append(("list", selector))
+        return list(self.objects.values()), "1"
+
+
+def test_get_filters_by_label_selector_and_phase(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    api = SelectorApi(*recorded_run())
+    assert run_cli(api, ["get", "r", "-l", "team=ml,tier!=gold", "--phase", "failed", "-o", "name"], monkeypatch) == 0
+    assert api.calls[-1] == ("list", "flyte.org/run=r,team=ml,tier!=gold")
+    assert capsys.readouterr().out == "taskaction/r-prepare\n"
+    assert run_cli(api, ["get", "-l", "team=ml", "--phase", "running", "-o", "name"], monkeypatch) == 0
+    assert api.calls[-1] == ("list", "team=ml") and capsys.readouterr().out == "taskaction/r-train\n"
+    with pytest.raises(SystemExit):
+        cli.parse(["get", "--phase", "DONE"])

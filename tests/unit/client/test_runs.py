@@ -49,3 +49,24 @@ async def test_submit_of_a_manifest_adds_labels_inheritance_and_owner() -> None:
         await runs.submit(api, {**body, "metadata": {"name": "wrong"}, "spec": {**body["spec"], "actionName": "x"}})
     with pytest.raises(errors.ClientError, match="spec.project is missing"):
         await runs.submit(api, {"metadata": {}, "spec": {"runName": "r", "actionName": "a0", "domain": "d"}})
+
+
+class NamespacedApi(FakeApi):
+    """A caller with rights in its namespace only: namespaces cannot be read (403), or not at all (the API fails)."""
+
+    def __init__(self, status: int):
+        super().__init__()
+        self.status = status
+
+    async def ensure_namespace(self, namespace: str) -> bool:
+        from taskaction_operator.kube import ApiError
+
+        raise ApiError(self.status, "Forbidden" if self.status == 403 else "InternalError", "namespaces is forbidden")
+
+
+async def test_submit_without_rights_on_namespaces_still_creates() -> None:
+    body = {"metadata": {}, "spec": {"runName": "r", "project": "p", "domain": "d", "actionName": "a0"}}
+    api = NamespacedApi(403)
+    assert (await runs.submit(api, body, namespace="team"))["metadata"]["name"] == "r-a0"
+    with pytest.raises(Exception, match="namespaces is forbidden"):
+        await runs.submit(NamespacedApi(500), body, namespace="team")

@@ -71,3 +71,14 @@ def test_a_renewal_starts_the_wait_again(clock: Clock) -> None:
 def test_each_lease_request_has_a_budget_below_the_renew_deadline() -> None:
     me = elector()
     assert 2 * me.request_timeout < me.renew_deadline  # a get and a replace fit in the deadline
+
+
+def test_leading_is_leader_election_master_status_by_lease_name() -> None:
+    from prometheus_client import REGISTRY
+
+    one = LeaderElector(None, "ns", "status-lease", "me", duration=15, renew_deadline=10, retry=2)  # type: ignore[arg-type]
+    assert REGISTRY.get_sample_value("leader_election_master_status", {"name": "status-lease"}) == 0
+    one.is_leader = True
+    assert REGISTRY.get_sample_value("leader_election_master_status", {"name": "status-lease"}) == 1
+    one.is_leader = False
+    assert REGISTRY.get_sample_value("leader_election_master_status", {"name": "status-lease"}) == 0

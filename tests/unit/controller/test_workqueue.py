@@ -146,3 +146,33 @@ async def test_forget_cancels_a_delayed_add() -> None:
     assert await get_now(queue) == B
     assert await get_now(queue) is None
     queue.forget(A)  # forgetting twice is harmless
+
+
+def sample(metric: str, queue_name: str) -> float | None:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(metric, {"name": queue_name, "controller": queue_name})
+
+
+async def test_client_go_workqueue_metrics_under_the_queues_name() -> None:
+    name = "test-metrics"
+    queue = WorkQueue(name)
+    queue.add(A)
+    queue.add(A)  # already queued: no add
+    queue.add(B)
+    assert (sample("workqueue_adds_total", name), sample("workqueue_depth", name)) == (2, 2)
+    assert await get_now(queue) == A
+    assert sample("workqueue_queue_duration_seconds_count", name) == 1 and sample("workqueue_depth", name) == 1
+    queue.add(A)  # changed while held: counted once, as client-go counts the dirty add
+    queue.add(A)
+    assert sample("workqueue_adds_total", name) == 3
+    assert not queue.requeued_after(A)
+    queue.add_after(A, 30)
+    assert queue.requeued_after(A) and sample("workqueue_retries_total", name) == 1
+    assert sample("workqueue_unfinished_work_seconds", name) > 0
+    assert 0 < sample("workqueue_longest_running_processor_seconds", name) <= sample("workqueue_unfinished_work_seconds", name)
+    queue.done(A)
+    assert not queue.requeued_after(A)
+    assert sample("workqueue_work_duration_seconds_count", name) == 1
+    assert (sample("workqueue_unfinished_work_seconds", name), sample("workqueue_longest_running_processor_seconds", name)) == (0, 0)
+    queue.forget(A)

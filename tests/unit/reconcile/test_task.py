@@ -234,6 +234,80 @@ class TestMonitoring:
         assert plan.delete_pod is None
 
 
+def with_timeout(seconds: int, retries: int = 0):
+    template = task_template(retries=retries)
+    template.metadata.timeout.seconds = seconds
+    return template
+
+
+class TestTaskTimeout:
+    def test_a_running_pod_is_looked_at_again_at_its_deadline(self, settings: Settings) -> None:
+        started = running_pod()
+        started["status"]["startTime"] = rfc3339(NOW - timedelta(seconds=10))
+        plan = reconcile_task(started_body(with_timeout(30)), started, None, NOW, settings)
+        assert plan.delete_pod is None and plan.requeue_after == 20.0  # before the resync (60 s)
+
+    def test_past_its_deadline_the_pod_is_deleted_and_the_task_retried(self, settings: Settings) -> None:
+        world = World(taskaction(spec_=spec(with_timeout(30, retries=1))), settings)
+        world.reconcile()
+        world.set_pod(running_pod("rabc123-a0-0"))
+        world.pods["rabc123-a0-0"]["metadata"]["creationTimestamp"] = rfc3339(CREATED)
+        plan = world.reconcile(NOW)
+        assert plan.delete_pod == "rabc123-a0-0" and world.status["attempts"] == 2
+        assert world.status["errorState"]["code"] == "TaskTimedOut" and world.status["errorState"]["kind"] == "USER"
+        assert "timeout [30s] expired" in world.status["errorState"]["message"]
+
+    def test_past_its_deadline_without_retries_it_fails_and_the_pod_goes(self, settings: Settings) -> None:
+        plan = reconcile_task(started_body(with_timeout(30)), running_pod(), None, NOW, settings)
+        assert plan.delete_pod == "rabc123-a0-0"
+        assert cond_tuple(plan.status_patch, "Failed")[:2] == ("True", "PermanentFailure")
+        assert plan.status_patch["errorState"]["code"] == "TaskTimedOut"
+
+    def test_a_pod_that_ended_in_time_is_not_timed_out(self, settings: Settings) -> None:
+        plan = reconcile_task(started_body(with_timeout(30)), failed_pod(exit_code=1), None, NOW, settings)
+        assert plan.status_patch["errorState"]["code"] == "Error"
+
+
+def test_an_attempt_held_by_a_concurrency_limit_stays_queued(settings: Settings) -> None:
+    why = "waiting for a free place: 3 pods run in namespace flyte (TASKACTION_MAX_RUNNING_PER_NAMESPACE)"
+    plan = reconcile_task(taskaction(), None, None, NOW, settings, start_blocked=why)
+    assert plan.create_pod is None and plan.requeue_after == 5.0
+    assert cond_tuple(plan.status_patch, "Progressing") == ("True", "Queued", why)
+    # Once started, a limit no longer matters: the pod is observed.
+    plan = reconcile_task(started_body(), running_pod(), None, NOW, settings, start_blocked=why)
+    assert cond_tuple(plan.status_patch, "Progressing")[1] == "Executing"
+
+
+class TestRetryBackoff:
+    def test_each_user_retry_waits_longer_up_to_the_cap(self) -> None:
+        settings = Settings(retry_backoff_seconds=10, retry_backoff_max_seconds=15)
+        world = World(taskaction(spec_=spec(task_template(retries=3))), settings)
+        at = NOW
+        for attempt, wait in ((2, 10), (3, 15)):  # 10, then 20 capped at 15
+            world.reconcile(at)
+            world.set_pod(failed_pod(world.created[-1], exit_code=1))
+            world.reconcile(at)  # the failure: attempt `attempt` is due `wait` seconds after it
+            assert world.status["attempts"] == attempt
+            plan = world.reconcile(at + timedelta(seconds=1))
+            assert plan.create_pod is None and plan.requeue_after == wait - 1
+            assert cond_tuple(world.status, "Progressing") == ("True", "Queued", f"attempt {attempt} starts in {wait - 1}s (retry backoff)")
+            at += timedelta(seconds=wait)
+            plan = world.reconcile(at)
+            assert plan.create_pod is not None and plan.create_pod["metadata"]["name"] == f"rabc123-a0-{attempt - 1}"
+
+    def test_off_by_default_and_never_after_a_system_failure(self, settings: Settings) -> None:
+        world = World(taskaction(spec_=spec(task_template(retries=1))), settings)
+        world.reconcile()
+        world.set_pod(failed_pod("rabc123-a0-0", exit_code=1))
+        world.reconcile()
+        assert world.reconcile().create_pod is not None  # retry_backoff_seconds 0: at once
+        status = started_status(attempts=2, system_failures=1)
+        plugin_state.reset(status)
+        status["phaseHistory"] = [{"phase": "RetryableFailure", "occurredAt": rfc3339(NOW)}]
+        plan = reconcile_task(started_body(task_template(retries=1), status=status), None, None, NOW, Settings(retry_backoff_seconds=60))
+        assert plan.create_pod is not None
+
+
 class TestUserRetries:
     def test_retries_then_success(self, settings: Settings) -> None:
         world = World(taskaction(spec_=spec(task_template(retries=2))), settings)
