@@ -199,8 +199,10 @@ def _condition(spec_b64: str | None) -> Builder:
     return build
 
 
-def _not_a_condition(data: bytes) -> bool:
-    return _useless(data, run_definition_pb2.ConditionAction(), lambda action: bool(action.name))
+def _undecodable_condition(data: bytes) -> bool:
+    """Bytes that are no ConditionAction at all: bytes that parse, even as an empty one, make an action that waits for
+    its signal, as upstream's (proto.Unmarshal succeeds; the condition has nothing to check)."""
+    return _useless(data, run_definition_pb2.ConditionAction(), lambda action: True)
 
 
 _action = st.text(st.sampled_from("abcdefghij0123456789"), min_size=1, max_size=8).map(lambda s: f"n{s}")
@@ -265,7 +267,7 @@ CLASSES: dict[str, tuple[str, st.SearchStrategy[Builder]]] = {
     "bad runOutputBase URL": (FAILED, _bad_urls.map(lambda url: _with_spec(runOutputBase=url))),
     # No conditionSpec at all: an empty one (also what an empty ConditionAction serializes to) the API server refuses.
     "condition without conditionSpec": (FAILED, st.just(_condition(None))),
-    "condition with undecodable conditionSpec": (FAILED, st.binary(min_size=1, max_size=48).filter(_not_a_condition).map(lambda b: _condition(_b64(b)))),
+    "condition with undecodable conditionSpec": (FAILED, st.binary(min_size=1, max_size=48).filter(_undecodable_condition).map(lambda b: _condition(_b64(b)))),
     "pod never schedulable (pending timeout)": (
         FAILED,
         _text.map(lambda v: _with_template(_pod_template({**_good_pod_spec(), "nodeSelector": {"chaos.invalid/nobody": v.encode().hex()[:60] or "x"}}))),

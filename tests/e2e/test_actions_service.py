@@ -364,7 +364,8 @@ async def test_without_either_review_rule_the_service_cannot_authorize(
     op_ns, service_ns = new_namespace("e2e-asabl"), new_namespace("e2e-asablw")
     release = f"asabl-{op_ns.rsplit('-', 1)[1]}"
     releases.append((release, op_ns))
-    helm.run("install", release, str(CHART), "--namespace", op_ns, *ENABLED, "--set", f"watchNamespaces={{{service_ns}}}", timeout=120)
+    helm.run("install", release, str(CHART), "--namespace", op_ns, *CRD_NOT_INSTALLED, *ENABLED, "--set", f"watchNamespaces={{{service_ns}}}",
+             timeout=120)
     account = f"{release}-taskaction-operator"
     manifest = [d for d in yaml.safe_load_all(helm.run("get", "manifest", release, "--namespace", op_ns).stdout) if d]
     env = {k: v for k, v in _env(manifest).items() if isinstance(v, str) and k.startswith("TASKACTION_")}
