@@ -47,7 +47,8 @@ async def run(settings: Settings) -> int:
     memo = kopf.Memo(settings=settings, api=api)  # the kopf startup handler puts the controller in it
 
     def ready() -> bool:
-        return ready_flag.is_set() and (elector is None or elector.is_leader)
+        controller = memo.get("controller")
+        return ready_flag.is_set() and controller is not None and controller.listed() and (elector is None or elector.is_leader)
 
     def alive() -> bool:
         controller = memo.get("controller")

@@ -55,5 +55,7 @@ async def connect(
             if kubeconfig:
                 raise
             from_cluster()
-    configuration.connection_pool_maxsize = max_inflight
+    # No cap on the pool: the in-flight slots bound the short requests, and a cap would count the long-lived watches
+    # (two per watched namespace, the actions service's) against them: the requests queued for a free connection.
+    configuration.connection_pool_maxsize = 0
     return KubeApi(without_env_lookups(client.ApiClient(configuration)), qps, burst, max_inflight, timeout_seconds)
