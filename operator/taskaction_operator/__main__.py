@@ -7,6 +7,7 @@ import sys
 
 import kopf
 import prometheus_client
+import uvloop
 
 from . import health, logs
 from .actions.server import ActionsServer
@@ -97,7 +98,9 @@ async def run(settings: Settings) -> int:
 def main() -> None:
     settings = load_settings()
     logs.configure(settings.log_format, settings.log_level)
-    sys.exit(asyncio.run(run(settings)))
+    # uvloop: the event loop's own work (callbacks, sockets, timers) costs a fraction of asyncio's, and the operator
+    # is one event loop doing many small things.
+    sys.exit(uvloop.run(run(settings)))
 
 
 if __name__ == "__main__":
