@@ -1,8 +1,8 @@
 """/healthz and /readyz of the operator process, served by every replica (the standby too).
 
 Liveness means the event loop answers and every background loop works (none keeps crashing: see
-controller/supervision.py). Readiness means this replica is doing the work: it leads (or leader election is off) and
-kopf has finished starting up, its watches established.
+controller/supervision.py). Readiness means this replica is doing the work: it leads (or leader election is off),
+kopf has finished starting up and the controller's watches listed what there is.
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""Logging: text or JSON lines, each carrying the namespace/name of the TaskAction being reconciled (if any), and
-a count of kopf's watch-stream restarts, which kopf only reports as debug log lines."""
+"""Logging: text or JSON lines, each carrying the namespace/name of the TaskAction being reconciled (if any)."""
 
 from __future__ import annotations
 
@@ -7,16 +6,11 @@ import contextvars
 import json
 import logging
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 
-from . import metrics, redact
+from . import redact
 
 current_object: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("current_object", default=None)
-
-_WATCH_RESTARTS = {"Restarting the watch-stream": "expired", "is inactive, reconnecting": "inactive"}
-# Told when a watch expired (410): kopf lists again, and objects deleted meanwhile get no DELETED event.
-relist_listeners: list[Callable[[], None]] = []
 
 
 class ObjectContext(logging.Filter):
@@ -55,20 +49,6 @@ class TextFormatter(logging.Formatter):
         return f"{text} [{record.ta_namespace}/{name}]" if name else text
 
 
-class WatchRestarts(logging.Filter):
-    """Counts kopf's watch-stream restarts (debug records) and keeps debug records out of the output."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        for marker, reason in _WATCH_RESTARTS.items():
-            if marker in message:
-                metrics.WATCH_RESTARTS.labels(reason).inc()
-                if reason == "expired":
-                    for listener in relist_listeners:
-                        listener()
-        return record.levelno >= logging.INFO
-
-
 class RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Every line written with the secret values of redact.py replaced: a library's debug line, an exception's text."""
 
@@ -87,8 +67,3 @@ def configure(log_format: str, level: str = "INFO") -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for name in REQUEST_DUMPING_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.INFO))
-    # kopf logs every handled watch event at INFO: at thousands of actions that is noise, not information.
-    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    watching = logging.getLogger("kopf._cogs.clients.watching")
-    watching.setLevel(logging.DEBUG)
-    watching.addFilter(WatchRestarts())

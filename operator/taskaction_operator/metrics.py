@@ -22,7 +22,7 @@ API_SECONDS = Histogram(
     ["verb", "resource"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-WATCH_RESTARTS = Counter("taskaction_watch_restarts_total", "kopf watch-stream restarts by reason (expired, inactive).", ["reason"])
+WATCH_RESTARTS = Counter("taskaction_watch_restarts_total", "Watch restarts by reason: expired (410 Gone, listed again), failed (retried).", ["reason"])
 QUEUE_DEPTH = Gauge("taskaction_queue_depth", "TaskActions waiting to be reconciled.")
 IN_FLIGHT = Gauge("taskaction_reconciles_in_flight", "Reconciles running now.")
 GC_DELETIONS = Counter("taskaction_gc_deletions_total", "Finished TaskActions deleted by the TTL sweep.", ["outcome"])

@@ -7,7 +7,6 @@ carries the resourceVersion it was computed from, so a decision made on a stale 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import defaultdict
@@ -15,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from .. import logs, metrics, tracing
+import orjson
+
+from .. import metrics, tracing
 from ..api import constants as c
 from ..api.times import utcnow
 from ..catalog.client import CacheClient
@@ -39,6 +40,7 @@ from .ghosts import GhostSweeper
 from .reporter import ActionReporter
 from .store import Key, ObjectStore, key_of
 from .supervision import Supervisor
+from .watches import Watch
 from .workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
@@ -60,12 +62,12 @@ class Controller:
         # The resourceVersion of our last write of each object, until its watch event (the echo) comes back.
         self._written: dict[Key, str] = {}
         self._created: dict[Key, str] = {}
-        self._unlisten: Callable[[], None] = lambda: None
         self.reporter = ActionReporter(settings, self.pods, self.queue.add)
         self.cache: CacheClient | None = None
         self._admission = asyncio.Lock()  # one start at a time while concurrency limits hold (controller/admission.py)
         # Pod creates beside the API's own rate limit: a burst of actions must not flood the scheduler and kubelets.
         self._pod_creates = TokenBucket(settings.pod_create_qps, settings.pod_create_burst) if settings.pod_create_qps > 0 else None
+        self.watches: list[Watch] = []
 
     # Watch events --------------------------------------------------------------------------------------------
 
@@ -134,20 +136,37 @@ class Controller:
                 ),
             )
         sweeper = GhostSweeper(self._sweep_ghosts, self.settings.ghost_sweep_seconds)
-        logs.relist_listeners.append(sweeper.relisted)
-        self._unlisten = lambda: logs.relist_listeners.remove(sweeper.relisted)
         self.supervisor.spawn("ghost-sweep", lambda: sweeper.run_forever(lambda: self.supervisor.beat("ghost-sweep")))
+        self.watches = self._watches(sweeper.relisted)
+        for watch in self.watches:
+            name = f"{watch.kind.lower()}-watch-{watch.namespace or 'all'}"
+            self.supervisor.spawn(name, lambda watch=watch, name=name: watch.run_forever(lambda: self.supervisor.beat(name)))
+
+    def _watches(self, relisted: Callable[[], None]) -> list[Watch]:
+        """TaskActions and our pods (server-side selected: memory does not grow with the cluster's other pods), in
+        each watched namespace or in all."""
+        scopes: list[str | None] = list(self.settings.namespaces) or [None]
+        watches = []
+        for namespace in scopes:
+            watches += [
+                Watch(c.KIND, f"{c.GROUP}/{c.VERSION}", namespace, "", self.api.list_taskactions, self.api.watch_taskactions, self.on_taskaction_event, relisted),
+                Watch("Pod", "v1", namespace, c.MANAGED_SELECTOR, self.api.list_pods, self.api.watch_pods, self.on_pod_event, relisted),
+            ]
+        return watches
 
     async def _sweep_ghosts(self) -> None:
         for key in await ghosts.sweep(self.api, self.settings.namespaces, self.taskactions, self.pods):
             self.queue.add(key)
+
+    def listed(self) -> bool:
+        """Every watch listed its objects once (readiness)."""
+        return all(watch.listed for watch in self.watches)
 
     def alive(self) -> bool:
         """Every background loop works (liveness)."""
         return self.supervisor.alive()
 
     async def stop(self) -> None:
-        self._unlisten()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -334,7 +353,7 @@ class Controller:
         if plan.status_patch is not None:
             patch = {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}, "status": plan.status_patch}
             body = await self._guarded(self.api.patch_taskaction_status, namespace, name, patch)
-            metrics.TASKACTION_BYTES.observe(len(json.dumps(body)))
+            metrics.TASKACTION_BYTES.observe(len(orjson.dumps(body)))
         if plan.delete_pod:
             await self._delete_pod(namespace, plan.delete_pod)
         if plan.remove_finalizer:

@@ -1,17 +1,18 @@
 """The Kubernetes API client of the whole package: async, one connection pool, bounded concurrency, a client-side
 rate limit that honours 429 Retry-After, metrics for every request. Objects come and go as plain JSON dicts (no
-model deserialization on the hot path)."""
+model deserialization on the hot path), decoded by orjson: decoding watch events and responses was the largest
+single cost of the operator's CPU with the stdlib's json (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import codecs
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from kubernetes_asyncio import client
 
 from .. import metrics, tracing
@@ -74,7 +75,7 @@ class KubeApi:
 
     async def _call(self, verb: str, resource: str, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         payload = await self._read(verb, resource, fn, *args, **kwargs)
-        return json.loads(payload) if payload else {}
+        return orjson.loads(payload) if payload else {}
 
     async def _taskaction(self, verb: str, fn: Any, namespace: str, *args: Any, subresource: str = "", **kwargs: Any) -> dict[str, Any]:
         resource = f"{c.PLURAL}/{subresource}" if subresource else c.PLURAL
@@ -132,31 +133,43 @@ class KubeApi:
                 return items, (page.get("metadata") or {}).get("resourceVersion", "")
 
     async def watch_taskactions(
-        self, namespace: str, label_selector: str, resource_version: str, timeout_seconds: int = 60
+        self, namespace: str | None, label_selector: str, resource_version: str, timeout_seconds: int = 60
     ) -> AsyncIterator[dict[str, Any]]:
-        """Raw watch events `{"type", "object"}` (JSON dicts) until the server ends the watch. A 410 Gone arrives
-        as an ERROR event whose object is a Status: the caller lists again. A watch holds no in-flight slot: it
-        lasts, and the slots bound the short requests."""
+        """Raw watch events `{"type", "object"}` (JSON dicts) until the server ends the watch; namespace None: all of
+        them. A 410 Gone arrives as an ERROR event whose object is a Status: the caller lists again."""
+        if namespace is None:
+            fn, args = self.custom.list_cluster_custom_object, (c.GROUP, c.VERSION, c.PLURAL)
+        else:
+            fn, args = self.custom.list_namespaced_custom_object, (c.GROUP, c.VERSION, namespace, c.PLURAL)
+        async for event in self._watch(c.PLURAL, fn, *args, label_selector=label_selector, resource_version=resource_version, timeout_seconds=timeout_seconds):
+            yield event
+
+    async def watch_pods(
+        self, namespace: str | None, label_selector: str, resource_version: str, timeout_seconds: int = 60
+    ) -> AsyncIterator[dict[str, Any]]:
+        """As watch_taskactions, of pods."""
+        fn, args = (self.core.list_pod_for_all_namespaces, ()) if namespace is None else (self.core.list_namespaced_pod, (namespace,))
+        async for event in self._watch("pods", fn, *args, label_selector=label_selector, resource_version=resource_version, timeout_seconds=timeout_seconds):
+            yield event
+
+    async def _watch(self, resource: str, fn: Any, *args: Any, timeout_seconds: int, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+        """One event per line of the response. A watch holds no in-flight slot: it lasts, and the slots bound the
+        short requests."""
         response = await self._send(
             "watch",
-            c.PLURAL,
-            self.custom.list_namespaced_custom_object,
-            c.GROUP,
-            c.VERSION,
-            namespace,
-            c.PLURAL,
-            label_selector=label_selector,
+            resource,
+            fn,
+            *args,
             watch=True,
-            resource_version=resource_version,
             allow_watch_bookmarks=True,
             timeout_seconds=timeout_seconds,
             _request_timeout=timeout_seconds + 30,
+            **kwargs,
         )
         try:
             async for line in response.content:
-                line = line.strip()
-                if line:
-                    yield json.loads(line)
+                if line.strip():
+                    yield orjson.loads(line)
         finally:
             response.release()
 

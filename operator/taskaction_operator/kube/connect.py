@@ -58,5 +58,7 @@ async def connect(
             from_cluster()
     # The token (or a refreshed one: a JWT, caught by its shape) is never to show in what the process writes.
     redact.register(key.removeprefix("Bearer ").strip() for key in configuration.api_key.values())
-    configuration.connection_pool_maxsize = max_inflight
+    # No cap on the pool: the in-flight slots bound the short requests, and a cap would count the long-lived watches
+    # (two per watched namespace, the actions service's) against them: the requests queued for a free connection.
+    configuration.connection_pool_maxsize = 0
     return KubeApi(without_env_lookups(client.ApiClient(configuration)), qps, burst, max_inflight, timeout_seconds)

@@ -10,18 +10,20 @@ leaves to the actions service (`parent_gate`), the pod plugin's launch (`start_a
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from flyteidl2.core import tasks_pb2
 from pydantic import ValidationError
 
 from ..api import constants as c
 from ..api import phase as ph
 from ..api.decoding import SpecError, decode_task_template
-from ..api.models import TaskAction
+from ..api.models import TaskAction, TaskActionSpec, TaskActionStatus
 from ..api.times import parse_time
 from ..pods import templating
 from ..pods.builder import build_pod, command_lines, pod_context
@@ -58,12 +60,40 @@ def max_attempts(template: tasks_pb2.TaskTemplate) -> int:
     return template.metadata.retries.retries + 1
 
 
+# Valid specs by their JSON (a spec alone decides whether it is valid, and what its template is): a spec is checked and
+# its template decoded once, not on every reconcile of the action (a tenth of the reconcile's CPU).
+_valid_specs: OrderedDict[bytes, tuple[TaskActionSpec, tasks_pb2.TaskTemplate]] = OrderedDict()
+VALID_SPECS_REMEMBERED = 256
+
+
 def validate(body: dict[str, Any]) -> tuple[TaskAction, tasks_pb2.TaskTemplate]:
     """Raise SpecError naming the field(s) at fault."""
     spec = body.get("spec") or {}
     missing = [f for f in REQUIRED_TASK_FIELDS if not spec.get(f)]
     if missing:
         raise SpecError(f"required spec fields are empty: [{' '.join(missing)}]")
+    known = orjson.dumps(spec)
+    valid = _valid_specs.get(known)
+    if valid is None:
+        ta, template = _checked(body)
+        _valid_specs[known] = (ta.spec, template)
+        if len(_valid_specs) > VALID_SPECS_REMEMBERED:
+            _valid_specs.popitem(last=False)
+        return ta, template
+    _valid_specs.move_to_end(known)
+    valid_spec, template = valid
+    try:
+        status = TaskActionStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        return _checked(body)  # raises, with the whole model's message
+    ta = TaskAction.model_construct(
+        api_version=body.get("apiVersion"), kind=body.get("kind"), metadata=body.get("metadata") or {}, spec=valid_spec, status=status
+    )
+    return ta, template
+
+
+def _checked(body: dict[str, Any]) -> tuple[TaskAction, tasks_pb2.TaskTemplate]:
+    spec = body["spec"]
     try:
         ta = TaskAction.model_validate(body)
     except ValidationError as exc:

@@ -12,6 +12,7 @@ import pytest
 from flyteidl2.core import literals_pb2
 
 from taskaction_operator.api import constants as c
+from taskaction_operator.api.decoding import SpecError
 from taskaction_operator.api.models import TaskAction
 from taskaction_operator.api.times import rfc3339
 from taskaction_operator.pods.builder import build_pod
@@ -19,7 +20,7 @@ from taskaction_operator.pods.podtemplate import PodTemplateLookup
 from taskaction_operator.reconcile import plugin_state
 from taskaction_operator.reconcile.lookups import CreateRefused, Lookups
 from taskaction_operator.reconcile.plan import FindPodTemplate, ReadInputs
-from taskaction_operator.reconcile.task import REQUIRED_TASK_FIELDS, reconcile_task
+from taskaction_operator.reconcile.task import REQUIRED_TASK_FIELDS, reconcile_task, validate
 from taskaction_operator.settings import Settings
 from taskaction_operator.storage import paths
 from taskaction_operator.storage.inputs import InputsLookup
@@ -820,3 +821,21 @@ class TestPodPolicy:
         body = taskaction(spec_=spec(k8s_pod_template(self.POD_SPEC)), finalizers=[FIN])
         plan = reconcile_task(body, None, None, NOW, settings.model_copy(update={"pod_security_level": "privileged"}))
         assert plan.create_pod is not None and plan.create_pod["spec"]["hostNetwork"] is True
+
+
+def test_a_spec_checked_once_still_decides_with_the_latest_metadata_and_status() -> None:
+    """validate remembers a valid spec and its template; what it returns otherwise comes from the body at hand, and a
+    status the model refuses is refused with the same message as the first time."""
+    first = taskaction(spec_=spec(), labels={"team": "a"})
+    ta, template = validate(first)
+    again = taskaction(spec_=spec(), labels={"team": "b"})
+    ta_again, template_again = validate(again)
+    assert template_again is template
+    assert ta_again.spec == ta.spec and ta_again.metadata["labels"]["team"] == "b"
+    bad_status = {"conditions": [{"type": "Progressing", "status": "Maybe", "reason": "Queued", "message": "", "lastTransitionTime": rfc3339(NOW)}]}
+    fresh = taskaction(spec_=spec(shortName="never-seen"), status=bad_status)
+    with pytest.raises(SpecError) as uncached:
+        validate(fresh)
+    with pytest.raises(SpecError) as cached:
+        validate(taskaction(spec_=spec(), status=bad_status))
+    assert str(cached.value) == str(uncached.value) and "status" in str(cached.value)

@@ -181,7 +181,7 @@ async def test_storage_errors_are_one_line_without_the_secret(monkeypatch: pytes
     secret = "s3cr3t-value-0123456789"
 
     class Failing:
-        async def _cat_file(self, path: str) -> bytes:
+        async def _ls(self, path: str, detail: bool) -> list[dict[str, str]]:
             raise ConnectionError(f"signature with {secret} refused\nsecond line")
 
     monkeypatch.setattr(outputs, "filesystem_for", lambda uri, settings: Failing())
@@ -192,9 +192,9 @@ async def test_storage_errors_are_one_line_without_the_secret(monkeypatch: pytes
 
 async def test_the_check_is_bounded_in_time(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
     class Hanging:
-        async def _cat_file(self, path: str) -> bytes:
+        async def _ls(self, path: str, detail: bool) -> list[dict[str, str]]:
             await asyncio.sleep(3600)
-            return b""
+            return []
 
     monkeypatch.setattr(outputs, "filesystem_for", lambda uri, settings: Hanging())
     check = await check_outputs("s3://bucket/p/a0/1", settings, timeout=0.2)
