@@ -135,16 +135,16 @@ def test_rendered_manifests_validate_offline_and_on_the_api_server(
 
 def test_rbac_is_cluster_wide_by_default_and_namespaced_with_watch_namespaces(helm: Helm) -> None:
     docs = release_objects(helm.docs(release="r", namespace="ops"))
-    assert [d["metadata"]["name"] for d in find(docs, "ClusterRole")] == ["r-taskaction-operator", "r-taskaction-operator-scanning"]
-    assert [d["metadata"]["name"] for d in find(docs, "ClusterRoleBinding")] == ["r-taskaction-operator", "r-taskaction-operator-scanning"]
+    # One ClusterRole: the operator watches TaskActions and pods itself, so nothing asks for CRDs (kopf scans nothing).
+    assert [d["metadata"]["name"] for d in find(docs, "ClusterRole")] == ["r-taskaction-operator"]
+    assert [d["metadata"]["name"] for d in find(docs, "ClusterRoleBinding")] == ["r-taskaction-operator"]
     assert [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in find(docs, "Role")] == [("ops", "r-taskaction-operator-leader-election")]
-    scanning = one(docs, "ClusterRole", "r-taskaction-operator-scanning")["rules"]
-    assert scanning == [{"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]}]
+    assert "customresourcedefinitions" not in str(find(docs, "ClusterRole"))
     binding = one(docs, "ClusterRoleBinding", "r-taskaction-operator")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "r-taskaction-operator", "namespace": "ops"}]
 
     docs = release_objects(helm.docs("--set", "watchNamespaces={a,b}", release="r", namespace="ops"))
-    # Nothing cluster-wide: each namespace is watched by name, without kopf's scanning (controller/handlers.py).
+    # Nothing cluster-wide: each namespace is watched by name (controller/watches.py).
     assert find(docs, "ClusterRole") == [] and find(docs, "ClusterRoleBinding") == []
     roles = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in find(docs, "Role")}
     assert roles == {

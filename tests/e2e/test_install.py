@@ -71,7 +71,7 @@ def test_install_is_available_under_restricted_pod_security_and_uninstalls(
         assert left == "", f"{kind} left behind by helm uninstall: {left}"
     assert kube.get("role", f"{nsd}-taskaction-operator", watched) is None
     for kind in ("clusterrole", "clusterrolebinding"):
-        for name in (f"{cw}-taskaction-operator", f"{cw}-taskaction-operator-scanning"):
-            assert kube.run("get", kind, name, check=False).returncode != 0, f"{kind} {name} left behind"
+        name = f"{cw}-taskaction-operator"
+        assert kube.run("get", kind, name, check=False).returncode != 0, f"{kind} {name} left behind"
     # The CRD is not the release's here (CRD_NOT_INSTALLED; test_upgrade.py uninstalls one that is): it stays.
     assert kube.run("get", "crd", "taskactions.flyte.org", check=False).returncode == 0
