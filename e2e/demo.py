@@ -65,6 +65,8 @@ def main() -> int:
         "TASKACTION_HEALTH_PORT": "0",
         # The demo's pods are simulated by kwok and write nothing to storage: there is no error.pb to look for.
         "TASKACTION_READ_OUTPUTS": "false",
+        # An Event per phase, so that `kubectl describe` tells the story (a deployment's default: failures only).
+        "TASKACTION_KUBE_EVENTS": "all",
     }
     operator = subprocess.Popen([sys.executable, "-m", "taskaction_operator"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
