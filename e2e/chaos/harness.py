@@ -150,7 +150,12 @@ def operator_running(kube: Kube, namespace: str, log_path: Path, env: dict[str, 
         yield process
     finally:
         process.supervise()
-        kube.run("delete", "taskactions", "--all", "-n", namespace, "--wait=true", "--timeout=180s", check=False, timeout=200)
+        try:
+            kube.run("delete", "taskactions", "--all", "-n", namespace, "--wait=true", "--timeout=180s", check=False, timeout=200)
+        except subprocess.TimeoutExpired:
+            # Thousands of deletions outlast the wait: the namespace's deletion takes the rest, and the figures of the
+            # scenario, already measured, must not be lost for it.
+            print(f"cleanup: the TaskActions of {namespace} are not all gone after 200 s; its namespace deletion goes on", flush=True)
         process.stop()
 
 
