@@ -292,9 +292,10 @@ class Controller:
         return found
 
     async def _refreshed_pod(self, key: Key) -> dict[str, Any] | None:
+        seen = self.pods.get(key)
         fresh = await self.api.get_pod(*key)
         if fresh is None:
-            self.pods.discard(key)
+            self.pods.discard(key, seen)
             return None
         return self.pods.put(fresh)
 
@@ -305,9 +306,11 @@ class Controller:
         key = (body["metadata"]["namespace"], name)
         parent = self.taskactions.get(key)
         if parent is None or parent["metadata"].get("deletionTimestamp"):
+            seen = parent
             parent = await self.api.get_taskaction(*key)
             if parent is None:
-                self.taskactions.discard(key)
+                # Created since the server answered, its watch event (handled meanwhile) queued it: keep it stored.
+                self.taskactions.discard(key, seen)
             else:
                 parent = self.taskactions.put(parent)
         return parent
@@ -386,11 +389,12 @@ class Controller:
     async def _delete_pod(self, namespace: str, name: str) -> None:
         """What the server answers goes into the store: the pod marked for deletion, so the next decision waits for
         it to go instead of taking it for the next launch; or, when it was gone already, nothing."""
+        seen = self.pods.get((namespace, name))
         answer = await self.api.delete_pod(namespace, name)
         if answer is not None and answer.get("kind") == "Pod":
             self.pods.put(answer)
         else:
-            self.pods.discard((namespace, name))
+            self.pods.discard((namespace, name), seen)
 
     async def _guarded(self, patch_fn: Any, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A write guarded by resourceVersion; on conflict the fresh object replaces our stale one before retrying."""

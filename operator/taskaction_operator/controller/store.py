@@ -93,9 +93,12 @@ class ObjectStore:
         if current is not None and current["metadata"].get("uid") == obj["metadata"].get("uid"):
             del self._objects[key]
 
-    def discard(self, key: Key) -> None:
-        """Forget whatever is stored under the key (the server said it is gone)."""
-        self._objects.pop(key, None)
+    def discard(self, key: Key, seen: dict[str, Any] | None) -> None:
+        """Forget what is stored under the key, the server having said it is gone, if that is still `seen` (what was
+        stored when the server was asked). A watch event handled while the request was in flight may have stored a
+        newer object (one created after the server answered): it stays."""
+        if self._objects.get(key) is seen:
+            self._objects.pop(key, None)
 
     def values(self) -> list[dict[str, Any]]:
         return list(self._objects.values())

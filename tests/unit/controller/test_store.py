@@ -80,6 +80,26 @@ def test_remove_only_the_same_object() -> None:
     assert len(store) == 0
 
 
+def test_discard_forgets_what_was_seen_when_the_server_was_asked() -> None:
+    store = ObjectStore()
+    seen = store.put(version("5"))
+    store.discard(key_of(seen), seen)
+    assert store.get(key_of(seen)) is None
+
+
+def test_discard_keeps_what_a_watch_event_stored_while_the_server_was_asked() -> None:
+    store = ObjectStore()
+    store.discard(("flyte", "rabc123-a0"), None)  # nothing stored: nothing to forget
+    seen = store.get(("flyte", "rabc123-a0"))
+    created_meanwhile = store.put(version("7"))
+    store.discard(key_of(created_meanwhile), seen)  # the 404 answered before the object was created
+    assert store.get(key_of(created_meanwhile)) is created_meanwhile
+    older = store.put(version("8"))
+    newer = store.put(version("9"))
+    store.discard(key_of(newer), older)
+    assert store.get(key_of(newer)) is newer
+
+
 def test_values() -> None:
     store = ObjectStore()
     store.put(version("1"))

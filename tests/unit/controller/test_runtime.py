@@ -1,0 +1,74 @@
+"""The Controller's store against a loopback API server: a GET's answer never rolls back what a watch event stored
+while the GET was in flight."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+from kubernetes_asyncio import client
+
+from taskaction_operator.controller.runtime import Controller
+from taskaction_operator.kube import KubeApi
+from taskaction_operator.kube.connect import without_env_lookups
+from taskaction_operator.settings import Settings
+
+from ..builders import NAMESPACE, ROOT_NAME, spec, taskaction
+
+CHILD = "rabc123-child"
+NOT_FOUND = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}
+
+
+@asynccontextmanager
+async def controller_with_api(on_get: Callable[[Controller], None]) -> AsyncIterator[Controller]:
+    """A Controller whose API server answers every GET of a TaskAction 404, after `on_get(controller)` ran: what the
+    controller handles while its request is in flight."""
+    holder: list[Controller] = []
+
+    async def get(request: web.Request) -> web.Response:
+        on_get(holder[0])
+        return web.json_response(NOT_FOUND, status=404)
+
+    app = web.Application()
+    app.router.add_get("/apis/flyte.org/v1/namespaces/{namespace}/taskactions/{name}", get)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    api = KubeApi(without_env_lookups(client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{port}"))), qps=100, burst=10, max_inflight=4)
+    holder.append(Controller(api, Settings()))
+    try:
+        yield holder[0]
+    finally:
+        await api.close()
+        await runner.cleanup()
+
+
+async def test_a_parent_created_while_its_get_is_in_flight_stays_stored_and_queued() -> None:
+    """A parent cycle of two created together: the child asks for its parent, the server answers 404 (not created
+    yet), and the parent's ADDED event is handled before that answer. The parent must stay in the store, or its own
+    reconcile finds nothing and it is never decided."""
+    parent = taskaction(name=ROOT_NAME, resource_version="7")
+    child = taskaction(name=CHILD, spec_=spec(actionName="child", parentActionName="a0"))
+
+    async with controller_with_api(lambda controller: controller.on_taskaction_event("ADDED", parent)) as controller:
+        controller.on_taskaction_event("ADDED", child)
+        assert await controller._parent(controller.taskactions.get((NAMESPACE, CHILD))) is None  # what the server said
+
+        assert controller.taskactions.get((NAMESPACE, ROOT_NAME)) is not None
+        queued = {await controller.queue.get() for _ in range(len(controller.queue))}
+        assert queued == {(NAMESPACE, CHILD), (NAMESPACE, ROOT_NAME)}
+
+
+async def test_a_parent_the_server_says_is_gone_is_forgotten() -> None:
+    parent = taskaction(name=ROOT_NAME, resource_version="7", deleting=True)
+    child = taskaction(name=CHILD, spec_=spec(actionName="child", parentActionName="a0"))
+
+    async with controller_with_api(lambda controller: None) as controller:
+        controller.on_taskaction_event("MODIFIED", parent)
+        controller.on_taskaction_event("ADDED", child)
+        assert await controller._parent(controller.taskactions.get((NAMESPACE, CHILD))) is None
+
+        assert controller.taskactions.get((NAMESPACE, ROOT_NAME)) is None
