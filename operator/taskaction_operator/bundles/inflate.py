@@ -45,6 +45,11 @@ def _gunzip() -> Any:
     return igzip_lib.IgzipDecompressor(flag=igzip_lib.DECOMP_GZIP)
 
 
+def _is_gzip(data: Any) -> bool:
+    """Whether a buffer (bytes, or obstore's Bytes, which has no startswith) starts with gzip's magic."""
+    return bytes(data[: len(GZIP_MAGIC)]) == GZIP_MAGIC
+
+
 class Inflater(threading.Thread):
     """chunks -> hasher.update (in a helper thread) and (gunzip) -> queue of blocks.
 
@@ -99,24 +104,25 @@ class Inflater(threading.Thread):
 
     def _feed(self, chunk: bytes) -> None:
         if self._format is None:
-            self._head += chunk
-            if len(self._head) < len(GZIP_MAGIC):
+            if self._head:
+                chunk, self._head = self._head + chunk, b""
+            if len(chunk) < len(GZIP_MAGIC):
+                self._head = bytes(chunk)
                 return
-            chunk, self._head = self._head, b""
-            self._format = "gzip" if chunk.startswith(GZIP_MAGIC) else "tar"
+            self._format = "gzip" if _is_gzip(chunk) else "tar"
             if self._format == "gzip":
                 self._decompressor = _gunzip()
         if self._format == "tar":
             self._emit(chunk)
             return
-        data, self._head = self._head + chunk, b""
+        data, self._head = (self._head + chunk if self._head else chunk), b""
         while data and self._inflating():
             d = self._decompressor
             if d.eof:
                 if len(data) < len(GZIP_MAGIC):
                     self._head = data  # the next member's magic may straddle two chunks
                     return
-                if not data.startswith(GZIP_MAGIC):
+                if not _is_gzip(data):
                     return  # bytes after the last gzip member: ignored, as gzip(1) ignores trailing zeros
                 d = self._decompressor = _gunzip()  # a multi-member gzip (pigz, cat)
             try:
