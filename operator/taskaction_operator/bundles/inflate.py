@@ -1,7 +1,8 @@
 """The stream an untrusted tar is read from: download chunks in, tar bytes out, hashed on the way.
 
 The chunks (downloaded in another thread) are inflated in a second thread (`Inflater`, and hashed in a third
-meanwhile), which feeds tarfile in stream mode through a queue of blocks (`QueueReader`) in the calling thread. The
+meanwhile), which feeds the tar reader (unpack.py) through a bounded queue of blocks (`BlockReader`) in the calling
+thread. The
 format is told by its first bytes: gzip (also several members, as pigz and cat make), else a plain tar. Inflating is
 the bottleneck: it is ISA-L's (python-isal's IgzipDecompressor), about twice zlib's speed. It, sha256 and the file
 writes release the GIL, so download, hashing, inflate and writes overlap. A stream inflating to more than
@@ -11,7 +12,7 @@ writes release the GIL, so download, hashing, inflate and writes overlap. A stre
 from __future__ import annotations
 
 import concurrent.futures
-import io
+import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -166,14 +167,19 @@ class Inflater(threading.Thread):
                 close()
 
 
-class QueueReader(io.RawIOBase):
+class BlockReader:
+    """The inflated stream as the tar reader takes it, forward only: headers as bytes (`read`, `tell`: what
+    tarfile's header parser asks of a file), a member's contents written to a file straight from the inflated blocks
+    (`write_to`: no copy in Python), padding skipped (`skip`). Short counts mean the stream ended."""
+
     def __init__(self, inflater: Inflater) -> None:
         self.inflater = inflater
         self._block = memoryview(b"")
         self._ended = False
+        self._position = 0
 
-    def readable(self) -> bool:
-        return True
+    def tell(self) -> int:
+        return self._position
 
     def _next_block(self) -> bool:
         if self._ended:
@@ -188,25 +194,35 @@ class QueueReader(io.RawIOBase):
         self._block = memoryview(item)
         return True
 
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            parts = [bytes(self._block)]
-            self._block = memoryview(b"")
-            while self._next_block():
-                parts.append(bytes(self._block))
-            self._block = memoryview(b"")
-            return b"".join(parts)
-        while not self._block:
-            if not self._next_block():
-                return b""
-        out = bytes(self._block[:size])
-        self._block = self._block[size:]
-        return out
+    def _take(self, size: int) -> memoryview | None:
+        """The next piece of the stream, at most `size` bytes; None at its end."""
+        if not self._block and not self._next_block():
+            return None
+        piece = self._block[:size]
+        self._block = self._block[len(piece) :]
+        self._position += len(piece)
+        return piece
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+    def read(self, size: int) -> bytes:
+        parts = []
+        while size > 0 and (piece := self._take(size)) is not None:
+            parts.append(piece)
+            size -= len(piece)
+        return b"".join(parts)
+
+    def write_to(self, fd: int, size: int) -> int:
+        left = size
+        while left > 0 and (piece := self._take(left)) is not None:
+            left -= len(piece)
+            while piece:
+                piece = piece[os.write(fd, piece) :]
+        return size - left
+
+    def skip(self, size: int) -> int:
+        left = size
+        while left > 0 and (piece := self._take(left)) is not None:
+            left -= len(piece)
+        return size - left
 
     def drain(self) -> None:
         """Until the end of the stream (the inflater keeps hashing); raises what the inflater raised."""
