@@ -15,7 +15,7 @@ import concurrent.futures
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,10 +210,13 @@ class BlockReader:
             size -= len(piece)
         return b"".join(parts)
 
-    def write_to(self, fd: int, size: int) -> int:
+    def write_to(self, fd: int, size: int, also: Callable[[memoryview], None] | None = None) -> int:
+        """`size` bytes of the stream into `fd`, each piece handed to `also` too (a digest of the files)."""
         left = size
         while left > 0 and (piece := self._take(left)) is not None:
             left -= len(piece)
+            if also is not None:
+                also(piece)
             while piece:
                 piece = piece[os.write(fd, piece) :]
         return size - left

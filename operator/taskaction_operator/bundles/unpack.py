@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .digests import StreamedTreeMd5
 from .errors import BUNDLE_BOOTSTRAP_FAILED, BundleFailure
 from .inflate import BlockReader, Inflater
 from .tar_safety import BoundedTarInfo, Limits, Tree, check_links_final, check_member, data_filter, unsafe
@@ -71,16 +72,26 @@ class Headers:
 
 
 def write_member(
-    stream: BlockReader, member: tarfile.TarInfo, root: str, path: tuple[str, ...], link_target: tuple[str, ...] | None, mode: int | None
+    stream: BlockReader,
+    member: tarfile.TarInfo,
+    root: str,
+    path: tuple[str, ...],
+    link_target: tuple[str, ...] | None,
+    mode: int | None,
+    files_md5: StreamedTreeMd5 | None = None,
 ) -> None:
     """Create the member at its resolved path. Never through a link: files with O_EXCL|O_NOFOLLOW, links with
-    link()/symlink() (which fail on an existing name); parents are plain directories."""
+    link()/symlink() (which fail on an existing name); parents are plain directories. A file's contents also go to
+    `files_md5`, if given."""
     target = os.path.join(root, *path)
     parent = os.path.dirname(target)
     if member.isdir():
         os.makedirs(target, mode=0o755, exist_ok=True)
         return
     os.makedirs(parent, mode=0o755, exist_ok=True)
+    if member.issym() or member.islnk():
+        if files_md5 is not None:
+            files_md5.invalidate()
     if member.issym():
         os.symlink(member.linkname, target)
     elif member.islnk():
@@ -89,8 +100,11 @@ def write_member(
     else:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            if stream.write_to(fd, member.size) != member.size:
+            digest = files_md5 if files_md5 is not None and files_md5.begin("/".join(path)) else None
+            if stream.write_to(fd, member.size, digest.update if digest is not None else None) != member.size:
                 raise unsafe(f"truncated archive in member {member.name!r}")
+            if digest is not None:
+                digest.end()
             if mode is not None:
                 os.fchmod(fd, mode)
         finally:
@@ -108,8 +122,16 @@ def _extract_error(member: tarfile.TarInfo, exc: OSError) -> BundleFailure:
     return unsafe(f"cannot extract member {member.name!r}: {exc.strerror or exc}")
 
 
-def unpack_stream(chunks: Iterator[bytes], dest: Path, limits: Limits, hasher: Any = None, result: Unpacked | None = None) -> Unpacked:
-    """Extract the tar in `chunks` into the existing, empty directory `dest`; counts go into `result`.
+def unpack_stream(
+    chunks: Iterator[Any],
+    dest: Path,
+    limits: Limits,
+    hasher: Any = None,
+    result: Unpacked | None = None,
+    files_md5: StreamedTreeMd5 | None = None,
+) -> Unpacked:
+    """Extract the tar in `chunks` into the existing, empty directory `dest`; counts go into `result`, the files'
+    contents into `files_md5` too when given.
 
     With a hasher, every byte of `chunks` is hashed even when extraction fails early (so that a checksum mismatch can
     be told apart from an unsafe archive): `result.hashed_all` tells whether the hasher saw the whole stream."""
@@ -137,7 +159,7 @@ def unpack_stream(chunks: Iterator[bytes], dest: Path, limits: Limits, hasher: A
                     raise unsafe(f"contents exceed {limits.max_bytes} bytes (member {member.name!r} of {member.size} bytes)")
             mode = data_filter(member, root)
             try:
-                write_member(stream, member, root, path, link_target, mode)
+                write_member(stream, member, root, path, link_target, mode, files_md5)
             except OSError as exc:
                 raise _extract_error(member, exc) from exc
             if member.isreg():
