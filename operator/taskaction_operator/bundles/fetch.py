@@ -220,6 +220,21 @@ def classify(exc: BaseException, uri: str) -> Classified:
     return Classified(BUNDLE_DOWNLOAD_FAILED, False, scrub(f"reading {where}: {detail}"))
 
 
+FIRST_RANGE = 1024 * 1024
+
+
+def read_ranges(size: int, chunk_size: int) -> list[tuple[int, int]]:
+    """[start, end) ranges covering `size` bytes: doubling from FIRST_RANGE up to `chunk_size`, so that the inflate
+    starts on the first MiB instead of waiting for a whole chunk."""
+    ranges = []
+    start, length = 0, min(FIRST_RANGE, chunk_size)
+    while start < size:
+        end = min(size, start + length)
+        ranges.append((start, end))
+        start, length = end, min(chunk_size, length * 2)
+    return ranges
+
+
 @dataclass
 class Stats:
     requests: int = 0
@@ -361,7 +376,7 @@ class Download:
                 yield data[start : start + self.chunk_size]
             return
         size = obj.size
-        ranges = iter([(s, min(size, s + self.chunk_size)) for s in range(0, size, self.chunk_size)])
+        ranges = iter(read_ranges(size, self.chunk_size))
         window: deque[concurrent.futures.Future[Any]] = deque()
 
         def submit() -> None:
