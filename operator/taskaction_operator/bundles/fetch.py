@@ -28,7 +28,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..storage.filesystems import FromEnvironment, secrets_of
-from ..storage.outputs import one_line
 from .errors import (
     BUNDLE_ACCESS_DENIED,
     BUNDLE_DOWNLOAD_FAILED,
@@ -135,6 +134,8 @@ def secrets() -> tuple[str, ...]:
 
 
 def scrub(text: str) -> str:
+    from ..storage.outputs import one_line  # here: storage.outputs loads flyteidl2, which only a failure needs
+
     return one_line(text, secrets())
 
 
