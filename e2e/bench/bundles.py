@@ -15,7 +15,9 @@ Makes a tree of --mb MB of compressible text (random words and hex), packs it wi
 - bootstrap-sha256: the same with `--sha256` (the archive's digest, checked while streaming);
 - sdk:          the SDK's own fast-registration download and extract of the same object
                 (`flyte._code_bundle.bundle.download_bundle`: flyte.storage.get into a file, then `tar -xvf`);
-- small, small-sdk: bootstrap and SDK of the small bundle.
+- small, small-sdk: bootstrap and SDK of the small bundle;
+- small-cli:    the small bundle by `python -m taskaction_operator.bundles` in a new process, as an init container
+                runs it: interpreter start and imports included (not a goal: what a pod waits for).
 Every bootstrap and SDK round starts from a new storage client, as a new pod does.
 - setup:        bootstrap of a one-file bundle: what every bootstrap pays before its first byte.
 Prints each path's seconds per round, medians, the three goals with their ratios and which way is better, the load
@@ -35,6 +37,7 @@ import platform
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -171,6 +174,16 @@ def main() -> None:
 
                 return go
 
+            def cli(bundle: str) -> Callable[[], None]:
+                def go() -> None:
+                    dest = work / f"cli{next(counter)}"
+                    env = {**os.environ, "PYTHONPATH": str(REPO / "operator")}
+                    command = [sys.executable, "-m", "taskaction_operator.bundles", "--bundle", bundle, "--dest", str(dest)]
+                    subprocess.run(command, env=env, check=True, capture_output=True)
+                    shutil.rmtree(dest)
+
+                return go
+
             paths: dict[str, Callable[[], None]] = {
                 "inflate-isal": inflater(data),
                 "bootstrap": bootstrap(uri, content),
@@ -178,6 +191,7 @@ def main() -> None:
                 "sdk": sdk(uri, content),
                 "small": bootstrap(small_uri, small_content),
                 "small-sdk": sdk(small_uri, small_content),
+                "small-cli": cli(small_uri),
                 "setup": bootstrap(tiny_uri, 0, hashlib.sha256(tiny).hexdigest()),
             }
             load_before = load()
