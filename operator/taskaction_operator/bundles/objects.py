@@ -17,9 +17,11 @@ from urllib.parse import urlsplit
 
 from ..storage.filesystems import S3_SCHEMES, FromEnvironment, close_filesystems, filesystem_for, s3_options, scheme_of
 
-# Per request (the caller also bounds each request, and all of them): obstore's names for storage.filesystems' values.
+# storage.filesystems' connect and read (stall) timeouts; a whole request is bounded by the caller (fetch: 60 s), so
+# obstore's own bound (30 s by default, too short for a range over a slow link) is set to the same.
 CONNECT_TIMEOUT = "5s"
 READ_TIMEOUT = "20s"
+REQUEST_TIMEOUT = "60s"
 
 
 @dataclass
@@ -74,7 +76,8 @@ class S3Source:
             client_options={
                 "allow_http": (options.endpoint_url or "").startswith("http://"),
                 "connect_timeout": CONNECT_TIMEOUT,
-                "timeout": READ_TIMEOUT,
+                "read_timeout": READ_TIMEOUT,
+                "timeout": REQUEST_TIMEOUT,
             },
             retry_config={"max_retries": 0},
             **config,
