@@ -4,8 +4,8 @@
 #                       image for tasks (`taskaction-bootstrap --bundle URI --dest DIR -- python -m app`)
 # Both: Python venv in /opt/venv built in a builder stage (no pip cache, no compilers in the final layers), user
 # 65532, bytecode compiled at build time and never written at run time (read-only root filesystem friendly).
-# isal (the bootstrap's gunzip) installs from its manylinux wheels on x86_64 and aarch64: no compiler needed; on
-# other architectures pip would build it from source, which needs gcc, make and nasm in the builder.
+# isal (the bootstrap's gunzip) and obstore (its S3 reads) install from manylinux wheels on x86_64 and aarch64: no
+# compiler needed; on other architectures pip would build them from source (gcc, make, nasm; a Rust toolchain).
 #
 # BASE_IMAGE: any Debian-like image with python3 (>= 3.11) and the venv module at the same path in every stage;
 # pin it by digest for reproducible builds (BASE_IMAGE=python:3.11-slim-bookworm@sha256:...). e2e/build-images.sh

@@ -52,7 +52,7 @@ test-node: venv
 bench: venv
 	$(PY) e2e/bench/bench.py $(BENCH_ARGS)
 	$(PY) e2e/bench/actions.py
-	$(PY) e2e/bench/bundles.py --rounds 3
+	$(PY) e2e/bench/bundles.py --rounds 5
 
 # The operator under faults (kill -9, SIGTERM, API server and etcd restarts, a 410 watch gap, pods, nodes and S3 gone)
 # and 1,000 generated bad TaskActions, on a kwok cluster of its own (`--name chaos`, which it restarts): the figures go

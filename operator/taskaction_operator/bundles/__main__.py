@@ -53,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=5, help="tries per storage request (default %(default)s)")
     p.add_argument("--retry-delay", type=float, default=0.5, help="first backoff delay, doubled each try (default %(default)ss)")
     p.add_argument("--retry-deadline", type=float, default=35.0, help="retry for at most this many seconds after a request's first failure (default %(default)ss)")
-    p.add_argument("--chunk-size", type=parse_size, default=8 * 1024**2, help="bytes per ranged read (default 8MiB)")
+    p.add_argument("--chunk-size", type=parse_size, default=8 * 1024**2, help="bytes per ranged read, after the first MiB and its doublings (default 8MiB)")
     p.add_argument("--concurrency", type=int, default=4, help="ranged reads in flight (default %(default)s)")
     p.add_argument("--lock-timeout", type=float, default=600.0, help="wait for another pod filling the cache (default %(default)ss)")
     p.add_argument("--quiet", action="store_true", help="log failures only")

@@ -23,10 +23,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .cache import BundleCache, CacheUnavailable
-from .digests import Expected, expected_digest, sdk_tree_md5, uri_cache_key
+from .digests import Expected, StreamedTreeMd5, expected_digest, sdk_tree_md5, uri_cache_key
 from .errors import (
     BUNDLE_BOOTSTRAP_FAILED,
     BUNDLE_CHECKSUM_MISMATCH,
@@ -150,33 +150,46 @@ class Staging:
 
 
 class Hashes:
-    """What a bundle's bytes are hashed for, fed the same bytes once: their sha256 (the cache's name for them) and
-    the digest expected of the archive, if one is."""
+    """What a bundle's bytes are hashed for, fed the same bytes once: their sha256 (the cache's name for them, and
+    only hashed for the cache or for `--sha256`), the digest expected of the archive, if one is, and, for the SDK
+    name's digest of the files, that digest while they are written (`files_md5`)."""
 
-    def __init__(self, expected: Expected | None) -> None:
-        self.sha256 = hashlib.sha256()
+    def __init__(self, expected: Expected | None, for_cache: bool) -> None:
+        wants_sha256 = for_cache or (expected is not None and expected.algorithm == "sha256")
+        self.sha256 = hashlib.sha256() if wants_sha256 else None
         self.expected = None
         if expected is not None and expected.of_archive:
             self.expected = self.sha256 if expected.algorithm == "sha256" else expected.hasher()
+        self.files_md5 = StreamedTreeMd5() if expected is not None and expected.algorithm == "sdk-md5" else None
 
-    def update(self, chunk: bytes) -> None:
-        self.sha256.update(chunk)
+    @property
+    def any(self) -> bool:
+        """Whether the archive's bytes are hashed at all."""
+        return self.sha256 is not None or self.expected is not None
+
+    def update(self, chunk: Any) -> None:
+        if self.sha256 is not None:
+            self.sha256.update(chunk)
         if self.expected is not None and self.expected is not self.sha256:
             self.expected.update(chunk)
 
 
-def _verify(expected: Expected | None, hasher: object, unpacked: Unpacked, tree: Path) -> None:
+def _verify(expected: Expected | None, hashes: Hashes, tree: Path) -> None:
     if expected is None:
         return
     if expected.of_archive:
-        actual = hasher.hexdigest()  # type: ignore[attr-defined]
+        actual = hashes.expected.hexdigest()  # type: ignore[union-attr]
         if actual != expected.hexdigest:
             raise BundleFailure(
                 BUNDLE_CHECKSUM_MISMATCH,
                 f"the bundle's {expected.algorithm} is {actual}, expected {expected.hexdigest}",
             )
         return
-    actual = sdk_tree_md5(tree, exclude=frozenset({MARKER}))
+    streamed = hashes.files_md5.hexdigest() if hashes.files_md5 is not None else None
+    if streamed is not None and not (tree / MARKER).exists():  # a marker from the archive is not the SDK's file
+        actual = streamed
+    else:
+        actual = sdk_tree_md5(tree, exclude=frozenset({MARKER}))
     if actual != expected.hexdigest:
         raise BundleFailure(
             BUNDLE_CHECKSUM_MISMATCH,
@@ -184,18 +197,24 @@ def _verify(expected: Expected | None, hasher: object, unpacked: Unpacked, tree:
         )
 
 
-def fetch_into(chunks: Iterator[bytes], target: Path, expected: Expected | None, options: Options) -> tuple[Unpacked, Hashes]:
+def unpack_hashed(chunks: Iterator[Any], target: Path, options: Options, hashes: Hashes, unpacked: Unpacked) -> None:
+    unpack_stream(chunks, target, options.limits, hashes if hashes.any else None, unpacked, hashes.files_md5)
+
+
+def fetch_into(
+    chunks: Iterator[Any], target: Path, expected: Expected | None, options: Options, for_cache: bool = False
+) -> tuple[Unpacked, Hashes]:
     """Unpack the archive in `chunks` into the empty directory `target`, then verify it against `expected`."""
-    hashes = Hashes(expected)
+    hashes = Hashes(expected, for_cache)
     unpacked = Unpacked()
     try:
-        unpack_stream(chunks, target, options.limits, hashes, unpacked)
+        unpack_hashed(chunks, target, options, hashes, unpacked)
     except BundleFailure as failure:
         # An archive that is not what was expected is a mismatch first, whatever else is wrong with it.
         if unpacked.hashed_all and expected is not None and expected.of_archive:
-            _verify(expected, hashes.expected, unpacked, target)
+            _verify(expected, hashes, target)
         raise failure
-    _verify(expected, hashes.expected, unpacked, target)
+    _verify(expected, hashes, target)
     return unpacked, hashes
 
 
@@ -283,13 +302,14 @@ def _from_cache(cache: BundleCache, key: str, target: Path, expected: Expected |
     if found is None:
         return False
     blob, sha256 = found
-    hashes = Hashes(expected)
+    hashes = Hashes(expected, for_cache=True)
+    assert hashes.sha256 is not None
     unpacked = Unpacked()
     try:
-        unpack_stream(_file_chunks(blob, options.chunk_size), target, options.limits, hashes, unpacked)
+        unpack_hashed(_file_chunks(blob, options.chunk_size), target, options, hashes, unpacked)
         if hashes.sha256.hexdigest() != sha256:
             raise BundleFailure(BUNDLE_CHECKSUM_MISMATCH, f"its sha256 is {hashes.sha256.hexdigest()}")
-        _verify(expected, hashes.expected, unpacked, target)
+        _verify(expected, hashes, target)
     except (BundleFailure, OSError) as exc:
         corrupt = unpacked.hashed_all and hashes.sha256.hexdigest() != sha256
         message = exc.message if isinstance(exc, BundleFailure) else exc.strerror or str(exc)
@@ -313,9 +333,9 @@ def _fill(
         return False
     copy = Copy(archive)
     try:
-        unpacked, hashes = fetch_into(copy.of(chunks), target, expected, options)
+        unpacked, hashes = fetch_into(copy.of(chunks), target, expected, options, for_cache=True)
         _account(outcome, unpacked)
-        if copy.close():
+        if copy.close() and hashes.sha256 is not None:
             try:
                 cache.commit(archive, key, hashes.sha256.hexdigest())
             except OSError as exc:  # keeping the copy failed, not the bundle

@@ -4,8 +4,9 @@
 - No digest, and the object is named like the Flyte SDK's bundles, `fast<md5>.tar.gz`: that md5 is NOT the archive's
   (the SDK's `computed_version` is). It is the SDK's digest of the files it put in (flyte/_code_bundle/_utils.py
   `ls_files`): md5 over the files sorted by path, each contributing its content then its relative path with the
-  separators removed. We recompute it over the unpacked tree (`sdk_tree_md5`) before the tree is put in place, also
-  for a bundle from the cache; the cache key is the URI's, as for no digest.
+  separators removed. We recompute it before the tree is put in place, also for a bundle from the cache: while the
+  files stream in (`StreamedTreeMd5`) when the archive alone tells it (the SDK's: regular files in its sorted
+  order), else over the unpacked tree (`sdk_tree_md5`). The cache key is the URI's, as for no digest.
 - Neither: nothing to verify; the cache key is the sha256 of the URI and the object's version (ETag, else size and
   modification time), so a replaced object is a different key.
 """
@@ -104,3 +105,43 @@ def sdk_tree_md5(root: Path, exclude: frozenset[str] = frozenset()) -> str:
                 hasher.update(block)
         hasher.update(rel.replace("/", "").encode("utf-8"))
     return hasher.hexdigest()
+
+
+class StreamedTreeMd5:
+    """`sdk_tree_md5` of the tree being unpacked, fed its files as they are written (`begin`, `update`, `end`), in
+    archive order. It is that digest only when the archive alone determines it: regular files only (the SDK's digest
+    reads through links) in the order the SDK sorts them. `hexdigest()` is None otherwise, and hashing stops then."""
+
+    def __init__(self) -> None:
+        self._md5: Any = hashlib.md5()
+        self._last: str | None = None
+        self._path = b""
+
+    def invalidate(self) -> None:
+        self._md5 = None
+
+    def begin(self, rel: str) -> bool:
+        """A regular file at `rel` (posix, relative to the root) follows; False when its contents need not be fed."""
+        if self._md5 is None:
+            return False
+        if self._last is not None and rel <= self._last:
+            self.invalidate()
+            return False
+        try:
+            self._path = rel.replace("/", "").encode("utf-8")
+        except UnicodeEncodeError:
+            self.invalidate()
+            return False
+        self._last = rel
+        return True
+
+    def update(self, data: Any) -> None:
+        if self._md5 is not None:
+            self._md5.update(data)
+
+    def end(self) -> None:
+        if self._md5 is not None:
+            self._md5.update(self._path)
+
+    def hexdigest(self) -> str | None:
+        return None if self._md5 is None else self._md5.hexdigest()

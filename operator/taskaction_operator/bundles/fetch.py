@@ -1,9 +1,9 @@
-"""Reading a bundle from object storage through fsspec: ranged reads in order, a few in flight, each retried.
+"""Reading a bundle from object storage: ranged reads in order, a few in flight, each retried.
 
-The filesystem is the operator's (storage.filesystems.filesystem_for): s3:// through s3fs with the endpoint and
-credentials of the environment (AWS_* / FLYTE_AWS_*; never from arguments), file://, and whatever async fsspec
-implementation is installed for other schemes (gs://, https://...). It runs on a private event loop in a
-background thread; the caller iterates plain `bytes` chunks in order (`Download.chunks`).
+The object is read through its source (objects.source_for): s3:// through obstore with the endpoint and credentials
+of the environment (AWS_* / FLYTE_AWS_*; never from arguments), other schemes through the operator's fsspec
+filesystems (file://, gs://, https://...). It runs on a private event loop in a background thread; the caller
+iterates the chunks (buffers: `bytes` or obstore's `Bytes`) in order (`Download.chunks`).
 
 Errors are classified once (`classify`): not found, access denied, transient (retried with exponential backoff,
 bounded in tries and in total time), or permanent (failed at once). Messages never carry a secret: URIs are shown
@@ -18,16 +18,16 @@ import errno
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..storage.filesystems import FromEnvironment, close_filesystems, filesystem_for, secrets_of
-from ..storage.outputs import one_line
+from ..storage.filesystems import FromEnvironment, secrets_of
 from .errors import (
     BUNDLE_ACCESS_DENIED,
     BUNDLE_DOWNLOAD_FAILED,
@@ -36,6 +36,7 @@ from .errors import (
     BundleError,
     BundleFailure,
 )
+from .objects import FsspecSource, RemoteObject, S3Source, source_for
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,17 @@ _TRANSIENT_NAMES = frozenset(
         "FSTimeoutError",
     }
 )
-_DENIED_NAMES = frozenset({"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"})
+_DENIED_NAMES = frozenset(
+    {
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "CredentialRetrievalError",
+        "PermissionDeniedError",  # obstore: 403
+        "UnauthenticatedError",  # obstore: 401
+    }
+)
+# obstore's other failures (GenericError) carry the HTTP status in their text only, when there was an answer.
+_OBSTORE_STATUS = re.compile(r"status code: (\d{3})")
 _TRANSIENT_CODES = frozenset(
     {
         "SlowDown",
@@ -123,6 +134,8 @@ def secrets() -> tuple[str, ...]:
 
 
 def scrub(text: str) -> str:
+    from ..storage.outputs import one_line  # here: storage.outputs loads flyteidl2, which only a failure needs
+
     return one_line(text, secrets())
 
 
@@ -166,7 +179,12 @@ def _response_code(exc: BaseException) -> tuple[str | None, int | None]:
         status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
         return code, status
     status = getattr(exc, "status", None)  # aiohttp.ClientResponseError
-    return None, status if isinstance(status, int) else None
+    if isinstance(status, int):
+        return None, status
+    if type(exc).__name__ == "GenericError":
+        found = _OBSTORE_STATUS.search(str(exc))
+        return None, int(found.group(1)) if found else None
+    return None, None
 
 
 def classify(exc: BaseException, uri: str) -> Classified:
@@ -185,10 +203,13 @@ def classify(exc: BaseException, uri: str) -> Classified:
             return Classified(BUNDLE_NOT_FOUND, False, scrub(f"{where} does not exist ({detail})"))
         if (
             names & _TRANSIENT_NAMES
+            or ("GenericError" in names and status is None)  # obstore without an answer: the connection's trouble
             or code in _TRANSIENT_CODES
             or (status is not None and (status >= 500 or status in (408, 429)))
         ):
             return Classified(BUNDLE_DOWNLOAD_FAILED, True, scrub(f"reading {where}: {detail}"))
+    if isinstance(exc, IsADirectoryError):
+        return Classified(BUNDLE_NOT_FOUND, False, f"{where} is a directory, not a bundle")
     if isinstance(exc, FileNotFoundError):
         return Classified(BUNDLE_NOT_FOUND, False, scrub(f"{where} does not exist"))
     if isinstance(exc, PermissionError):
@@ -200,22 +221,19 @@ def classify(exc: BaseException, uri: str) -> Classified:
     return Classified(BUNDLE_DOWNLOAD_FAILED, False, scrub(f"reading {where}: {detail}"))
 
 
-@dataclass
-class RemoteObject:
-    uri: str
-    size: int | None
-    etag: str | None = None
-    mtime: str | None = None
-    info: dict[str, Any] = field(default_factory=dict, repr=False)
+FIRST_RANGE = 1024 * 1024
 
-    @property
-    def version(self) -> str | None:
-        """What identifies this content of the object: the ETag, else size and modification time."""
-        if self.etag:
-            return f"etag:{self.etag}"
-        if self.mtime is not None and self.size is not None:
-            return f"size:{self.size}:mtime:{self.mtime}"
-        return None
+
+def read_ranges(size: int, chunk_size: int) -> list[tuple[int, int]]:
+    """[start, end) ranges covering `size` bytes: doubling from FIRST_RANGE up to `chunk_size`, so that the inflate
+    starts on the first MiB instead of waiting for a whole chunk."""
+    ranges = []
+    start, length = 0, min(FIRST_RANGE, chunk_size)
+    while start < size:
+        end = min(size, start + length)
+        ranges.append((start, end))
+        start, length = end, min(chunk_size, length * 2)
+    return ranges
 
 
 @dataclass
@@ -251,7 +269,7 @@ class Download:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="bundle-download", daemon=True)
         self._thread.start()
-        self._fs: Any = None
+        self._source: S3Source | FsspecSource | None = None
 
     # The event loop thread.
 
@@ -265,7 +283,8 @@ class Download:
         if not self._loop.is_running():
             return
         try:
-            asyncio.run_coroutine_threadsafe(close_filesystems(), self._loop).result(timeout=10)
+            if self._source is not None:
+                asyncio.run_coroutine_threadsafe(self._source.close(), self._loop).result(timeout=10)
         except Exception as exc:  # closing: nothing left to report it to
             logger.debug("closing the storage client: %s", type(exc).__name__)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -276,16 +295,13 @@ class Download:
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    async def _filesystem(self) -> Any:
-        if self._fs is None:
+    async def _get_source(self) -> S3Source | FsspecSource:
+        if self._source is None:
             try:
-                fs = filesystem_for(self.uri, FromEnvironment())
-            except ValueError as exc:  # no filesystem for the scheme
+                self._source = source_for(self.uri)
+            except ValueError as exc:  # no filesystem for the scheme, no bucket
                 raise BundleFailure(BUNDLE_INVALID_ARGUMENTS, scrub(f"--bundle {display_uri(self.uri)}: {exc}")) from exc
-            if hasattr(fs, "retries"):
-                fs.retries = 1  # s3fs's own retry loop: ours is the one with a budget
-            self._fs = fs
-        return self._fs
+        return self._source
 
     async def _with_retries(self, what: str, call: Callable[[], Any]) -> Any:
         """`call` until it succeeds, fails for good, or the retry budget is spent: `tries` attempts, and no more
@@ -326,28 +342,16 @@ class Download:
 
     def stat(self) -> RemoteObject:
         async def _stat() -> RemoteObject:
-            fs = await self._filesystem()
-            info = await self._with_retries("stat", lambda: fs._info(self.uri))
-            if info.get("type") == "directory":
-                raise BundleFailure(BUNDLE_NOT_FOUND, f"{display_uri(self.uri)} is a directory, not a bundle")
-            size = info.get("size")
-            etag = info.get("ETag") or info.get("etag")
-            mtime = info.get("mtime") or info.get("LastModified") or info.get("Last-Modified")
-            return RemoteObject(
-                self.uri,
-                int(size) if size is not None else None,
-                str(etag).strip('"') if etag else None,
-                str(mtime) if mtime is not None else None,
-                info,
-            )
+            source = await self._get_source()
+            return await self._with_retries("stat", source.stat)
 
         return self._run(_stat())
 
-    async def _read(self, start: int, end: int, size: int) -> bytes:
-        fs = await self._filesystem()
+    async def _read(self, start: int, end: int, size: int) -> Any:
+        source = await self._get_source()
         if self.on_request is not None:
             self.on_request(start, end)
-        data = await self._with_retries(f"reading bytes {start}-{end}", lambda: fs._cat_file(self.uri, start=start, end=end))
+        data = await self._with_retries(f"reading bytes {start}-{end}", lambda: source.read(start, end))
         if len(data) != end - start:
             if len(data) == size:  # a server that ignores Range answers with the whole object
                 data = data[start:end]
@@ -358,13 +362,13 @@ class Download:
                 )
         return data
 
-    async def _read_all(self) -> bytes:
-        fs = await self._filesystem()
+    async def _read_all(self) -> Any:
+        source = await self._get_source()
         if self.on_request is not None:
             self.on_request(0, -1)
-        return await self._with_retries("reading", lambda: fs._cat_file(self.uri))
+        return await self._with_retries("reading", source.read_all)
 
-    def chunks(self, obj: RemoteObject) -> Iterator[bytes]:
+    def chunks(self, obj: RemoteObject) -> Iterator[Any]:
         """The object's bytes in order. Unknown size: one whole read."""
         if obj.size is None:
             data = self._run(self._read_all())
@@ -373,8 +377,8 @@ class Download:
                 yield data[start : start + self.chunk_size]
             return
         size = obj.size
-        ranges = iter([(s, min(size, s + self.chunk_size)) for s in range(0, size, self.chunk_size)])
-        window: deque[concurrent.futures.Future[bytes]] = deque()
+        ranges = iter(read_ranges(size, self.chunk_size))
+        window: deque[concurrent.futures.Future[Any]] = deque()
 
         def submit() -> None:
             nxt = next(ranges, None)

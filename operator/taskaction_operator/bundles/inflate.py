@@ -1,7 +1,8 @@
 """The stream an untrusted tar is read from: download chunks in, tar bytes out, hashed on the way.
 
 The chunks (downloaded in another thread) are inflated in a second thread (`Inflater`, and hashed in a third
-meanwhile), which feeds tarfile in stream mode through a queue of blocks (`QueueReader`) in the calling thread. The
+meanwhile), which feeds the tar reader (unpack.py) through a bounded queue of blocks (`BlockReader`) in the calling
+thread. The
 format is told by its first bytes: gzip (also several members, as pigz and cat make), else a plain tar. Inflating is
 the bottleneck: it is ISA-L's (python-isal's IgzipDecompressor), about twice zlib's speed. It, sha256 and the file
 writes release the GIL, so download, hashing, inflate and writes overlap. A stream inflating to more than
@@ -11,10 +12,10 @@ writes release the GIL, so download, hashing, inflate and writes overlap. A stre
 from __future__ import annotations
 
 import concurrent.futures
-import io
+import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,11 @@ def _gunzip() -> Any:
     """One gzip member's decompressor (header, CRC and length checked). Not isal_zlib.decompressobj: that one holds
     the GIL while it inflates, this one releases it."""
     return igzip_lib.IgzipDecompressor(flag=igzip_lib.DECOMP_GZIP)
+
+
+def _is_gzip(data: Any) -> bool:
+    """Whether a buffer (bytes, or obstore's Bytes, which has no startswith) starts with gzip's magic."""
+    return bytes(data[: len(GZIP_MAGIC)]) == GZIP_MAGIC
 
 
 class Inflater(threading.Thread):
@@ -99,24 +105,25 @@ class Inflater(threading.Thread):
 
     def _feed(self, chunk: bytes) -> None:
         if self._format is None:
-            self._head += chunk
-            if len(self._head) < len(GZIP_MAGIC):
+            if self._head:
+                chunk, self._head = self._head + chunk, b""
+            if len(chunk) < len(GZIP_MAGIC):
+                self._head = bytes(chunk)
                 return
-            chunk, self._head = self._head, b""
-            self._format = "gzip" if chunk.startswith(GZIP_MAGIC) else "tar"
+            self._format = "gzip" if _is_gzip(chunk) else "tar"
             if self._format == "gzip":
                 self._decompressor = _gunzip()
         if self._format == "tar":
             self._emit(chunk)
             return
-        data, self._head = self._head + chunk, b""
+        data, self._head = (self._head + chunk if self._head else chunk), b""
         while data and self._inflating():
             d = self._decompressor
             if d.eof:
                 if len(data) < len(GZIP_MAGIC):
                     self._head = data  # the next member's magic may straddle two chunks
                     return
-                if not data.startswith(GZIP_MAGIC):
+                if not _is_gzip(data):
                     return  # bytes after the last gzip member: ignored, as gzip(1) ignores trailing zeros
                 d = self._decompressor = _gunzip()  # a multi-member gzip (pigz, cat)
             try:
@@ -160,14 +167,19 @@ class Inflater(threading.Thread):
                 close()
 
 
-class QueueReader(io.RawIOBase):
+class BlockReader:
+    """The inflated stream as the tar reader takes it, forward only: headers as bytes (`read`, `tell`: what
+    tarfile's header parser asks of a file), a member's contents written to a file straight from the inflated blocks
+    (`write_to`: no copy in Python), padding skipped (`skip`). Short counts mean the stream ended."""
+
     def __init__(self, inflater: Inflater) -> None:
         self.inflater = inflater
         self._block = memoryview(b"")
         self._ended = False
+        self._position = 0
 
-    def readable(self) -> bool:
-        return True
+    def tell(self) -> int:
+        return self._position
 
     def _next_block(self) -> bool:
         if self._ended:
@@ -182,25 +194,38 @@ class QueueReader(io.RawIOBase):
         self._block = memoryview(item)
         return True
 
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            parts = [bytes(self._block)]
-            self._block = memoryview(b"")
-            while self._next_block():
-                parts.append(bytes(self._block))
-            self._block = memoryview(b"")
-            return b"".join(parts)
-        while not self._block:
-            if not self._next_block():
-                return b""
-        out = bytes(self._block[:size])
-        self._block = self._block[size:]
-        return out
+    def _take(self, size: int) -> memoryview | None:
+        """The next piece of the stream, at most `size` bytes; None at its end."""
+        if not self._block and not self._next_block():
+            return None
+        piece = self._block[:size]
+        self._block = self._block[len(piece) :]
+        self._position += len(piece)
+        return piece
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+    def read(self, size: int) -> bytes:
+        parts = []
+        while size > 0 and (piece := self._take(size)) is not None:
+            parts.append(piece)
+            size -= len(piece)
+        return b"".join(parts)
+
+    def write_to(self, fd: int, size: int, also: Callable[[memoryview], None] | None = None) -> int:
+        """`size` bytes of the stream into `fd`, each piece handed to `also` too (a digest of the files)."""
+        left = size
+        while left > 0 and (piece := self._take(left)) is not None:
+            left -= len(piece)
+            if also is not None:
+                also(piece)
+            while piece:
+                piece = piece[os.write(fd, piece) :]
+        return size - left
+
+    def skip(self, size: int) -> int:
+        left = size
+        while left > 0 and (piece := self._take(left)) is not None:
+            left -= len(piece)
+        return size - left
 
     def drain(self) -> None:
         """Until the end of the stream (the inflater keeps hashing); raises what the inflater raised."""

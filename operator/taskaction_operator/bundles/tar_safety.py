@@ -6,7 +6,8 @@ refused (BundleUnsafe), never skipped:
   already extracted, members written through or over a link; resolution is lexical, on our own record of the links
   extracted so far (`Tree`, independent of os.path.realpath), and every link is checked again once the tree is
   complete (`check_links_final`: a later link cannot make an earlier one escape);
-- character and block devices, fifos, anything but regular files, directories, symlinks and hard links;
+- character and block devices, fifos, anything but regular files, directories, symlinks and hard links; sparse
+  files (which no tool that makes bundles writes, and whose data is not the file's bytes);
 - long-name and pax headers larger than MAX_HEADER_BYTES (`BoundedTarInfo`: tarfile reads them whole);
 - beyond the `Limits`: more than `max_members` members, more than `max_bytes` of file contents, an inflated stream
   larger than the contents plus the tar headers could be (a bomb hidden outside members).
@@ -113,6 +114,8 @@ def check_member(member: tarfile.TarInfo, tree: Tree) -> tuple[tuple[str, ...], 
             tarfile.FIFOTYPE: "a fifo",
         }.get(member.type, f"of type {member.type!r}")
         raise unsafe(f"member {name!r} is {kind}")
+    if member.sparse is not None:
+        raise unsafe(f"member {name!r} is a sparse file")
     parts = split_name(name)
     if not parts:
         if member.isdir():

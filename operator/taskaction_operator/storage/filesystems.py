@@ -20,13 +20,11 @@ import os
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import fsspec
-from fsspec.asyn import AsyncFileSystem
-from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
-from fsspec.implementations.local import LocalFileSystem
+if TYPE_CHECKING:  # fsspec is imported where a filesystem is made: taskaction-bootstrap reads S3 without it
+    from fsspec.asyn import AsyncFileSystem
 
 logger = logging.getLogger(__name__)
 
@@ -146,10 +144,16 @@ def _s3_filesystem(options: S3Options) -> AsyncFileSystem:
 
 
 def _local_filesystem() -> AsyncFileSystem:
+    from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+    from fsspec.implementations.local import LocalFileSystem
+
     return AsyncFileSystemWrapper(LocalFileSystem(), asynchronous=True)
 
 
 def _other_filesystem(scheme: str) -> AsyncFileSystem:
+    import fsspec
+    from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+
     try:
         cls = fsspec.get_filesystem_class(scheme)
     except (ValueError, ImportError) as exc:

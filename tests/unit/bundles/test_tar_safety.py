@@ -3,6 +3,7 @@ outside DEST; links that stay inside are fine; modes are the data filter's, with
 
 from __future__ import annotations
 
+import gzip
 import os
 import tarfile
 from pathlib import Path
@@ -106,3 +107,14 @@ def test_bomb_outside_members_is_refused(tmp_path: Path, log: Path, monkeypatch:
         tar.addfile(info)
     code, message, _ = unpack(tmp_path, log, monkeypatch, archive)
     assert code == 12 and "extended header" in message, message
+
+
+def test_a_sparse_member_is_refused(tmp_path: Path, log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its data in the archive is not the file's bytes: no bundle tool writes one, so none is unpacked."""
+    info = tarfile.TarInfo("holes")
+    info.type = tarfile.GNUTYPE_SPARSE
+    archive = tmp_path / "sparse.tar.gz"
+    archive.write_bytes(gzip.compress(info.tobuf(format=tarfile.GNU_FORMAT) + bytes(1024)))
+    code, message, dest = unpack(tmp_path, log, monkeypatch, archive)
+    assert code == 12 and "is a sparse file" in message, message
+    assert not dest.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import tarfile
 import time
@@ -71,3 +72,25 @@ def test_truncated_and_corrupt_archives(tmp_path: Path, log: Path, monkeypatch: 
         code, message, dest = unpack(tmp_path, log, monkeypatch, archive)
         assert code == 12, (name, message)
         assert not dest.exists(), name
+
+
+@pytest.mark.parametrize("format_", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT], ids=["pax", "gnu"])
+def test_long_names_links_and_big_files_byte_for_byte(tmp_path: Path, log: Path, monkeypatch: pytest.MonkeyPatch, format_: int) -> None:
+    """Headers through tarfile's parser (pax or GNU long names and link names, non-ASCII), contents written straight
+    from the inflated blocks: a file spanning several of them, an empty one, one that ends on a block boundary."""
+    deep = "/".join(["päckage"] * 30)  # over 100 bytes: a long-name header
+    contents = {f"{deep}/big.bin": os.urandom(9 * 1024 * 1024 + 7), f"{deep}/empty.py": b"", "blocks.bin": os.urandom(4096)}
+    archive = tmp_path / "bundle.tar.gz"
+    with tarfile.open(archive, "w:gz", format=format_, compresslevel=1) as tar:
+        for name, data in contents.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo(f"{deep}/link-to-big")
+        link.type, link.linkname = tarfile.SYMTYPE, "big.bin"
+        tar.addfile(link)
+    code, message, dest = unpack(tmp_path, log, monkeypatch, archive)
+    assert code == 0, message
+    for name, data in contents.items():
+        assert (dest / name).read_bytes() == data, name
+    assert (dest / deep / "link-to-big").read_bytes() == contents[f"{deep}/big.bin"]
