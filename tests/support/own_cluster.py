@@ -22,19 +22,27 @@ from tests.support.local_cluster import CLUSTER_PY, cluster
 UP_TIMEOUT_SECONDS = 600
 
 
+class OwnCluster(Kube):
+    """kubectl on the cluster, which knows its name (e2e/cluster.py's TASKACTION_CLUSTER_NAME) for its processes."""
+
+    def __init__(self, name: str, kubeconfig: str):
+        super().__init__(kubeconfig, str(cluster.BIN_DIR / "kubectl"))
+        self.name = name
+
+
 def _cluster_py(name: str, command: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TASKACTION_CLUSTER_NAME": name}
     return subprocess.run([sys.executable, str(CLUSTER_PY), command], env=env, capture_output=True, text=True, timeout=UP_TIMEOUT_SECONDS)
 
 
 @contextlib.contextmanager
-def own_cluster(prefix: str) -> Iterator[Kube]:
+def own_cluster(prefix: str) -> Iterator[OwnCluster]:
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"  # unique: two runs at once each get theirs
     try:
         up = _cluster_py(name, "up")
         assert up.returncode == 0, f"cluster {name} did not come up (e2e/cluster.py up, exit {up.returncode}):\n{up.stderr[-6000:]}"
         kubeconfig = _cluster_py(name, "kubeconfig").stdout.strip()
-        yield Kube(kubeconfig, str(cluster.BIN_DIR / "kubectl"))
+        yield OwnCluster(name, kubeconfig)
     finally:
         down = _cluster_py(name, "down")
         assert down.returncode == 0, f"cluster {name} not deleted (e2e/cluster.py down, exit {down.returncode}):\n{down.stderr[-3000:]}"
