@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kube import Kube
+from tests.support.kube import Kube, install_crd
 from tests.support.local_cluster import cluster as local_cluster
 
 REPO = Path(__file__).resolve().parents[1]
-CRD = REPO / "crds" / "taskactions.flyte.org.yaml"
 
 
 def _usable(kubeconfig: str, kubectl: str) -> bool:
@@ -38,8 +37,7 @@ def kube() -> Kube:
 
 @pytest.fixture(scope="session")
 def crd(kube: Kube) -> None:
-    kube.apply_file(CRD)
-    kube.run("wait", "--for=condition=Established", "crd/taskactions.flyte.org", "--timeout=60s")
+    install_crd(kube)
 
 
 _skipped: list[str] = []

@@ -1,6 +1,9 @@
 """Faults on the real control plane (issue 13): a TaskAction made again under the name of one just deleted never
 adopts its predecessor's pod, and a pod that can never be scheduled ends with a named reason when the pending
-timeout is set."""
+timeout is set.
+
+On a cluster of its own: the first stops the cluster's garbage collector for a while, which must not happen to the
+shared cluster under the other runs there."""
 
 from __future__ import annotations
 
@@ -10,9 +13,22 @@ import pytest
 
 from taskaction_operator.api import constants as c
 from taskaction_operator.client.manifests import container_template, taskaction
-from tests.support.kube import Kube, condition, is_true
+from tests.support.kube import Kube, condition, install_crd, is_true
 from tests.support.local_cluster import garbage_collector_paused
 from tests.support.operator_process import OperatorProcess, running_operator
+from tests.support.own_cluster import OwnCluster, own_cluster
+
+
+@pytest.fixture(scope="module")
+def kube() -> Iterator[OwnCluster]:
+    with own_cluster("faults") as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def crd(kube: OwnCluster) -> None:
+    install_crd(kube)
+
 
 @pytest.fixture(scope="module")
 def operator(
@@ -27,7 +43,7 @@ def terminal(obj: dict | None) -> bool:
     return obj is not None and (is_true(obj, "Succeeded") or is_true(obj, "Failed"))
 
 
-def test_a_recreated_taskaction_runs_its_own_pod_not_its_predecessors(kube: Kube, operator: OperatorProcess, namespace: str) -> None:
+def test_a_recreated_taskaction_runs_its_own_pod_not_its_predecessors(kube: OwnCluster, operator: OperatorProcess, namespace: str) -> None:
     """The predecessor fails; the TaskAction made again at once under its name succeeds. Its predecessor's pod stays
     until the garbage collector removes it (held here, the collector paused); adopting it reported the old failure
     without running anything."""
@@ -36,7 +52,7 @@ def test_a_recreated_taskaction_runs_its_own_pod_not_its_predecessors(kube: Kube
     kube.create(taskaction(template, run=run, namespace=namespace, labels={"sim.taskaction.dev/outcome": "fail"}))
     kube.wait("taskaction", name, namespace, lambda o: is_true(o, "Failed"), "Failed (the predecessor)")
     old_pod = kube.get("pod", f"{name}-0", namespace)
-    with garbage_collector_paused():
+    with garbage_collector_paused(kube.name):
         kube.run("delete", "taskaction", name, "-n", namespace, "--wait=true", "--timeout=20s")
         successor = kube.create(taskaction(template, run=run, namespace=namespace, labels={"sim.taskaction.dev/outcome": "succeed"}))
         # Until the successor decided on the pod it found (the collector is still paused meanwhile).

@@ -75,7 +75,16 @@ def test_metrics_move_during_a_run(kube: Kube, operator, namespace: str, ports: 
         kube.create(taskaction(template, run=f"obs-{i}", namespace=namespace, labels={"sim.taskaction.dev/outcome": "succeed"}))
     for i in range(COUNT):
         kube.wait("taskaction", f"obs-{i}-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")
-    after = scrape(ports["metrics"])
+    ctl, queue = {"controller": "taskaction"}, {"name": "taskaction", "controller": "taskaction"}
+
+    def idle() -> dict | None:
+        """A scrape once no reconcile is queued or under way: a reconcile's counters move after its status write,
+        which the waits above may have seen first."""
+        samples = scrape(ports["metrics"])
+        busy = value(samples, "workqueue_depth", **queue) or value(samples, "workqueue_unfinished_work_seconds", **queue)
+        return None if busy else samples
+
+    after = wait_until(idle, 30, "the operator's work queue never went idle")
     grew = lambda name, /, **labels: value(after, name, **labels) - value(before, name, **labels)  # noqa: E731
     assert grew("taskaction_pod_creations_total", outcome="created") == COUNT
     assert grew("taskaction_reconciles_total", outcome="ok") >= 3 * COUNT  # create, running, succeeded at least
@@ -86,7 +95,6 @@ def test_metrics_move_during_a_run(kube: Kube, operator, namespace: str, ports: 
     assert value(after, "taskaction_object_size_bytes_count") > 0
     assert ("taskaction_queue_depth", ()) in after and ("taskaction_reconciles_in_flight", ()) in after
     # controller-runtime's names beside ours, for the dashboards made for Go operators.
-    ctl, queue = {"controller": "taskaction"}, {"name": "taskaction", "controller": "taskaction"}
     reconciled = sum(grew("controller_runtime_reconcile_total", **ctl, result=r) for r in ("success", "requeue_after", "error"))
     assert reconciled == grew("controller_runtime_reconcile_time_seconds_count", **ctl) >= 3 * COUNT
     assert grew("controller_runtime_reconcile_total", **ctl, result="error") == grew("controller_runtime_reconcile_errors_total", **ctl)

@@ -18,6 +18,7 @@ from taskaction_operator.pods.policy import pod_security_violations
 from tests.support.kube import Kube, is_true
 from tests.support.operator_process import running_operator
 from tests.support.pod_security_cases import CASES, REASONS, Case
+from tests.support.waiting import wait_until
 from tests.unit.builders import k8s_pod_template
 
 SUCCEED = {"sim.taskaction.dev/outcome": "succeed"}
@@ -98,8 +99,13 @@ def test_a_refused_pod_is_never_created_and_fails_the_action(
     assert (error["code"], error["kind"]) == ("PodPolicyViolation", "USER"), ta["status"]
     assert error["message"].startswith("the pod policy (level baseline) refuses the pod: ") and rule_and_field in error["message"], error
     assert kube.get("pod", f"{run}-a0-0", namespace) is None
-    events = kube.list("events", namespace, None)
-    assert any(e["reason"] == "PodPolicyViolation" and e["involvedObject"]["name"] == f"{run}-a0" for e in events), events
+    events: list[dict] = []
+
+    def warned() -> bool:
+        events[:] = kube.list("events", namespace, None)
+        return any(e["reason"] == "PodPolicyViolation" and e["involvedObject"]["name"] == f"{run}-a0" for e in events)
+
+    wait_until(warned, 10, lambda: f"no PodPolicyViolation Event for {run}-a0: {events}")  # posted in the background
 
 
 def test_a_task_service_account_outside_the_allow_list_is_refused(kube: Kube, operator, namespace: str) -> None:

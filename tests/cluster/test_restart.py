@@ -23,7 +23,8 @@ def test_restart_mid_flight_loses_nothing_and_duplicates_nothing(kube: Kube, ope
                 annotations={"sim.taskaction.dev/delay": "4s"},
             )
         )
-    time.sleep(1.5)
+    # In the middle of it: once its first pods are there (the actions run 4 s each), whatever the machine's load.
+    wait_until(lambda: kube.list("pods", namespace, "burst=yes"), 60, "no pod of the burst yet", interval=0.2)
     operator.kill9()
     time.sleep(1.0)
     operator.start()

@@ -17,28 +17,29 @@ from taskaction_operator.api import constants as c
 from taskaction_operator.client.manifests import container_template, taskaction
 from taskaction_operator.controller.discovery import wait_until_served
 from taskaction_operator.kube import KubeApi
-from tests.support.kube import Kube, is_true
+from tests.support.kube import Kube, install_crd, is_true
 from tests.support.operator_process import OperatorProcess
+from tests.support.own_cluster import own_cluster
 from tests.support.waiting import wait_until
 
 COUNT = 3
 
 
-def test_a_cluster_wide_operator_runs_actions_in_a_namespace_made_after_it_started(kube: Kube, crd: None, tmp_path: Path) -> None:
-    operator = OperatorProcess(kube.kubeconfig, [], tmp_path / "operator.log", {"TASKACTION_READ_OUTPUTS": "false"})
-    operator.start()
-    namespace = f"ta-cw-{uuid.uuid4().hex[:8]}"
-    try:
-        time.sleep(2)  # the operator is watching before the namespace exists
-        kube.run("create", "namespace", namespace)
-        kube.create(taskaction(container_template("busybox", ["true"]), run="anywhere", namespace=namespace, labels={"sim.taskaction.dev/outcome": "succeed"}))
-        kube.wait("taskaction", "anywhere-a0", namespace, lambda ta: is_true(ta, "Succeeded"), "Succeeded", timeout=90)
-        assert operator.proc is not None and operator.proc.poll() is None, operator.log()
-        # Released while the operator runs, so the namespace can go.
-        kube.delete("taskaction", "anywhere-a0", namespace, wait=True)
-    finally:
-        operator.stop()
-        kube.run("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")
+def test_a_cluster_wide_operator_runs_actions_in_a_namespace_made_after_it_started(tmp_path: Path) -> None:
+    # On a cluster of its own: on the shared one it would also run the actions of every other run there.
+    with own_cluster("scope") as kube:
+        install_crd(kube)
+        operator = OperatorProcess(kube.kubeconfig, [], tmp_path / "operator.log", {"TASKACTION_READ_OUTPUTS": "false"})
+        operator.start()
+        try:
+            time.sleep(2)  # the operator is watching before the namespace exists
+            namespace = f"ta-cw-{uuid.uuid4().hex[:8]}"
+            kube.run("create", "namespace", namespace)
+            kube.create(taskaction(container_template("busybox", ["true"]), run="anywhere", namespace=namespace, labels={"sim.taskaction.dev/outcome": "succeed"}))
+            kube.wait("taskaction", "anywhere-a0", namespace, lambda ta: is_true(ta, "Succeeded"), "Succeeded", timeout=90)
+            assert operator.proc is not None and operator.proc.poll() is None, operator.log()
+        finally:
+            operator.stop()
 
 
 def _namespace_gone(kube: Kube, name: str) -> bool:

@@ -15,6 +15,15 @@ from tests.support.seaweedfs import SeaweedFS
 SLOW_SUCCESS = ({"sim.taskaction.dev/outcome": "succeed"}, {"sim.taskaction.dev/delay": "3s"})
 
 
+def own_storage(seaweedfs: SeaweedFS, namespace: str) -> str:
+    """Where this module's actions keep their data: under its namespace, which no other run shares."""
+    return f"s3://{seaweedfs.bucket}/{namespace}"
+
+
+def ended(obj: dict | None) -> bool:
+    return is_true(obj, "Succeeded") or is_true(obj, "Failed")
+
+
 def prefix_of(body: dict) -> str:
     meta, spec = body["metadata"], body["spec"]
     return paths.action_output_prefix(meta["namespace"], meta["name"], spec["runOutputBase"], spec["actionName"], 1)
@@ -22,7 +31,10 @@ def prefix_of(body: dict) -> str:
 
 def test_error_file_of_a_succeeded_pod_fails_the_action(kube: Kube, operator, namespace: str, seaweedfs: SeaweedFS) -> None:
     labels, annotations = SLOW_SUCCESS
-    body = taskaction(container_template("busybox", ["true"]), run="run-errpb", namespace=namespace, labels=labels, annotations=annotations)
+    body = taskaction(
+        container_template("busybox", ["true"]), run="run-errpb", namespace=namespace, storage=own_storage(seaweedfs, namespace), labels=labels,
+        annotations=annotations,
+    )
     document = execution_pb2.ErrorDocument(
         error=execution_pb2.ContainerError(
             code="ValueError", message="exploded on 5", kind=execution_pb2.ContainerError.NON_RECOVERABLE,
@@ -31,7 +43,8 @@ def test_error_file_of_a_succeeded_pod_fails_the_action(kube: Kube, operator, na
     )
     seaweedfs.s3fs().pipe(f"{prefix_of(body)}/error.pb", document.SerializeToString())
     kube.create(body)
-    ta = kube.wait("taskaction", "run-errpb-a0", namespace, lambda o: is_true(o, "Failed"), "Failed")
+    ta = kube.wait("taskaction", "run-errpb-a0", namespace, ended, "ended")
+    assert is_true(ta, "Failed"), ta["status"]
     assert kube.get("pod", "run-errpb-a0-0", namespace)["status"]["phase"] == "Succeeded"
     assert ta["status"]["errorState"] == {"code": "ValueError", "kind": "USER", "message": "exploded on 5"}
     assert condition(ta, "Failed")["reason"] == "PermanentFailure"
@@ -39,15 +52,19 @@ def test_error_file_of_a_succeeded_pod_fails_the_action(kube: Kube, operator, na
 
 def test_outputs_file_of_a_succeeded_pod_makes_it_succeeded(kube: Kube, operator, namespace: str, seaweedfs: SeaweedFS) -> None:
     labels, annotations = SLOW_SUCCESS
-    body = taskaction(container_template("busybox", ["true"]), run="run-outpb", namespace=namespace, labels=labels, annotations=annotations)
+    body = taskaction(
+        container_template("busybox", ["true"]), run="run-outpb", namespace=namespace, storage=own_storage(seaweedfs, namespace), labels=labels,
+        annotations=annotations,
+    )
     seaweedfs.s3fs().pipe(f"{prefix_of(body)}/outputs.pb", b"")
     kube.create(body)
-    ta = kube.wait("taskaction", "run-outpb-a0", namespace, lambda o: is_true(o, "Succeeded"), "Succeeded")
-    assert "errorState" not in ta["status"]
+    ta = kube.wait("taskaction", "run-outpb-a0", namespace, ended, "ended")
+    assert is_true(ta, "Succeeded") and "errorState" not in ta["status"], ta["status"]
 
 
 def test_input_variables_are_rendered_from_inputs_pb(kube: Kube, operator, namespace: str, seaweedfs: SeaweedFS) -> None:
-    body = taskaction(container_template("busybox", ["echo", "{{.Inputs.n}}", "{{ .Inputs.who }}"]), run="run-inputs", namespace=namespace)
+    template = container_template("busybox", ["echo", "{{.Inputs.n}}", "{{ .Inputs.who }}"])
+    body = taskaction(template, run="run-inputs", namespace=namespace, storage=own_storage(seaweedfs, namespace))
     primitive = lambda **v: literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(**v)))  # noqa: E731
     inputs = common_pb2.Inputs(
         literals=[common_pb2.NamedLiteral(name="n", value=primitive(integer=5)), common_pb2.NamedLiteral(name="who", value=primitive(string_value="ada"))]

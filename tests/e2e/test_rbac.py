@@ -15,8 +15,9 @@ import yaml
 from taskaction_operator.client.manifests import container_template, taskaction
 from tests.e2e.helm import CHART, CRD_NOT_INSTALLED, Helm
 from tests.e2e.watch import WatchRecorder
-from tests.support.kube import Kube, condition, is_true, progressing_reason
+from tests.support.kube import Kube, condition, install_crd, is_true, progressing_reason
 from tests.support.operator_process import OperatorProcess
+from tests.support.own_cluster import own_cluster
 
 OUTCOME = "sim.taskaction.dev/outcome"
 
@@ -56,6 +57,13 @@ def local_operator_env(helm: Helm, release: str, op_ns: str, pod_name: str) -> d
         "POD_NAMESPACE": op_ns,
         "TASKACTION_READ_OUTPUTS": "false",
     }
+
+
+def refusals(log: str) -> list[str]:
+    """The log lines of refusals: the API server's 403 status, which the client logs as "403 Forbidden: ... is
+    forbidden", and kopf's "Not enough permissions". Never bare digits: a timestamp's milliseconds (",403") or a
+    port hold them too."""
+    return [line for line in log.splitlines() if "forbidden" in line.lower() or "Not enough permissions" in line]
 
 
 def can_i(kube: Kube, subject: str, verb: str, resource: str, namespace: str | None = None, subresource: str | None = None) -> bool:
@@ -185,7 +193,7 @@ def test_operator_runs_a_full_life_with_the_charts_service_account(
 
     log = (tmp_path / "operator.log").read_text(errors="replace")
     assert "leading as e2e-local-operator" in log
-    denied = [line for line in log.splitlines() if "403" in line or "Forbidden" in line or "forbidden" in line or "Not enough permissions" in line]
+    denied = refusals(log)
     assert not denied, "the chart's RBAC refused the operator something:\n" + "\n".join(denied[:20])
 
 
@@ -280,35 +288,33 @@ def test_auth_can_i_cluster_wide(
         assert not can_i(kube, sa, verb, resource, namespace, sub), f"can {verb} {resource} {sub or ''} in {namespace or 'the cluster'}"
 
 
-def test_cluster_wide_operator_runs_with_the_charts_service_account(
-    helm: Helm, kube: Kube, crd: None, new_namespace: Callable[..., str], releases: list[tuple[str, str]], tmp_path: Path
-) -> None:
+def test_cluster_wide_operator_runs_with_the_charts_service_account(helm_bin: str, tmp_path: Path) -> None:
     """The chart's default mode (all namespaces): the operator, with the token of the chart's ServiceAccount and the
     rendered env (no TASKACTION_NAMESPACES), runs an action to Succeeded and aborts another in a namespace made
-    after it started; nothing is refused (and nothing asks for CRDs: kopf scans nothing)."""
-    op_ns = new_namespace("e2e-cwop")
-    release = f"cwr-{op_ns.rsplit('-', 1)[1]}"
-    releases.append((release, op_ns))
-    helm.run("install", release, str(CHART), "--namespace", op_ns, *CRD_NOT_INSTALLED, timeout=120)
-    env = local_operator_env(helm, release, op_ns, "e2e-cw-operator")
-    assert env["TASKACTION_NAMESPACES"] == "[]"
-    config = sa_kubeconfig(kube, op_ns, f"{release}-taskaction-operator", tmp_path / "sa.kubeconfig")
-    operator = OperatorProcess(str(config), [], tmp_path / "operator.log", env)
-    operator.start()
-    work_ns = ""
-    try:
-        work_ns = new_namespace("e2e-cwwork")
-        kube.create(_ta(work_ns, "ok", "succeed"))
-        kube.create(_ta(work_ns, "long", "running"))
-        kube.wait("taskaction", "ok-a0", work_ns, lambda o: is_true(o, "Succeeded"), "Succeeded", timeout=90)
-        kube.wait("pod", "long-a0-0", work_ns, lambda o: o is not None and o["status"].get("phase") == "Running", "Running", timeout=60)
-        kube.delete("taskaction", "long-a0", work_ns)
-        kube.wait("taskaction", "long-a0", work_ns, lambda o: o is None, "deleted (aborted)", timeout=60)
-        assert operator.proc is not None and operator.proc.poll() is None, operator.log()
-    finally:
-        if work_ns:
-            kube.run("delete", "taskactions", "--all", "-n", work_ns, "--wait=true", "--timeout=60s", check=False)
-        operator.stop()
+    after it started; nothing is refused (and nothing asks for CRDs: kopf scans nothing). On a cluster of its own:
+    on the shared one it would also run the actions of every other run there."""
+    with own_cluster("rbac-cw") as kube:
+        install_crd(kube)
+        helm = Helm(helm_bin, kube.kubeconfig, tmp_path / "helm-home")
+        op_ns, work_ns, release = "e2e-cwop", "e2e-cwwork", "cwr"
+        kube.run("create", "namespace", op_ns)
+        helm.run("install", release, str(CHART), "--namespace", op_ns, *CRD_NOT_INSTALLED, timeout=120)
+        env = local_operator_env(helm, release, op_ns, "e2e-cw-operator")
+        assert env["TASKACTION_NAMESPACES"] == "[]"
+        config = sa_kubeconfig(kube, op_ns, f"{release}-taskaction-operator", tmp_path / "sa.kubeconfig")
+        operator = OperatorProcess(str(config), [], tmp_path / "operator.log", env)
+        operator.start()
+        try:
+            kube.run("create", "namespace", work_ns)
+            kube.create(_ta(work_ns, "ok", "succeed"))
+            kube.create(_ta(work_ns, "long", "running"))
+            kube.wait("taskaction", "ok-a0", work_ns, lambda o: is_true(o, "Succeeded"), "Succeeded", timeout=90)
+            kube.wait("pod", "long-a0-0", work_ns, lambda o: o is not None and o["status"].get("phase") == "Running", "Running", timeout=60)
+            kube.delete("taskaction", "long-a0", work_ns)
+            kube.wait("taskaction", "long-a0", work_ns, lambda o: o is None, "deleted (aborted)", timeout=60)
+            assert operator.proc is not None and operator.proc.poll() is None, operator.log()
+        finally:
+            operator.stop()
     log = (tmp_path / "operator.log").read_text(errors="replace")
-    denied = [line for line in log.splitlines() if "403" in line or "Forbidden" in line or "forbidden" in line or "Not enough permissions" in line]
+    denied = refusals(log)
     assert not denied, "the chart's RBAC refused the operator something:\n" + "\n".join(denied[:20])

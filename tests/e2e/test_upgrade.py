@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import subprocess
-import sys
 import tarfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,8 +24,8 @@ from taskaction_operator.client.manifests import container_template, taskaction
 from tests.e2e.helm import CHART, REPO, Helm
 from tests.e2e.test_rbac import local_operator_env
 from tests.support.kube import Kube, is_true, progressing_reason
-from tests.support.local_cluster import cluster as local_cluster
 from tests.support.operator_process import OperatorProcess
+from tests.support.own_cluster import own_cluster
 
 # Chart 0.1.0, the last with the CRD in crds/, and its operator.
 PREVIOUS = "c036476"
@@ -47,22 +44,15 @@ def from_git(commit: str, path: str, into: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def own_cluster() -> Iterator[Kube]:
-    env = {**os.environ, "TASKACTION_CLUSTER_NAME": f"upgrade-{uuid.uuid4().hex[:6]}"}
-    cluster_py = [sys.executable, str(REPO / "e2e" / "cluster.py")]
-    proc = subprocess.run([*cluster_py, "up"], env=env, capture_output=True, text=True, timeout=600)
-    try:
-        assert proc.returncode == 0, f"e2e/cluster.py up failed:\n{proc.stderr[-4000:]}"
-        kubeconfig = subprocess.run([*cluster_py, "kubeconfig"], env=env, capture_output=True, text=True, check=True).stdout.split()[-1]
-        yield Kube(kubeconfig, str(local_cluster.BIN_DIR / "kubectl"))
-    finally:
-        subprocess.run([*cluster_py, "down"], env=env, capture_output=True, timeout=300)
+def upgrade_cluster() -> Iterator[Kube]:
+    with own_cluster("upgrade") as kube:
+        yield kube
 
 
 def test_helm_upgrade_from_the_previous_chart_applies_the_crd_and_keeps_running_actions(
-    own_cluster: Kube, helm_bin: str, tmp_path: Path
+    upgrade_cluster: Kube, helm_bin: str, tmp_path: Path
 ) -> None:
-    kube = own_cluster
+    kube = upgrade_cluster
     helm = Helm(helm_bin, kube.kubeconfig, tmp_path / "helm-home")
     old = from_git(PREVIOUS, "charts/taskaction-operator", tmp_path / "previous")
     old_operator = from_git(PREVIOUS, "operator", tmp_path / "previous")

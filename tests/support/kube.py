@@ -11,6 +11,7 @@ from typing import Any
 from tests.support.waiting import wait_until
 
 TIMEOUT = 30.0
+CRD = Path(__file__).resolve().parents[2] / "crds" / "taskactions.flyte.org.yaml"
 
 
 class Kube:
@@ -80,3 +81,9 @@ def is_true(obj: dict[str, Any] | None, type_: str) -> bool:
 def progressing_reason(obj: dict[str, Any] | None) -> str | None:
     cond = condition(obj, "Progressing")
     return cond["reason"] if cond else None
+
+
+def install_crd(kube: Kube) -> None:
+    """The TaskAction CRD applied, and served once this returns."""
+    kube.apply_file(CRD)
+    kube.run("wait", "--for=condition=Established", "crd/taskactions.flyte.org", "--timeout=60s")

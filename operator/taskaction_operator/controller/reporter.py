@@ -8,7 +8,8 @@ refuses a whole batch when one event is invalid: the actions of such a batch are
 bad action backs off alone instead of holding the others back.
 
 What it keeps is bounded by the actions the controller's store holds (a count and a reference to the stored object
-each); the events themselves are derived when they are sent. After a restart the memory is empty, so everything is
+each); the events themselves are derived when they are sent. A deleted action is forgotten as soon as the operator
+let go of it (its finalizer removed), not when it is gone: what the abort wait gave up on is never sent later. After a restart the memory is empty, so everything is
 sent again (the service keeps the first event of each (attempt, phase, version) and drops repeats), except for actions
 whose terminal labels are set: those are written only once all events were accepted (reporting/delivery.py).
 """
@@ -93,7 +94,7 @@ class ActionReporter:
         """The latest TaskAction of this key as the controller holds it (None: it is gone)."""
         if not self.enabled:
             return
-        if body is None:
+        if body is None or delivery.let_go(body):
             self._actions.pop(key, None)
             self._pending.pop(key, None)
             return

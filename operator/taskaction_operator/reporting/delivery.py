@@ -26,6 +26,13 @@ def all_reported(body: dict[str, Any]) -> bool:
     return labels.get(c.LABEL_TERMINATION_STATUS) == c.LABEL_VALUE_TERMINATED and bool(labels.get(c.LABEL_COMPLETED_TIME))
 
 
+def let_go(body: dict[str, Any]) -> bool:
+    """Deleted and no longer held by our finalizer: every event was accepted, or the abort wait gave up on them.
+    Nothing more of it is sent: the rest, once the service is back, would be a history without its ABORTED."""
+    meta = body["metadata"]
+    return bool(meta.get("deletionTimestamp")) and c.FINALIZER not in (meta.get("finalizers") or [])
+
+
 def waits_for_delivery(body: dict[str, Any]) -> bool:
     """Something of this action waits for its events: terminal labels to write, or our finalizer to remove."""
     meta = body["metadata"]

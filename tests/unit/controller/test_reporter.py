@@ -50,6 +50,15 @@ def test_a_deleted_action_is_forgotten() -> None:
     assert r.pending() == 0
 
 
+def test_a_deleted_action_let_go_of_is_forgotten_before_it_is_gone() -> None:
+    """Its finalizer removed after the abort wait: its events are not sent once the service is back."""
+    r = reporter([])
+    r.observe(KEY, b.taskaction(status=b.started_status(), finalizers=[c.FINALIZER], deleting=True))
+    assert r.pending() == 2  # QUEUED, ABORTED
+    r.observe(KEY, b.taskaction(status=b.started_status(), deleting=True))
+    assert r.pending() == 0
+
+
 def test_without_an_events_service_everything_counts_as_reported_and_nothing_is_held() -> None:
     r = reporter([], url=None)
     body = b.taskaction(status=SUCCEEDED)

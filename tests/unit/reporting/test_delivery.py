@@ -45,3 +45,8 @@ def test_what_waits_for_delivery() -> None:
     assert delivery.waits_for_delivery(DELETING)
     assert not delivery.waits_for_delivery(b.taskaction(deleting=True))  # not ours to hold
     assert not delivery.waits_for_delivery(b.taskaction(status=b.started_status()))
+
+
+def test_a_deleted_action_is_let_go_once_our_finalizer_is_gone() -> None:
+    assert not delivery.let_go(DELETING) and not delivery.let_go(b.taskaction(finalizers=[c.FINALIZER]))
+    assert delivery.let_go(b.taskaction(deleting=True))
