@@ -132,3 +132,51 @@ def test_a_pod_keeps_its_status_and_only_the_names_of_its_containers() -> None:
     slimmed = slim(pod_)
     assert slimmed["spec"] == {"containers": [{"name": "rabc123-a0-0"}], "nodeName": "n1"}
     assert slimmed["status"] == pod_["status"]
+
+
+def test_a_pod_keeps_what_the_decisions_read_and_they_decide_the_same() -> None:
+    from taskaction_operator.reconcile.task import reconcile_task
+    from taskaction_operator.settings import Settings
+
+    from ..builders import NOW, failed_pod, running_pod, started_status
+
+    body = taskaction(status=started_status())
+    settings = Settings(read_outputs=False)
+    for whole in (running_pod(), failed_pod(exit_code=3)):
+        whole["metadata"]["labels"].update({"run": "rabc123", "project": "p", "task-name": "t"})
+        whole["metadata"]["annotations"]["team"] = "data"
+        whole["status"].update(hostIP="10.0.0.1", hostIPs=[{"ip": "10.0.0.1"}], podIP="10.1.0.1", podIPs=[{"ip": "10.1.0.1"}], qosClass="Burstable")
+        slimmed = slim(whole)
+        assert slimmed["metadata"]["labels"] == {"run": "rabc123"}
+        assert slimmed["metadata"]["annotations"] == {"primary_container_name": whole["metadata"]["name"]}
+        assert not {"hostIP", "hostIPs", "podIP", "podIPs", "qosClass"} & set(slimmed["status"])
+        assert reconcile_task(body, slimmed, None, NOW, settings) == reconcile_task(body, whole, None, NOW, settings)
+
+
+def test_a_settled_pod_keeps_its_phase_and_what_the_stores_compare() -> None:
+    from ..builders import succeeded_pod
+
+    pod_ = succeeded_pod()
+    store = ObjectStore()
+    store.put(pod_)
+    store.settle(key_of(pod_))
+    settled = store.get(key_of(pod_))
+    assert settled == {
+        "kind": "Pod",
+        "metadata": {k: pod_["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion")},
+        "status": {"phase": "Succeeded"},
+    }
+    store.settle(("flyte", "not-there"))  # nothing to settle: harmless
+    assert len(store) == 1
+
+
+def test_short_strings_are_kept_once_across_objects() -> None:
+    import orjson
+
+    # As from the API server: every object decoded on its own, each with its own copy of equal strings.
+    decoded = [orjson.loads(orjson.dumps(taskaction(name=f"rabc123-a{i}", resource_version=str(i)))) for i in (1, 2)]
+    assert decoded[0]["metadata"]["namespace"] is not decoded[1]["metadata"]["namespace"]
+    store = ObjectStore()
+    first, second = (store.put(obj) for obj in decoded)
+    assert first["metadata"]["namespace"] is second["metadata"]["namespace"]
+    assert first["spec"]["project"] is second["spec"]["project"]
