@@ -47,8 +47,9 @@ _POD_STATUS_UNREAD = ("hostIP", "hostIPs", "podIP", "podIPs", "qosClass")
 # A pod whose owner finished is read no more but for its phase (the admission count) and what the stores compare.
 _SETTLED_POD_METADATA = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp")
 # Short strings repeat from object to object (namespaces, label values, phases, reasons, timestamps of one second):
-# one copy of each is kept.
+# one copy of each is kept. Not of the fields unique to an object: a copy kept once is one more entry in the table.
 _SHARED_MAX_LENGTH = 64
+_UNIQUE_FIELDS = frozenset({"name", "uid", "resourceVersion"})
 
 
 def _only(mapping: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def _shared(value: Any) -> Any:
     if isinstance(value, str):
         return sys.intern(value) if len(value) <= _SHARED_MAX_LENGTH else value
     if isinstance(value, dict):
-        return {k: _shared(v) for k, v in value.items()}
+        return {k: v if k in _UNIQUE_FIELDS else _shared(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_shared(v) for v in value]
     return value
