@@ -57,24 +57,15 @@ class KubeApi:
         self.bucket = TokenBucket(qps, burst)
         self.inflight = asyncio.Semaphore(max_inflight)
 
-    async def _send(
-        self,
-        verb: str,
-        resource: str,
-        method: str,
-        path: str,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        timeout: Timeout | None = None,
-    ) -> Any:
+    async def _send(self, verb: str, resource: str, method: str, path: str, timeout: Timeout | None = None, **request: Any) -> Any:
         """The response of one request (not read yet), after the rate limit and any 429 retries; a non-2xx answer
         raises ApiError. Every request is bounded in time (`timeout`, the client's by default): a half-open
-        connection raises a timeout instead of hanging its caller."""
+        connection raises a timeout instead of hanging its caller. `request`: Transport.request's params, body,
+        content_type."""
         for attempt in range(MAX_THROTTLE_RETRIES + 1):
             await self.bucket.take()
             started = time.monotonic()
-            response = await self.transport.request(method, path, timeout or self.timeout_seconds, params, body, content_type)
+            response = await self.transport.request(method, path, timeout or self.timeout_seconds, **request)
             metrics.API_SECONDS.labels(verb, resource).observe(time.monotonic() - started)
             metrics.API_REQUESTS.labels(verb, resource, str(response.status)).inc()
             if 200 <= response.status <= 299:
