@@ -98,3 +98,24 @@ async def test_an_unknown_context_or_no_kubeconfig_is_a_config_error(tmp_path: P
         await connect(str(kubeconfig(tmp_path / "config", "http://127.0.0.1:1", {})), "elsewhere")
     with pytest.raises(ConfigError, match="no kubeconfig"):
         await connect(str(tmp_path / "missing"))
+
+
+async def test_in_a_pod_the_service_account_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import certifi
+
+    monkeypatch.setattr(connect_module, "SERVICE_ACCOUNT", tmp_path)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(ConfigError):
+        connect_module.in_cluster()
+    shutil.copy(certifi.where(), tmp_path / "ca.crt")
+    (tmp_path / "token").write_text("pod-token\n")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "fd00::1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    transport = connect_module.in_cluster()
+    try:
+        assert transport.server == "https://[fd00::1]:443"
+        assert await transport._authorization() == "Bearer pod-token"  # type: ignore[misc]
+    finally:
+        await transport.close()
