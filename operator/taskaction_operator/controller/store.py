@@ -44,6 +44,8 @@ _POD_METADATA = ("name", "namespace", "uid", "resourceVersion", "creationTimesta
 _POD_LABELS = (RUN_LABEL,)
 _POD_ANNOTATIONS = (PRIMARY_CONTAINER_ANNOTATION, DEFAULT_CONTAINER_ANNOTATION, c.ANNOTATION_LAUNCH)
 _POD_STATUS_UNREAD = ("hostIP", "hostIPs", "podIP", "podIPs", "qosClass")
+# The pod's conditions say why it waits: read of a Pending pod only (pods/phase.py, demystify_pending).
+_PENDING_ONLY = ("conditions",)
 # A pod whose owner finished is read no more but for its phase (the admission count) and what the stores compare.
 _SETTLED_POD_METADATA = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp")
 # Short strings repeat from object to object (namespaces, label values, phases, reasons, timestamps of one second):
@@ -77,6 +79,7 @@ def _slim_pod(obj: dict[str, Any], meta: dict[str, Any], settled: bool) -> dict[
     status = obj.get("status") or {}
     if settled:
         return {"kind": "Pod", "metadata": _only(meta, _SETTLED_POD_METADATA), "status": _only(status, ("phase",))}
+    pending = (status.get("phase") or "Pending") == "Pending"
     spec = obj.get("spec") or {}
     slimmed_spec = _only(spec, _POD_SPEC)
     for field in ("containers", "initContainers"):
@@ -91,7 +94,7 @@ def _slim_pod(obj: dict[str, Any], meta: dict[str, Any], settled: bool) -> dict[
         "kind": "Pod",
         "metadata": slimmed_meta,
         "spec": slimmed_spec,
-        "status": {k: v for k, v in status.items() if k not in _POD_STATUS_UNREAD},
+        "status": {k: v for k, v in status.items() if k not in _POD_STATUS_UNREAD and (pending or k not in _PENDING_ONLY)},
     }
 
 

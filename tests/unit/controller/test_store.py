@@ -138,11 +138,13 @@ def test_a_pod_keeps_what_the_decisions_read_and_they_decide_the_same() -> None:
     from taskaction_operator.reconcile.task import reconcile_task
     from taskaction_operator.settings import Settings
 
-    from ..builders import NOW, failed_pod, running_pod, started_status
+    from ..builders import NOW, failed_pod, pod, pod_condition, running_pod, started_status
 
     body = taskaction(status=started_status())
     settings = Settings(read_outputs=False)
-    for whole in (running_pod(), failed_pod(exit_code=3)):
+    unschedulable = pod(conditions=[pod_condition("PodScheduled", "False", "Unschedulable", "0/3 nodes are available")])
+    assert slim(unschedulable)["status"]["conditions"] == unschedulable["status"]["conditions"], "why it waits"
+    for whole in (running_pod(), failed_pod(exit_code=3), unschedulable):
         whole["metadata"]["labels"].update({"run": "rabc123", "project": "p", "task-name": "t"})
         whole["metadata"]["annotations"]["team"] = "data"
         whole["status"].update(hostIP="10.0.0.1", hostIPs=[{"ip": "10.0.0.1"}], podIP="10.1.0.1", podIPs=[{"ip": "10.1.0.1"}], qosClass="Burstable")
@@ -150,6 +152,7 @@ def test_a_pod_keeps_what_the_decisions_read_and_they_decide_the_same() -> None:
         assert slimmed["metadata"]["labels"] == {"run": "rabc123"}
         assert slimmed["metadata"]["annotations"] == {"primary_container_name": whole["metadata"]["name"]}
         assert not {"hostIP", "hostIPs", "podIP", "podIPs", "qosClass"} & set(slimmed["status"])
+        assert ("conditions" in slimmed["status"]) == (whole["status"]["phase"] == "Pending")
         assert reconcile_task(body, slimmed, None, NOW, settings) == reconcile_task(body, whole, None, NOW, settings)
 
 
