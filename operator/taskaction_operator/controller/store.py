@@ -46,8 +46,9 @@ _POD_ANNOTATIONS = (PRIMARY_CONTAINER_ANNOTATION, DEFAULT_CONTAINER_ANNOTATION, 
 _POD_STATUS_UNREAD = ("hostIP", "hostIPs", "podIP", "podIPs", "qosClass")
 # The pod's conditions say why it waits: read of a Pending pod only (pods/phase.py, demystify_pending).
 _PENDING_ONLY = ("conditions",)
-# A pod whose owner finished is read no more but for its phase (the admission count) and what the stores compare.
-_SETTLED_POD_METADATA = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp")
+# A pod whose owner finished is read no more but for its phase (the admission count), what the stores compare, and
+# its owner (a TaskAction deleted and created again must find its predecessor's pod as such: reconcile/task.py).
+_SETTLED_POD_METADATA = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "ownerReferences")
 # Short strings repeat from object to object (namespaces, label values, phases, reasons, timestamps of one second):
 # one copy of each is kept. Not of the fields unique to an object: a copy kept once is one more entry in the table.
 _SHARED_MAX_LENGTH = 64

@@ -156,8 +156,11 @@ def test_a_pod_keeps_what_the_decisions_read_and_they_decide_the_same() -> None:
         assert reconcile_task(body, slimmed, None, NOW, settings) == reconcile_task(body, whole, None, NOW, settings)
 
 
-def test_a_settled_pod_keeps_its_phase_and_what_the_stores_compare() -> None:
-    from ..builders import succeeded_pod
+def test_a_settled_pod_keeps_its_phase_its_owner_and_what_the_stores_compare() -> None:
+    from taskaction_operator.reconcile.task import reconcile_task
+    from taskaction_operator.settings import Settings
+
+    from ..builders import NOW, succeeded_pod
 
     pod_ = succeeded_pod()
     store = ObjectStore()
@@ -166,9 +169,13 @@ def test_a_settled_pod_keeps_its_phase_and_what_the_stores_compare() -> None:
     settled = store.get(key_of(pod_))
     assert settled == {
         "kind": "Pod",
-        "metadata": {k: pod_["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion")},
+        "metadata": {k: pod_["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion", "ownerReferences")},
         "status": {"phase": "Succeeded"},
     }
+    # Its action deleted and created again (a new uid): the pod is its predecessor's, with the whole pod or the rest.
+    recreated = taskaction(uid="a-new-uid")
+    settings = Settings(read_outputs=False)
+    assert reconcile_task(recreated, settled, None, NOW, settings) == reconcile_task(recreated, pod_, None, NOW, settings)
     store.settle(("flyte", "not-there"))  # nothing to settle: harmless
     assert len(store) == 1
 
