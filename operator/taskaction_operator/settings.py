@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     max_concurrent_reconciles: int = Field(64, ge=1, description="TaskActions reconciled at once.")
     api_qps: float = Field(300.0, gt=0, description="Client-side write rate limit to the API server.")
     api_burst: int = Field(600, ge=1, description="Requests allowed at once above api_qps (token bucket size).")
-    max_inflight_requests: int = Field(64, ge=1, description="Concurrent API requests of the operator's client.")
+    max_inflight_requests: int = Field(
+        32, ge=1, description="Concurrent API requests of the operator's client (each holds a TLS connection, about 300 KiB)."
+    )
     resync_seconds: float = Field(60.0, gt=0, description="Re-check of an unfinished action even without events.")
     max_running_per_namespace: int = Field(
         0, ge=0, description="Pods of unfinished attempts in one namespace at most; more actions wait Queued. 0: no limit."

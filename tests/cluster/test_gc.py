@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from kubernetes_asyncio import client, config
 
 from taskaction_operator.client.manifests import container_template, taskaction
 from taskaction_operator.controller.gc import sweep
-from taskaction_operator.kube import KubeApi
+from taskaction_operator.kube import connect
 from tests.support.kube import Kube, progressing_reason
 from tests.support.operator_process import OperatorProcess, running_operator
 
@@ -48,10 +47,11 @@ async def test_one_sweep_pages_through_every_expired_action(kube: Kube, crd: Non
         fresh = taskaction(container_template("busybox", ["true"]), run="fresh", namespace=namespace)
         fresh["metadata"]["labels"].update({"flyte.org/termination-status": "terminated", "flyte.org/completed-time": "2999-01-01.00-00"})
         kube.create(fresh)
-        configuration = client.Configuration()
-        await config.load_kube_config(config_file=kube.kubeconfig, client_configuration=configuration)
-        async with client.ApiClient(configuration) as api_client:
-            counts = await sweep(KubeApi(api_client, 100, 100, 4), [namespace], 3600, 2, datetime.now(UTC))
+        api = await connect(kube.kubeconfig)
+        try:
+            counts = await sweep(api, [namespace], 3600, 2, datetime.now(UTC))
+        finally:
+            await api.close()
         assert counts == {"deleted": 5, "already_gone": 0, "failed": 0}
         assert [t["metadata"]["name"] for t in kube.list("taskactions", namespace)] == ["fresh-a0"]
     finally:

@@ -11,12 +11,10 @@ import time
 import uuid
 from pathlib import Path
 
-from kubernetes_asyncio import client, config
-
 from taskaction_operator.api import constants as c
 from taskaction_operator.client.manifests import container_template, taskaction
 from taskaction_operator.controller.discovery import wait_until_served
-from taskaction_operator.kube import KubeApi
+from taskaction_operator.kube import connect
 from tests.support.kube import Kube, install_crd, is_true
 from tests.support.operator_process import OperatorProcess
 from tests.support.own_cluster import own_cluster
@@ -99,10 +97,8 @@ def _crd(group: str) -> dict:
 
 async def test_waiting_for_a_resource_returns_once_its_crd_is_served(kube: Kube) -> None:
     group = f"w{uuid.uuid4().hex[:8]}.taskaction.dev"
-    configuration = client.Configuration()
-    await config.load_kube_config(config_file=kube.kubeconfig, client_configuration=configuration)
-    async with client.ApiClient(configuration) as api_client:
-        api = KubeApi(api_client, 100, 100, 4)
+    api = await connect(kube.kubeconfig)
+    try:
         assert await api.served_resources(group, "v1") == set()
         waiting = asyncio.create_task(wait_until_served(api, group, "v1", "widgets", interval=0.2))
         await asyncio.sleep(1.0)
@@ -113,3 +109,5 @@ async def test_waiting_for_a_resource_returns_once_its_crd_is_served(kube: Kube)
             assert "widgets" in await api.served_resources(group, "v1")
         finally:
             await asyncio.to_thread(kube.run, "delete", "crd", f"widgets.{group}", "--wait=false")
+    finally:
+        await api.close()

@@ -38,7 +38,7 @@ from . import admission, gc, ghosts
 from .events import EventRecorder
 from .ghosts import GhostSweeper
 from .reporter import ActionReporter
-from .store import Key, ObjectStore, key_of
+from .store import Key, ObjectStore, finished, key_of
 from .supervision import Supervisor
 from .watches import Watch
 from .workqueue import WorkQueue
@@ -87,21 +87,26 @@ class Controller:
             self.queue.add(key)
         for child in self._waiting_children.pop(key, ()):
             self.queue.add(child)
-        self.reporter.observe(key, self.taskactions.get(key))
+        stored = self.taskactions.get(key)
+        if stored is not None and finished(stored):
+            self.pods.settle((key[0], pod_name(key[1], observed_attempts(stored.get("status") or {}))))
+        self.reporter.observe(key, stored)
 
     def on_pod_event(self, event_type: str | None, obj: dict[str, Any]) -> None:
         key = key_of(obj)
+        meta = obj["metadata"]
+        owners = [(meta["namespace"], ref["name"]) for ref in meta.get("ownerReferences") or [] if ref.get("controller") and ref.get("kind") == c.KIND]
         if event_type == "DELETED":
             self.pods.remove(obj)
             self._created.pop(key, None)
-        elif self._created.get(key) == obj["metadata"].get("resourceVersion"):
+        elif self._created.get(key) == meta.get("resourceVersion"):
             del self._created[key]
             return  # the pod as we created it: its owner decided with it already
         else:
-            self.pods.put(obj)
-        for ref in obj["metadata"].get("ownerReferences") or []:
-            if ref.get("controller") and ref.get("kind") == c.KIND:
-                self.queue.add((obj["metadata"]["namespace"], ref["name"]))
+            # The pod of a finished action is kept as little as can be: nothing decides with it any more.
+            self.pods.put(obj, settled=any(finished(self.taskactions.get(owner)) for owner in owners))
+        for owner in owners:
+            self.queue.add(owner)
 
     # Workers -------------------------------------------------------------------------------------------------
 

@@ -6,10 +6,14 @@ back by the watch event of an older version still on its way.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from ..api import constants as c
 from ..pods.builder import NOT_COPIED_ANNOTATIONS
+from ..pods.phase import PRIMARY_CONTAINER_ANNOTATION
+from ..reporting.log_links import DEFAULT_CONTAINER_ANNOTATION
+from .admission import RUN_LABEL
 
 Key = tuple[str, str]
 
@@ -29,46 +33,92 @@ def _version(obj: dict[str, Any]) -> int:
 # What a finished TaskAction still needs once its terminal labels are written (everything reported, nothing left to
 # run): the terminal short-circuit, the abort on delete, a child's parent check and the phase gauge read no more.
 _FINISHED_METADATA = ("name", "namespace", "uid", "resourceVersion", "labels", "finalizers", "deletionTimestamp", "ownerReferences", "creationTimestamp")
+_FINISHED_LABELS = (c.LABEL_TERMINATION_STATUS, c.LABEL_COMPLETED_TIME)
 _FINISHED_SPEC = ("runName", "actionName", "parentActionName", "actionType")
 _FINISHED_STATUS = ("conditions", "pluginPhase", "attempts")
 # What the pod-status mapping reads of a pod's spec (the primary container must exist).
 _POD_SPEC = ("nodeName", "hostname")
+# What is read of a pod's metadata: the decisions (its owner, launch, deletion, deadline), the admission count (its
+# run label), the primary container's name (the phase mapping, log links).
+_POD_METADATA = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "ownerReferences")
+_POD_LABELS = (RUN_LABEL,)
+_POD_ANNOTATIONS = (PRIMARY_CONTAINER_ANNOTATION, DEFAULT_CONTAINER_ANNOTATION, c.ANNOTATION_LAUNCH)
+_POD_STATUS_UNREAD = ("hostIP", "hostIPs", "podIP", "podIPs", "qosClass")
+# The pod's conditions say why it waits: read of a Pending pod only (pods/phase.py, demystify_pending).
+_PENDING_ONLY = ("conditions",)
+# A pod whose owner finished is read no more but for its phase (the admission count), what the stores compare, and
+# its owner (a TaskAction deleted and created again must find its predecessor's pod as such: reconcile/task.py).
+_SETTLED_POD_METADATA = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "ownerReferences")
+# Short strings repeat from object to object (namespaces, label values, phases, reasons, timestamps of one second):
+# one copy of each is kept. Not of the fields unique to an object: a copy kept once is one more entry in the table.
+_SHARED_MAX_LENGTH = 64
+_UNIQUE_FIELDS = frozenset({"name", "uid", "resourceVersion"})
 
 
 def _only(mapping: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: mapping[k] for k in keys if mapping and k in mapping}
 
 
-def _finished(obj: dict[str, Any]) -> bool:
-    labels = (obj.get("metadata") or {}).get("labels") or {}
+def finished(obj: dict[str, Any] | None) -> bool:
+    """A TaskAction with its terminal labels: everything about it was recorded and reported."""
+    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
     return labels.get(c.LABEL_TERMINATION_STATUS) == c.LABEL_VALUE_TERMINATED and bool(labels.get(c.LABEL_COMPLETED_TIME))
 
 
-def slim(obj: dict[str, Any]) -> dict[str, Any]:
+def _shared(value: Any) -> Any:
+    """The value with one copy of each short string (the dicts and lists are new; the caller's are not touched)."""
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= _SHARED_MAX_LENGTH else value
+    if isinstance(value, dict):
+        return {k: v if k in _UNIQUE_FIELDS else _shared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shared(v) for v in value]
+    return value
+
+
+def _slim_pod(obj: dict[str, Any], meta: dict[str, Any], settled: bool) -> dict[str, Any]:
+    status = obj.get("status") or {}
+    if settled:
+        return {"kind": "Pod", "metadata": _only(meta, _SETTLED_POD_METADATA), "status": _only(status, ("phase",))}
+    pending = (status.get("phase") or "Pending") == "Pending"
+    spec = obj.get("spec") or {}
+    slimmed_spec = _only(spec, _POD_SPEC)
+    for field in ("containers", "initContainers"):
+        if spec.get(field):
+            slimmed_spec[field] = [{"name": ct.get("name")} for ct in spec[field]]
+    slimmed_meta = _only(meta, _POD_METADATA)
+    for field, keys in (("labels", _POD_LABELS), ("annotations", _POD_ANNOTATIONS)):
+        if meta.get(field):
+            slimmed_meta[field] = _only(meta[field], keys)
+    return {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": "Pod",
+        "metadata": slimmed_meta,
+        "spec": slimmed_spec,
+        "status": {k: v for k, v in status.items() if k not in _POD_STATUS_UNREAD and (pending or k not in _PENDING_ONLY)},
+    }
+
+
+def slim(obj: dict[str, Any], settled: bool = False) -> dict[str, Any]:
     """Drop what the operator never reads and what costs memory: managedFields, kubectl's applied copy; of a pod,
-    its spec but the container names; of a finished TaskAction, all but what is read of it once finished (its
-    terminal labels mean everything was recorded and reported)."""
+    all but what is read of it (`settled`, its owner finished: all but its phase); of a finished TaskAction, all but
+    what is read of it once finished (its terminal labels mean everything was recorded and reported)."""
     meta = dict(obj.get("metadata") or {})
     meta.pop("managedFields", None)
+    if obj.get("kind") == "Pod":
+        return _shared(_slim_pod(obj, meta, settled))
     annotations = meta.get("annotations")
     if annotations and NOT_COPIED_ANNOTATIONS.intersection(annotations):
         meta["annotations"] = {k: v for k, v in annotations.items() if k not in NOT_COPIED_ANNOTATIONS}
-    if obj.get("kind") == "Pod":
-        spec = obj.get("spec") or {}
-        slimmed_spec = _only(spec, _POD_SPEC)
-        for field in ("containers", "initContainers"):
-            if spec.get(field):
-                slimmed_spec[field] = [{"name": ct.get("name")} for ct in spec[field]]
-        return {**obj, "metadata": meta, "spec": slimmed_spec}
-    if obj.get("kind") == c.KIND and _finished(obj):
-        return {
+    if obj.get("kind") == c.KIND and finished(obj):
+        return _shared({
             "apiVersion": obj.get("apiVersion"),
             "kind": obj.get("kind"),
-            "metadata": _only(meta, _FINISHED_METADATA),
+            "metadata": {**_only(meta, _FINISHED_METADATA), "labels": _only(meta.get("labels"), _FINISHED_LABELS)},
             "spec": _only(obj.get("spec"), _FINISHED_SPEC),
             "status": _only(obj.get("status"), _FINISHED_STATUS),
-        }
-    return {**obj, "metadata": meta}
+        })
+    return _shared({**obj, "metadata": meta})
 
 
 class ObjectStore:
@@ -78,14 +128,20 @@ class ObjectStore:
     def get(self, key: Key) -> dict[str, Any] | None:
         return self._objects.get(key)
 
-    def put(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def put(self, obj: dict[str, Any], settled: bool = False) -> dict[str, Any]:
         key = key_of(obj)
         current = self._objects.get(key)
         if current is not None and _version(current) > _version(obj) and current["metadata"].get("uid") == obj["metadata"].get("uid"):
             return current
-        slimmed = slim(obj)
+        slimmed = slim(obj, settled)
         self._objects[key] = slimmed
         return slimmed
+
+    def settle(self, key: Key) -> None:
+        """Keep of the object under the key only what is read once its owner finished (slim's `settled`)."""
+        current = self._objects.get(key)
+        if current is not None:
+            self._objects[key] = slim(current, settled=True)
 
     def remove(self, obj: dict[str, Any]) -> None:
         key = key_of(obj)

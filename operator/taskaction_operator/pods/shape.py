@@ -1,28 +1,22 @@
 """Check that a pod spec from a task (a k8s_pod target, a PodTemplate) has the JSON shape of a Kubernetes PodSpec
 before anything reads it, so a wrong shape ends as InvalidSpec naming the field instead of an error deep inside
-the pod builder. The shapes come from the Kubernetes client's OpenAPI model types; unknown fields are left to the
-API server, as are values (a name that is not DNS-1123, a quantity that does not parse)."""
+the pod builder. The shapes are the Kubernetes client's OpenAPI model types (written out in podspec_types.py);
+unknown fields are left to the API server, as are values (a name that is not DNS-1123, a quantity that does not
+parse)."""
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
 from flyteidl2.core import tasks_pb2
 from google.protobuf.json_format import MessageToDict
-from kubernetes_asyncio.client import models
+
+from .podspec_types import TYPES
 
 _LIST = re.compile(r"^list\[(.+)\]$")
 _DICT = re.compile(r"^dict\(str, (.+)\)$")
 _JSON_NAMES = {type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "object"}
-
-
-@functools.cache
-def _fields(model: str) -> dict[str, str]:
-    """The model's JSON field names and their OpenAPI type strings."""
-    cls = getattr(models, model)
-    return {cls.attribute_map[attr]: type_ for attr, type_ in cls.openapi_types.items()}
 
 
 def _json_name(value: Any) -> str:
@@ -68,7 +62,7 @@ def _check(value: Any, type_: str, path: str, *, nullable: bool = True) -> str |
         return None if isinstance(value, (int, float)) and not isinstance(value, bool) else _problem(path, "a number", value)
     if not isinstance(value, dict):
         return _problem(path, "an object", value)
-    fields = _fields(type_)
+    fields = TYPES[type_]
     for key, item in value.items():
         if key in fields and (problem := _check(item, fields[key], f"{path}.{key}")) is not None:
             return problem

@@ -1,20 +1,48 @@
-"""The Controller's store against a loopback API server: a GET's answer never rolls back what a watch event stored
-while the GET was in flight."""
+"""The Controller's watch-event handling and its stores: what they keep, and that a GET's answer (against a loopback
+API server) never rolls back what a watch event stored while the GET was in flight."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from aiohttp import web
-from kubernetes_asyncio import client
 
 from taskaction_operator.controller.runtime import Controller
 from taskaction_operator.kube import KubeApi
-from taskaction_operator.kube.connect import without_env_lookups
+from taskaction_operator.kube.transport import Transport
 from taskaction_operator.settings import Settings
 
-from ..builders import NAMESPACE, ROOT_NAME, spec, taskaction
+from ..builders import NAMESPACE, ROOT_NAME, spec, started_status, succeeded_pod, taskaction
+
+TERMINAL_LABELS = {"flyte.org/termination-status": "terminated", "flyte.org/completed-time": "2026-08-08.11-00"}
+
+
+def finished_action() -> dict[str, Any]:
+    return taskaction(labels=TERMINAL_LABELS, status={**started_status(), "pluginPhase": "PhaseSuccess"}, resource_version="1001")
+
+
+def controller() -> Controller:
+    return Controller(None, Settings(read_outputs=False))  # type: ignore[arg-type]  # the handlers call no API
+
+
+def test_the_pod_of_an_action_that_finishes_is_kept_settled() -> None:
+    ctl = controller()
+    ctl.on_taskaction_event(None, taskaction(status=started_status()))
+    ctl.on_pod_event("MODIFIED", succeeded_pod())
+    pod_key = (NAMESPACE, ROOT_NAME + "-0")
+    assert "containerStatuses" in ctl.pods.get(pod_key)["status"], "its owner still decides with it"
+    ctl.on_taskaction_event("MODIFIED", finished_action())
+    assert ctl.pods.get(pod_key)["status"] == {"phase": "Succeeded"}
+
+
+def test_a_pod_seen_after_its_action_finished_is_stored_settled() -> None:
+    ctl = controller()
+    ctl.on_taskaction_event(None, finished_action())
+    ctl.on_pod_event(None, succeeded_pod())
+    assert ctl.pods.get((NAMESPACE, ROOT_NAME + "-0"))["status"] == {"phase": "Succeeded"}
+
 
 CHILD = "rabc123-child"
 NOT_FOUND = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}
@@ -37,7 +65,7 @@ async def controller_with_api(on_get: Callable[[Controller], None]) -> AsyncIter
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    api = KubeApi(without_env_lookups(client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{port}"))), qps=100, burst=10, max_inflight=4)
+    api = KubeApi(Transport(f"http://127.0.0.1:{port}"), qps=100, burst=10, max_inflight=4)
     holder.append(Controller(api, Settings()))
     try:
         yield holder[0]

@@ -152,3 +152,61 @@ def test_a_pod_keeps_its_status_and_only_the_names_of_its_containers() -> None:
     slimmed = slim(pod_)
     assert slimmed["spec"] == {"containers": [{"name": "rabc123-a0-0"}], "nodeName": "n1"}
     assert slimmed["status"] == pod_["status"]
+
+
+def test_a_pod_keeps_what_the_decisions_read_and_they_decide_the_same() -> None:
+    from taskaction_operator.reconcile.task import reconcile_task
+    from taskaction_operator.settings import Settings
+
+    from ..builders import NOW, failed_pod, pod, pod_condition, running_pod, started_status
+
+    body = taskaction(status=started_status())
+    settings = Settings(read_outputs=False)
+    unschedulable = pod(conditions=[pod_condition("PodScheduled", "False", "Unschedulable", "0/3 nodes are available")])
+    assert slim(unschedulable)["status"]["conditions"] == unschedulable["status"]["conditions"], "why it waits"
+    for whole in (running_pod(), failed_pod(exit_code=3), unschedulable):
+        whole["metadata"]["labels"].update({"run": "rabc123", "project": "p", "task-name": "t"})
+        whole["metadata"]["annotations"]["team"] = "data"
+        whole["status"].update(hostIP="10.0.0.1", hostIPs=[{"ip": "10.0.0.1"}], podIP="10.1.0.1", podIPs=[{"ip": "10.1.0.1"}], qosClass="Burstable")
+        slimmed = slim(whole)
+        assert slimmed["metadata"]["labels"] == {"run": "rabc123"}
+        assert slimmed["metadata"]["annotations"] == {"primary_container_name": whole["metadata"]["name"]}
+        assert not {"hostIP", "hostIPs", "podIP", "podIPs", "qosClass"} & set(slimmed["status"])
+        assert ("conditions" in slimmed["status"]) == (whole["status"]["phase"] == "Pending")
+        assert reconcile_task(body, slimmed, None, NOW, settings) == reconcile_task(body, whole, None, NOW, settings)
+
+
+def test_a_settled_pod_keeps_its_phase_its_owner_and_what_the_stores_compare() -> None:
+    from taskaction_operator.reconcile.task import reconcile_task
+    from taskaction_operator.settings import Settings
+
+    from ..builders import NOW, succeeded_pod
+
+    pod_ = succeeded_pod()
+    store = ObjectStore()
+    store.put(pod_)
+    store.settle(key_of(pod_))
+    settled = store.get(key_of(pod_))
+    assert settled == {
+        "kind": "Pod",
+        "metadata": {k: pod_["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion", "ownerReferences")},
+        "status": {"phase": "Succeeded"},
+    }
+    # Its action deleted and created again (a new uid): the pod is its predecessor's, with the whole pod or the rest.
+    recreated = taskaction(uid="a-new-uid")
+    settings = Settings(read_outputs=False)
+    assert reconcile_task(recreated, settled, None, NOW, settings) == reconcile_task(recreated, pod_, None, NOW, settings)
+    store.settle(("flyte", "not-there"))  # nothing to settle: harmless
+    assert len(store) == 1
+
+
+def test_short_strings_are_kept_once_across_objects() -> None:
+    import orjson
+
+    # As from the API server: every object decoded on its own, each with its own copy of equal strings.
+    decoded = [orjson.loads(orjson.dumps(taskaction(name=f"rabc123-a{i}", resource_version=str(i)))) for i in (1, 2)]
+    assert decoded[0]["metadata"]["namespace"] is not decoded[1]["metadata"]["namespace"]
+    store = ObjectStore()
+    first, second = (store.put(obj) for obj in decoded)
+    assert first["metadata"]["namespace"] is second["metadata"]["namespace"]
+    assert first["spec"]["project"] is second["spec"]["project"]

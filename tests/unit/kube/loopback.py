@@ -9,11 +9,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
-from kubernetes_asyncio import client
 from yarl import URL
 
 from taskaction_operator.kube import KubeApi
-from taskaction_operator.kube.connect import without_env_lookups
+from taskaction_operator.kube.transport import Transport
 
 
 @asynccontextmanager
@@ -38,8 +37,7 @@ async def api_streaming(path: str, chunks: list[bytes], pause: float, **api_opti
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    api = KubeApi(without_env_lookups(client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{port}"))),
-                  qps=100, burst=10, max_inflight=4, **api_options)
+    api = KubeApi(Transport(f"http://127.0.0.1:{port}"), qps=100, burst=10, max_inflight=4, **api_options)
     try:
         yield api, asked
     finally:

@@ -8,10 +8,9 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
-from kubernetes_asyncio import client
 
 from taskaction_operator.kube import TRANSPORT_ERRORS, KubeApi
-from taskaction_operator.kube.connect import without_env_lookups
+from taskaction_operator.kube.transport import Transport
 
 
 @contextlib.asynccontextmanager
@@ -25,8 +24,7 @@ async def silent_server(timeout_seconds: float) -> AsyncIterator[tuple[KubeApi, 
 
     server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    configuration = client.Configuration(host=f"http://127.0.0.1:{port}")
-    api = KubeApi(without_env_lookups(client.ApiClient(configuration)), qps=100, burst=10, max_inflight=4, timeout_seconds=timeout_seconds)
+    api = KubeApi(Transport(f"http://127.0.0.1:{port}"), qps=100, burst=10, max_inflight=4, timeout_seconds=timeout_seconds)
     try:
         yield api, accepted
     finally:
