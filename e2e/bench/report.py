@@ -19,6 +19,8 @@ def one_line(f: dict[str, Any]) -> str:
         f"all Succeeded {f['all_succeeded_seconds']} s",
         f"create->pod p50/p99 {f['create_to_pod_ms']['p50']}/{f['create_to_pod_ms']['p99']} ms",
         f"create->Succeeded p50/p99 {f['create_to_succeeded_ms']['p50']}/{f['create_to_succeeded_ms']['p99']} ms",
+        f"pod->pod Succeeded p50/p99 {split(f, 'pod_to_pod_succeeded_ms')}",
+        f"pod Succeeded->Succeeded p50/p99 {split(f, 'pod_succeeded_to_succeeded_ms')}",
         f"writes/action {f['api_writes_per_action']} (executor's {f['executor_writes_per_action']})",
     ]
     if "cpu_seconds" in f:
@@ -26,8 +28,19 @@ def one_line(f: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def split(f: dict[str, Any], name: str) -> str:
+    """p50/p99 of a latency that older results do not have."""
+    figure = f.get(name) or {}
+    return f"{figure.get('p50')}/{figure.get('p99')} ms"
+
+
 def seconds(ms: float | None) -> str:
     return "" if ms is None else f"{ms / 1000:.2f}"
+
+
+def p50_p99(phase: dict[str, Any], name: str) -> str:
+    figure = phase.get(name)
+    return f"{seconds(figure['p50'])} / {seconds(figure['p99'])}" if figure else ""
 
 
 def rows(phase: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -37,6 +50,8 @@ def rows(phase: dict[str, Any]) -> list[tuple[str, Any]]:
         ("create -> pod p50 / p99 (s)", f"{seconds(phase['create_to_pod_ms']['p50'])} / {seconds(phase['create_to_pod_ms']['p99'])}"),
         ("create -> Succeeded p50 / p99 (s)",
          f"{seconds(phase['create_to_succeeded_ms']['p50'])} / {seconds(phase['create_to_succeeded_ms']['p99'])}"),
+        ("pod seen -> pod Succeeded p50 / p99 (s)", p50_p99(phase, "pod_to_pod_succeeded_ms")),
+        ("pod Succeeded -> action Succeeded p50 / p99 (s)", p50_p99(phase, "pod_succeeded_to_succeeded_ms")),
         ("CPU seconds of the executor", phase.get("cpu_seconds", "")),
         ("CPU per action (ms)", phase.get("cpu_ms_per_action", "")),
         ("peak RSS (MiB)", phase.get("peak_rss_mib", "")),
