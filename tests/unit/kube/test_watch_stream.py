@@ -17,4 +17,4 @@ async def test_events_are_split_at_newlines_whatever_the_chunks() -> None:
     async with api_streaming("/api/v1/namespaces/ns/pods", chunks, 0.01) as (api, asked):
         events = [e async for e in api.watch_pods("ns", "flyte.org/managed=true", "1", 5)]
     assert events == [big, small]
-    assert "watch=True" in asked[0].path_qs and "resourceVersion=1" in asked[0].path_qs and "allowWatchBookmarks=True" in asked[0].path_qs
+    assert "watch=true" in asked[0].path_qs and "resourceVersion=1" in asked[0].path_qs and "allowWatchBookmarks=true" in asked[0].path_qs
