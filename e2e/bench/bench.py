@@ -302,6 +302,7 @@ def timeline_figures(timeline: Timeline) -> dict[str, Any]:
         return round(1000 * percentile(values, pct)) if values else None
 
     pods, done = timeline.pod_latencies(), timeline.succeeded_latencies()
+    runs, after_pod = timeline.pod_run_latencies(), timeline.pod_to_action_latencies()
     return {
         "actions": timeline.expected,
         "succeeded": len(timeline.succeeded),
@@ -310,6 +311,8 @@ def timeline_figures(timeline: Timeline) -> dict[str, Any]:
         "create_to_pod_ms": {"p50": ms(pods, 50), "p99": ms(pods, 99)},
         "create_to_succeeded_ms": {"p50": ms(done, 50), "p99": ms(done, 99),
                                    "mean": round(1000 * statistics.fmean(done)) if done else None},
+        "pod_to_pod_succeeded_ms": {"p50": ms(runs, 50), "p99": ms(runs, 99)},
+        "pod_succeeded_to_succeeded_ms": {"p50": ms(after_pod, 50), "p99": ms(after_pod, 99)},
     }
 
 

@@ -21,6 +21,7 @@ class Timeline:
     created: dict[str, float] = field(default_factory=dict)  # the create request answered (monotonic seconds)
     pod: dict[str, float] = field(default_factory=dict)  # first watch event of its pod
     succeeded: dict[str, float] = field(default_factory=dict)  # first watch event saying Succeeded
+    pod_succeeded: dict[str, float] = field(default_factory=dict)  # first watch event of its pod in phase Succeeded
     started: float = 0.0  # the first create sent
     succeeds_by_pod: bool = False  # raw pods: the pod's own phase is the end
     complete: asyncio.Event = field(default_factory=asyncio.Event)
@@ -29,8 +30,10 @@ class Timeline:
         name = action_name(pod)
         now = time.monotonic()
         self.pod.setdefault(name, now)
-        if pod.get("status", {}).get("phase") == "Succeeded" and self.succeeds_by_pod:
-            self._done(name, now)
+        if pod.get("status", {}).get("phase") == "Succeeded":
+            self.pod_succeeded.setdefault(name, now)
+            if self.succeeds_by_pod:
+                self._done(name, now)
 
     def saw_taskaction(self, action: dict) -> None:
         for condition in action.get("status", {}).get("conditions") or ():
@@ -47,6 +50,14 @@ class Timeline:
 
     def succeeded_latencies(self) -> list[float]:
         return [self.succeeded[n] - t for n, t in self.created.items() if n in self.succeeded]
+
+    def pod_to_action_latencies(self) -> list[float]:
+        """Its pod Succeeded -> the action Succeeded: what the executor adds after the pod's own work (0 for raw pods)."""
+        return [self.succeeded[n] - t for n, t in self.pod_succeeded.items() if n in self.succeeded]
+
+    def pod_run_latencies(self) -> list[float]:
+        """Its pod first seen -> its pod Succeeded: scheduling and kwok's run, the same for every executor."""
+        return [t - self.pod[n] for n, t in self.pod_succeeded.items() if n in self.pod]
 
     def series(self) -> list[tuple[float, float]]:
         """(created, seconds after the phase began; create -> Succeeded) of every finished action, in creation order."""

@@ -35,6 +35,7 @@ from ..settings import Settings
 from ..storage.inputs import read_inputs
 from ..storage.outputs import check_outputs
 from . import admission, gc, ghosts
+from .echoes import Echoes
 from .events import EventRecorder
 from .ghosts import GhostSweeper
 from .reporter import ActionReporter
@@ -59,9 +60,9 @@ class Controller:
         self._waiting_children: dict[Key, set[Key]] = defaultdict(set)
         self._tasks: list[asyncio.Task[None]] = []
         self.supervisor = Supervisor()
-        # The resourceVersion of our last write of each object, until its watch event (the echo) comes back.
-        self._written: dict[Key, str] = {}
-        self._created: dict[Key, str] = {}
+        # Our own writes' watch events, which are not news (controller/echoes.py).
+        self.taskaction_echoes = Echoes()
+        self.pod_echoes = Echoes()
         self.reporter = ActionReporter(settings, self.pods, self.queue.add)
         self.cache: CacheClient | None = None
         self._admission = asyncio.Lock()  # one start at a time while concurrency limits hold (controller/admission.py)
@@ -76,11 +77,9 @@ class Controller:
         if event_type == "DELETED":
             self.taskactions.remove(obj)
             self.queue.forget(key)
-            self._written.pop(key, None)
-        elif self._written.get(key) == obj["metadata"].get("resourceVersion"):
-            # The echo of our own write is not news: the plan that wrote it scheduled whatever comes next. (Only our
-            # writes: an object a GET put in the store first, a parent say, is news when its watch event comes.)
-            del self._written[key]
+            self.taskaction_echoes.forget(key)
+        elif self.taskaction_echoes.is_echo(key, obj["metadata"].get("resourceVersion")):
+            # (Only our writes: an object a GET put in the store first, a parent say, is news when its event comes.)
             self.taskactions.put(obj)
         else:
             self.taskactions.put(obj)
@@ -98,9 +97,9 @@ class Controller:
         owners = [(meta["namespace"], ref["name"]) for ref in meta.get("ownerReferences") or [] if ref.get("controller") and ref.get("kind") == c.KIND]
         if event_type == "DELETED":
             self.pods.remove(obj)
-            self._created.pop(key, None)
-        elif self._created.get(key) == meta.get("resourceVersion"):
-            del self._created[key]
+            self.pod_echoes.forget(key)
+        elif self.pod_echoes.is_echo(key, meta.get("resourceVersion")):
+            self.pods.put(obj)
             return  # the pod as we created it: its owner decided with it already
         else:
             # The pod of a finished action is kept as little as can be: nothing decides with it any more.
@@ -343,9 +342,10 @@ class Controller:
             if self._pod_creates is not None:
                 await self._pod_creates.take()
             try:
-                created = await self.api.create_pod(namespace, plan.create_pod)
-                self.pods.put(created)
-                self._created[key_of(created)] = created["metadata"].get("resourceVersion")
+                with self.pod_echoes.writing((namespace, plan.create_pod["metadata"]["name"]), lambda: self.queue.add(key)) as write:
+                    created = await self.api.create_pod(namespace, plan.create_pod)
+                    self.pods.put(created)
+                    write.answered(created["metadata"].get("resourceVersion"))
                 metrics.POD_CREATIONS.labels("created").inc()
             except ApiError as exc:
                 if exc.status != 409:
@@ -403,10 +403,12 @@ class Controller:
 
     async def _guarded(self, patch_fn: Any, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A write guarded by resourceVersion; on conflict the fresh object replaces our stale one before retrying."""
+        key = (namespace, name)
         try:
-            written = await patch_fn(namespace, name, patch)
-            self._written[(namespace, name)] = written["metadata"].get("resourceVersion")
-            stored = self.taskactions.put(written)
+            with self.taskaction_echoes.writing(key, lambda: self.queue.add(key)) as write:
+                written = await patch_fn(namespace, name, patch)
+                write.answered(written["metadata"].get("resourceVersion"))
+                stored = self.taskactions.put(written)
         except ApiError as exc:
             if exc.status == 409:
                 fresh = await self.api.get_taskaction(namespace, name)

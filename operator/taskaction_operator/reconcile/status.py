@@ -6,13 +6,13 @@ with what is stored and sent as a patch unchanged.
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import datetime
 from typing import Any
 
 from .. import redact
 from ..api import constants as c
+from ..api.json_values import json_copy
 from ..api.phase import ExecError, Phase, PhaseInfo
 from ..api.times import completed_time_label, parse_time, rfc3339
 
@@ -148,7 +148,7 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | N
     new = {f: redact.strings(new[f]) for f in OWNED_STATUS_FIELDS if f in new}
     if all(old.get(f) == new.get(f) for f in _COMPARED_FIELDS):
         return None
-    return {f: copy.deepcopy(new.get(f)) for f in OWNED_STATUS_FIELDS if old.get(f) != new.get(f)}
+    return {f: json_copy(new.get(f)) for f in OWNED_STATUS_FIELDS if old.get(f) != new.get(f)}
 
 
 def terminal_time(status: dict[str, Any], now: datetime) -> datetime:

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from ..api import constants as c
 from ..api import phase as ph
 from ..api.decoding import SpecError, decode_task_template
+from ..api.json_values import json_copy
 from ..api.models import TaskAction, TaskActionSpec, TaskActionStatus
 from ..api.times import parse_time
 from ..pods import templating
@@ -183,7 +184,7 @@ class TaskReconcile:
         self.settings = settings
         self.lookups = lookups
         self.stored = body.get("status") or {}
-        self.status = copy.deepcopy(self.stored)
+        self.status = json_copy(self.stored)
         self.plan = Plan()
         self.metadata_patch: dict[str, Any] = {}
 
