@@ -15,6 +15,7 @@ from taskaction_operator.kube.transport import Transport
 from taskaction_operator.settings import Settings
 
 from ..builders import NAMESPACE, ROOT_NAME, spec, started_status, succeeded_pod, taskaction
+from ..kube.loopback import serving
 
 TERMINAL_LABELS = {"flyte.org/termination-status": "terminated", "flyte.org/completed-time": "2026-08-08.11-00"}
 
@@ -58,20 +59,13 @@ async def controller_with_api(on_get: Callable[[Controller], None]) -> AsyncIter
         on_get(holder[0])
         return web.json_response(NOT_FOUND, status=404)
 
-    app = web.Application()
-    app.router.add_get("/apis/flyte.org/v1/namespaces/{namespace}/taskactions/{name}", get)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    api = KubeApi(Transport(f"http://127.0.0.1:{port}"), qps=100, burst=10, max_inflight=4)
-    holder.append(Controller(api, Settings()))
-    try:
-        yield holder[0]
-    finally:
-        await api.close()
-        await runner.cleanup()
+    async with serving({"/apis/flyte.org/v1/namespaces/{namespace}/taskactions/{name}": get}) as url:
+        api = KubeApi(Transport(url), qps=100, burst=10, max_inflight=4)
+        holder.append(Controller(api, Settings()))
+        try:
+            yield holder[0]
+        finally:
+            await api.close()
 
 
 async def test_a_parent_created_while_its_get_is_in_flight_stays_stored_and_queued() -> None:

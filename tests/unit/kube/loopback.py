@@ -1,10 +1,10 @@
-"""A KubeApi talking to a loopback HTTP server that streams a response slowly, chunk by chunk, as the API server
-streams watches and pod logs."""
+"""Loopback HTTP servers standing in for an API server's answers: any GET handlers, and one that streams a response
+slowly, chunk by chunk, as the API server streams watches and pod logs."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,6 +13,25 @@ from yarl import URL
 
 from taskaction_operator.kube import KubeApi
 from taskaction_operator.kube.transport import Transport
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@asynccontextmanager
+async def serving(gets: dict[str, Handler]) -> AsyncIterator[str]:
+    """The URL of a server on 127.0.0.1 (a port of its own) answering GET of each path with its handler."""
+    app = web.Application()
+    for path, handler in gets.items():
+        app.router.add_get(path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 @asynccontextmanager
@@ -30,16 +49,9 @@ async def api_streaming(path: str, chunks: list[bytes], pause: float, **api_opti
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_get(path, stream)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    api = KubeApi(Transport(f"http://127.0.0.1:{port}"), qps=100, burst=10, max_inflight=4, **api_options)
-    try:
-        yield api, asked
-    finally:
-        await api.close()
-        await runner.cleanup()
+    async with serving({path: stream}) as url:
+        api = KubeApi(Transport(url), qps=100, burst=10, max_inflight=4, **api_options)
+        try:
+            yield api, asked
+        finally:
+            await api.close()

@@ -16,6 +16,8 @@ from aiohttp import web
 from taskaction_operator.kube import connect
 from taskaction_operator.kube.connect import ConfigError
 
+from .loopback import serving
+
 connect_module = importlib.import_module("taskaction_operator.kube.connect")  # `kube.connect` names the function
 
 
@@ -28,16 +30,8 @@ async def api_server() -> AsyncIterator[tuple[str, list[str | None]]]:
         seen.append(request.headers.get("Authorization"))
         return web.json_response({"kind": "Namespace", "metadata": {"name": request.match_info["name"]}})
 
-    app = web.Application()
-    app.router.add_get("/api/v1/namespaces/{name}", namespace)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", seen
-    finally:
-        await runner.cleanup()
+    async with serving({"/api/v1/namespaces/{name}": namespace}) as url:
+        yield url, seen
 
 
 def kubeconfig(path: Path, server: str, user: dict[str, Any], context: str = "here", current: str | None = "here") -> Path:
