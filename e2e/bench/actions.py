@@ -42,7 +42,7 @@ import doc  # noqa: E402
 from bench import ProcessSampler, kubectl, percentile, watch_taskactions  # noqa: E402
 
 from taskaction_operator.client.manifests import container_template, taskaction  # noqa: E402
-from tests.support.seaweedfs import free_ports  # noqa: E402
+from tests.support.ports import free_ports  # noqa: E402
 
 SIM_LABELS = {"sim.taskaction.dev/outcome": "succeed"}
 SIM_ANNOTATIONS = {"sim.taskaction.dev/delay": "1s"}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.support.seaweedfs import free_ports
+from tests.support.ports import free_ports
 
 HERE = Path(__file__).resolve().parent
 

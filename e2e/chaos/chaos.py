@@ -45,6 +45,7 @@ from e2e.chaos.harness import TcpGate, operator_running  # noqa: E402
 from tests.support.events_service import events_service  # noqa: E402
 from tests.support.kube import Kube  # noqa: E402
 from tests.support.local_cluster import cluster  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 from tests.support.seaweedfs import SeaweedFS  # noqa: E402
 
 DOC = REPO / "docs" / "reliability.md"
@@ -105,7 +106,7 @@ class Run:
 
     def ghosts(self) -> dict[str, Any]:
         ns = self.namespace("ghosts")
-        port = scenarios.free_port()
+        port = free_port()
         try:
             with self.operator("ghosts", ns, {**QUIET, "TASKACTION_METRICS_PORT": str(port)}) as operator:
                 return scenarios.ghosts(self.kube, ns, operator, self.plane, port, count=self.args.ghosts, settle=self.args.settle)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-import socket
 import time
 import urllib.request
 from pathlib import Path
@@ -30,12 +29,6 @@ def actions(namespace: str, prefix: str, count: int, outcome: str, seconds: str)
                    annotations={"sim.taskaction.dev/delay": seconds})
         for i in range(count)
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def scrape(port: int) -> dict[str, float]:

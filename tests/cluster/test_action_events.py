@@ -24,7 +24,9 @@ from tests.support.events_service import EventsServiceDouble, events_service
 from tests.support.kube import Kube, is_true, progressing_reason
 from tests.support.operator_process import OperatorProcess, running_operator
 
-from .test_observability import free_port, scrape, value
+from tests.support.ports import free_port
+
+from .test_observability import scrape, value
 
 CLUSTER = "kwok-test"
 OUTCOME, DELAY, EXIT_CODE, MESSAGE = (

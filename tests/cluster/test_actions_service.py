@@ -33,7 +33,7 @@ from taskaction_operator.client.manifests import container_template
 from taskaction_operator.settings import Settings
 from tests.support.kube import Kube
 from tests.support.operator_process import OperatorProcess, running_operator, wait_for_port
-from tests.support.seaweedfs import free_ports
+from tests.support.ports import free_ports
 from tests.support.tokens import BearerToken, service_account, token
 from tests.support.waiting import wait_until_async
 

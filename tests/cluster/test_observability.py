@@ -4,7 +4,6 @@ endpoints, JSON log lines naming the TaskAction."""
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,15 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from taskaction_operator.client.manifests import container_template, taskaction
 from tests.support.kube import Kube, is_true
 from tests.support.operator_process import OperatorProcess, running_operator
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 COUNT = 5
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ from tests.storage.sdk_tasks import pipeline as pipeline_module
 from tests.support.kube import Kube, is_true
 from tests.support.kubelet_standin import KubeletStandIn
 from tests.support.operator_process import OperatorProcess, running_operator, wait_for_port
-from tests.support.seaweedfs import SeaweedFS, free_ports
+from tests.support.ports import free_ports
+from tests.support.seaweedfs import SeaweedFS
 from tests.support.waiting import wait_until
 
 PIPELINE_FILE = Path(pipeline_module.__file__)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -30,6 +29,7 @@ from tests.e2e.helm import CHART, CRD_NOT_INSTALLED, Helm, find, one, release_ob
 from tests.e2e.test_rbac import can_i, sa_kubeconfig
 from tests.support.kube import Kube
 from tests.support.operator_process import listens
+from tests.support.ports import free_port
 from tests.support.processes import DIE_WITH_PARENT
 from tests.support.tokens import BearerToken, token
 from tests.support.waiting import wait_until, wait_until_async
@@ -204,17 +204,11 @@ def test_rbac_adds_enqueue_its_namespace_and_the_reviews_only(helm: Helm) -> Non
 # --- RBAC proved on the cluster ---------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class ServiceProcess:
     """The actions service on its own (`taskaction-actions-service`, the code the operator serves), local."""
 
     def __init__(self, kubeconfig: Path, env: dict[str, str], log: Path):
-        self.address = f"127.0.0.1:{_free_port()}"
+        self.address = f"127.0.0.1:{free_port()}"
         self.log = log
         # PYTHONPATH passed on: the code under test is the tree's (a worktree first on the path), not the venv's.
         inherited = {k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}

