@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import subprocess
@@ -39,7 +40,9 @@ sys.path.insert(0, str(REPO / "e2e"))
 sys.path.insert(0, str(REPO))
 import cluster as local_cluster  # noqa: E402
 import doc  # noqa: E402
-from bench import ProcessSampler, kubectl, percentile, watch_taskactions  # noqa: E402
+from bench import percentile  # noqa: E402
+from executors import Sampler  # noqa: E402
+from timeline import watching  # noqa: E402
 
 from taskaction_operator.client.manifests import container_template, taskaction  # noqa: E402
 from tests.support.ports import free_ports  # noqa: E402
@@ -59,6 +62,23 @@ def child(run: str, name: str) -> pb.Action:
         run_output_base=f"s3://flyte-data/{PROJECT}/{DOMAIN}/{run}/",
         task=run_definition_pb2.TaskAction(spec=task_definition_pb2.TaskSpec(task_template=TEMPLATE, short_name="child")),
     )
+
+
+def kubectl(*args: str) -> None:
+    subprocess.run([str(local_cluster.BIN_DIR / "kubectl"), *args], check=True, capture_output=True, text=True)
+
+
+def on_succeeded(expected: int, succeeded: dict[str, float], done: asyncio.Event):
+    """What a plain watch of the TaskActions does with each: note when it is first seen Succeeded."""
+
+    def on_taskaction(obj: dict) -> None:
+        for cond in (obj.get("status") or {}).get("conditions") or []:
+            if cond["type"] == "Succeeded" and cond["status"] == "True":
+                succeeded.setdefault(obj["metadata"]["name"], time.monotonic())
+        if len(succeeded) >= expected:
+            done.set()
+
+    return on_taskaction
 
 
 async def watch_parent(service: ActionsServiceClient, run: str, expected: int, told: dict[str, float], done: asyncio.Event) -> None:
@@ -98,9 +118,9 @@ async def main(parents: int, children: int, concurrency: int, timeout: float) ->
     }
     log = open(HERE / "results" / "actions-operator.log", "w")  # noqa: SIM115
     operator = subprocess.Popen([sys.executable, "-m", "taskaction_operator"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    sampler = ProcessSampler(operator.pid)
+    sampler = Sampler(operator.pid)
     sampler.start()
-    await config.load_kube_config()
+    await config.load_kube_config(os.environ["KUBECONFIG"])
     try:
         async with client.ApiClient() as api, ActionsServiceClient(f"http://{address}") as service:
             custom = client.CustomObjectsApi(api)
@@ -116,7 +136,8 @@ async def main(parents: int, children: int, concurrency: int, timeout: float) ->
             watches = [asyncio.create_task(watch_parent(service, run, children, told, event)) for run, event in zip(runs, parent_done)]
             succeeded: dict[str, float] = {}
             all_succeeded = asyncio.Event()
-            plain_watch = asyncio.create_task(watch_taskactions(custom, namespace, total + parents, succeeded, all_succeeded))
+            open_watch = functools.partial(custom.list_namespaced_custom_object, "flyte.org", "v1", namespace, "taskactions")
+            plain_watches = await watching([(open_watch, on_succeeded(total + parents, succeeded, all_succeeded))])
             await asyncio.sleep(2)
 
             sent: dict[str, float] = {}
@@ -136,9 +157,9 @@ async def main(parents: int, children: int, concurrency: int, timeout: float) ->
             await asyncio.wait_for(asyncio.gather(*(event.wait() for event in parent_done)), timeout)
             finished = time.monotonic()
             await asyncio.wait_for(all_succeeded.wait(), 30)
-            for task in [*watches, plain_watch]:
+            for task in [*watches, *plain_watches]:
                 task.cancel()
-            await asyncio.gather(*watches, plain_watch, return_exceptions=True)
+            await asyncio.gather(*watches, *plain_watches, return_exceptions=True)
             cpu = sampler.cpu_seconds() - cpu_before
     except (ConnectError, TimeoutError) as exc:
         print(f"failed: {exc!r}; operator log: {log.name}", flush=True)

@@ -144,6 +144,9 @@ def merge_missing(target: dict[str, str] | None, source: dict[str, str] | None) 
     return merged
 
 
+TERMINAL_LABELS = frozenset({c.LABEL_TERMINATION_STATUS, c.LABEL_COMPLETED_TIME})
+
+
 def inherit_from_parent(body: dict[str, Any], parent: dict[str, Any]) -> dict[str, Any]:
     """inheritRunContextFromParentTaskAction (task children only): envVars, interruptible, labels and annotations
     of the parent, never overwriting what the child has. Returns a new dict."""
@@ -155,7 +158,12 @@ def inherit_from_parent(body: dict[str, Any], parent: dict[str, Any]) -> dict[st
         spec["envVars"] = env
     if spec.get("interruptible") is None and pspec.get("interruptible") is not None:
         spec["interruptible"] = pspec["interruptible"]
-    meta["labels"] = merge_missing(meta.get("labels"), pmeta.get("labels"))
+    # Not the parent's terminal labels: they say the parent ended, and a child born with them would be taken for a
+    # finished action (its store entry slimmed, its reconcile short-circuited) without ever running. Upstream copies
+    # every label, but its parents enqueue only while running; a parent that ended meanwhile (the hub's view, a
+    # retried call) must not end its children.
+    inherited = {k: v for k, v in (pmeta.get("labels") or {}).items() if k not in TERMINAL_LABELS}
+    meta["labels"] = merge_missing(meta.get("labels"), inherited)
     annotations = merge_missing(meta.get("annotations"), pmeta.get("annotations"))
     if annotations:
         meta["annotations"] = annotations

@@ -99,6 +99,14 @@ def test_child_inherits_and_is_owned_by_its_parent() -> None:
     assert spec["envVars"] == {"LOG_LEVEL": "10", "SHARED": "parent"} and spec["interruptible"] is True
 
 
+def test_child_does_not_inherit_the_terminal_labels_of_a_parent_that_ended() -> None:
+    parent = parent_object()
+    parent["metadata"]["labels"].update({"flyte.org/termination-status": "terminated", "flyte.org/completed-time": "2026-12-01.18-24"})
+    labels = enqueue.taskaction_for(task_action("n1abc", "a0"), NS, None, parent)["metadata"]["labels"]
+    assert "flyte.org/termination-status" not in labels and "flyte.org/completed-time" not in labels
+    assert labels["team"] == "ml"  # the rest is inherited as before
+
+
 def test_child_needs_its_parent_object() -> None:
     with pytest.raises(enqueue.InvalidAction, match="parent 'a0'"):
         enqueue.taskaction_for(task_action("n1", "a0"), NS)
