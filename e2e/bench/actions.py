@@ -201,7 +201,9 @@ def write_doc(r: dict) -> None:
         f"""Printed by `.venv/bin/python e2e/bench/actions.py` (second line of `make bench`), {r['date']}: the operator with
 its actions service, {r['parents']} parent runs each watching (WatchForUpdates, flyteidl2's Connect client) and
 enqueueing {r['children'] // r['parents']} children, {r['children']} children in all, 50 Enqueue calls in flight;
-kwok ends each child's pod after 1 s.
+kwok ends each child's pod after 1 s. The service runs without authentication (`TASKACTION_ACTIONS_SERVICE_AUTH=false`,
+since the bench's callers have no tokens; with it, one caller's token costs one TokenReview and one
+SubjectAccessReview per verb per `TASKACTION_ACTIONS_SERVICE_AUTH_CACHE_SECONDS`).
 
 | figure | value |
 |---|---|
