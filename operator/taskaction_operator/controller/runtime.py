@@ -357,10 +357,10 @@ class Controller:
         # kept waiting for it. A conflict here is redone from the adopted pod.
         if plan.metadata_patch:
             patch = {"metadata": {**plan.metadata_patch, "resourceVersion": body["metadata"]["resourceVersion"]}}
-            body = await self._guarded(self.api.patch_taskaction, namespace, name, patch)
+            body = await self._written(self.api.patch_taskaction, namespace, name, patch)
         if plan.status_patch is not None:
             patch = {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}, "status": plan.status_patch}
-            body = await self._guarded(self.api.patch_taskaction_status, namespace, name, patch)
+            body = await self._written(self.api.patch_taskaction_status, namespace, name, patch)
             metrics.TASKACTION_BYTES.observe(len(orjson.dumps(body)))
         if plan.delete_pod:
             await self._delete_pod(namespace, plan.delete_pod)
@@ -373,12 +373,13 @@ class Controller:
             if plan.terminal_labels:
                 metadata["labels"] = plan.terminal_labels
             try:
-                await self._guarded(self.api.patch_taskaction, namespace, name, {"metadata": metadata})
+                await self._written(self.api.patch_taskaction, namespace, name, {"metadata": metadata})
             except ApiError as exc:
                 if exc.status != 404:
                     raise
         elif plan.terminal_labels:
-            body = self.taskactions.put(await self.api.patch_taskaction(namespace, name, {"metadata": {"labels": plan.terminal_labels}}))
+            # Unguarded: labels are merged, so a newer object loses nothing.
+            body = await self._written(self.api.patch_taskaction, namespace, name, {"metadata": {"labels": plan.terminal_labels}})
         for event in plan.events:
             self.events.record(body, event)
         if plan.waiting_for_parent:
@@ -401,8 +402,9 @@ class Controller:
         else:
             self.pods.discard((namespace, name), seen)
 
-    async def _guarded(self, patch_fn: Any, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        """A write guarded by resourceVersion; on conflict the fresh object replaces our stale one before retrying."""
+    async def _written(self, patch_fn: Any, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A write of ours, its echo known as one. When guarded by resourceVersion (in `patch`), a conflict puts the
+        fresh object in place of our stale one before the retry."""
         key = (namespace, name)
         try:
             with self.taskaction_echoes.writing(key, lambda: self.queue.add(key)) as write:

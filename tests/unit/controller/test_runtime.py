@@ -14,6 +14,8 @@ from taskaction_operator.kube import KubeApi
 from taskaction_operator.kube.transport import Transport
 from taskaction_operator.settings import Settings
 
+from taskaction_operator.reconcile.plan import Plan
+
 from ..builders import NAMESPACE, ROOT_NAME, spec, started_status, succeeded_pod, taskaction
 from ..kube.loopback import serving
 
@@ -94,3 +96,29 @@ async def test_a_parent_the_server_says_is_gone_is_forgotten() -> None:
         assert await controller._parent(controller.taskactions.get((NAMESPACE, CHILD))) is None
 
         assert controller.taskactions.get((NAMESPACE, ROOT_NAME)) is None
+
+
+async def test_the_echo_of_the_terminal_labels_alone_is_not_news() -> None:
+    """A finished action that holds no finalizer gets its terminal labels in an unguarded write. Its watch event, here
+    delivered before the write's answer, is that write's echo: no reconcile is queued for it."""
+    finished = taskaction(status={**started_status(), "pluginPhase": "PhaseSuccess"}, resource_version="1001")
+    labelled = finished_action() | {"metadata": {**finished_action()["metadata"], "resourceVersion": "1002"}}
+    holder: list[Controller] = []
+
+    async def patch(request: web.Request) -> web.Response:
+        holder[0].on_taskaction_event("MODIFIED", labelled)
+        return web.json_response(labelled)
+
+    async with serving({}, patches={"/apis/flyte.org/v1/namespaces/{namespace}/taskactions/{name}": patch}) as url:
+        api = KubeApi(Transport(url), qps=100, burst=10, max_inflight=4)
+        holder.append(Controller(api, Settings(read_outputs=False)))
+        try:
+            ctl = holder[0]
+            ctl.on_taskaction_event("MODIFIED", finished)
+            key = await ctl.queue.get()
+            assert await ctl.apply(finished, Plan(terminal_labels=TERMINAL_LABELS)) is None
+            ctl.queue.done(key)
+            assert ctl.taskactions.get((NAMESPACE, ROOT_NAME))["metadata"]["labels"] == TERMINAL_LABELS
+            assert len(ctl.queue) == 0
+        finally:
+            await api.close()

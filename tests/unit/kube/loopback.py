@@ -1,4 +1,4 @@
-"""Loopback HTTP servers standing in for an API server's answers: any GET handlers, and one that streams a response
+"""Loopback HTTP servers standing in for an API server's answers: any GET (and PATCH) handlers, and one that streams a response
 slowly, chunk by chunk, as the API server streams watches and pod logs."""
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @asynccontextmanager
-async def serving(gets: dict[str, Handler]) -> AsyncIterator[str]:
-    """The URL of a server on 127.0.0.1 (a port of its own) answering GET of each path with its handler."""
+async def serving(gets: dict[str, Handler], patches: dict[str, Handler] | None = None) -> AsyncIterator[str]:
+    """The URL of a server on 127.0.0.1 (a port of its own) answering GET (PATCH) of each path with its handler."""
     app = web.Application()
     for path, handler in gets.items():
         app.router.add_get(path, handler)
+    for path, handler in (patches or {}).items():
+        app.router.add_patch(path, handler)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
