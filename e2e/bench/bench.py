@@ -313,6 +313,9 @@ def timeline_figures(timeline: Timeline) -> dict[str, Any]:
                                    "mean": round(1000 * statistics.fmean(done)) if done else None},
         "pod_to_pod_succeeded_ms": {"p50": ms(runs, 50), "p99": ms(runs, 99)},
         "pod_succeeded_to_succeeded_ms": {"p50": ms(after_pod, 50), "p99": ms(after_pod, 99)},
+        **{f"{stage}_ms": {"p50": ms(values, 50), "p99": ms(values, 99)} for stage, values in timeline.stage_latencies().items()},
+        "pod_writes_while_running_per_pod": round(timeline.writes_while_running / max(1, len(timeline.running)), 2),
+        "pod_writers_while_running": dict(timeline.running_writers.most_common()),
     }
 
 

@@ -21,6 +21,9 @@ def one_line(f: dict[str, Any]) -> str:
         f"create->Succeeded p50/p99 {f['create_to_succeeded_ms']['p50']}/{f['create_to_succeeded_ms']['p99']} ms",
         f"pod->pod Succeeded p50/p99 {split(f, 'pod_to_pod_succeeded_ms')}",
         f"pod Succeeded->Succeeded p50/p99 {split(f, 'pod_succeeded_to_succeeded_ms')}",
+        f"pod->scheduled {split(f, 'pod_to_scheduled_ms')}, scheduled->Running {split(f, 'scheduled_to_running_ms')}, "
+        f"Running->pod Succeeded {split(f, 'running_to_pod_succeeded_ms')}",
+        f"pod writes while Running {f.get('pod_writes_while_running_per_pod')}/pod {f.get('pod_writers_while_running') or ''}",
         f"writes/action {f['api_writes_per_action']} (executor's {f['executor_writes_per_action']})",
     ]
     if "cpu_seconds" in f:
@@ -52,6 +55,10 @@ def rows(phase: dict[str, Any]) -> list[tuple[str, Any]]:
          f"{seconds(phase['create_to_succeeded_ms']['p50'])} / {seconds(phase['create_to_succeeded_ms']['p99'])}"),
         ("pod -> pod Succeeded p50 / p99 (s)", p50_p99(phase, "pod_to_pod_succeeded_ms")),
         ("pod Succeeded -> action Succeeded p50 / p99 (s)", p50_p99(phase, "pod_succeeded_to_succeeded_ms")),
+        ("of pod -> pod Succeeded: pod -> scheduled p50 / p99 (s)", p50_p99(phase, "pod_to_scheduled_ms")),
+        ("of pod -> pod Succeeded: scheduled -> Running p50 / p99 (s)", p50_p99(phase, "scheduled_to_running_ms")),
+        ("of pod -> pod Succeeded: Running -> pod Succeeded p50 / p99 (s)", p50_p99(phase, "running_to_pod_succeeded_ms")),
+        ("writes to a Running pod, per pod (each restarts kwok's 1 s)", phase.get("pod_writes_while_running_per_pod", "")),
         ("CPU seconds of the executor", phase.get("cpu_seconds", "")),
         ("CPU per action (ms)", phase.get("cpu_ms_per_action", "")),
         ("peak RSS (MiB)", phase.get("peak_rss_mib", "")),
@@ -203,7 +210,12 @@ def markdown(results: dict[str, Any], png: Path) -> str:
         "with a plain async client. Create = the create request answered; pod and Succeeded = the first event of "
         "watches opened before the first create; pod Succeeded = its pod's first event in phase Succeeded, so that "
         "create -> Succeeded splits into create -> pod, pod -> pod Succeeded (the scheduler and kwok) and pod Succeeded "
-        "-> action Succeeded (what the executor adds after the pod's own work: 0 for raw pods). "
+        "-> action Succeeded (what the executor adds after the pod's own work: 0 for raw pods); pod -> pod Succeeded splits "
+        "again into pod -> scheduled (kube-scheduler's bind), scheduled -> Running (kwok) and Running -> pod Succeeded "
+        "(kwok's 1 s, counted from the pod's last update: \"writes to a Running pod\" counts the updates that restart it). "
+        "kwok-controller plays pods with 32 workers (e2e/kwok/kwokctl.yaml; its default 4 capped the whole cluster at "
+        "4 pod transitions per API write latency, and so made the executor that loads the API server more look slower "
+        "by a queue in kwok). "
         f"At once: {results['concurrency']} creates in flight. CPU and RSS: "
         "the executor's process (psutil). API writes: the API server's `apiserver_request_total`, every verb but "
         "GET/LIST/WATCH, before and after each phase; \"the executor's\" leaves out the bench's own creates, the "

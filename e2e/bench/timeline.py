@@ -1,12 +1,17 @@
-"""When each action of a phase was created, got its pod and Succeeded, as seen by watches opened before the first
-create. Events are parsed as plain JSON lines (no client models): the bench shares the machine's cores with the side
-it measures, so it spends as little CPU per event as it can."""
+"""When each action of a phase was created, got its pod (scheduled, Running, Succeeded) and Succeeded, as seen by
+watches opened before the first create. Events are parsed as plain JSON lines (no client models): the bench shares the
+machine's cores with the side it measures, so it spends as little CPU per event as it can.
+
+kwok ends a pod its delay after the pod's LAST update while Running (e2e/kwok/stages.yaml), so every write to a
+Running pod restarts its clock: the timeline counts those writes and names their writers (the managedFields entries
+each one changed), so that a late pod says who held it up."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -20,20 +25,41 @@ class Timeline:
     expected: int
     created: dict[str, float] = field(default_factory=dict)  # the create request answered (monotonic seconds)
     pod: dict[str, float] = field(default_factory=dict)  # first watch event of its pod
+    scheduled: dict[str, float] = field(default_factory=dict)  # first watch event of its pod bound to a node
+    running: dict[str, float] = field(default_factory=dict)  # first watch event of its pod in phase Running
     succeeded: dict[str, float] = field(default_factory=dict)  # first watch event saying Succeeded
     pod_succeeded: dict[str, float] = field(default_factory=dict)  # first watch event of its pod in phase Succeeded
     started: float = 0.0  # the first create sent
     succeeds_by_pod: bool = False  # raw pods: the pod's own phase is the end
     complete: asyncio.Event = field(default_factory=asyncio.Event)
+    writes_while_running: int = 0  # updates of a Running pod after the one that made it Running
+    running_writers: Counter = field(default_factory=Counter)  # "manager operation[/subresource]" -> such updates
+    _managed: dict[str, set] = field(default_factory=dict)  # a Running pod's managedFields entries, last seen
 
     def saw_pod(self, pod: dict) -> None:
         name = action_name(pod)
         now = time.monotonic()
         self.pod.setdefault(name, now)
-        if pod.get("status", {}).get("phase") == "Succeeded":
+        if pod.get("spec", {}).get("nodeName"):
+            self.scheduled.setdefault(name, now)
+        phase = pod.get("status", {}).get("phase")
+        if phase == "Running":
+            self._saw_running(name, pod, now)
+        elif phase == "Succeeded":
+            self._managed.pop(name, None)
             self.pod_succeeded.setdefault(name, now)
             if self.succeeds_by_pod:
                 self._done(name, now)
+
+    def _saw_running(self, name: str, pod: dict, now: float) -> None:
+        entries = {(f.get("manager"), f.get("operation"), f.get("subresource", ""), f.get("time"), json.dumps(f.get("fieldsV1")))
+                   for f in pod["metadata"].get("managedFields") or ()}
+        if name in self.running:
+            self.writes_while_running += 1
+            for manager, operation, subresource, _, _ in entries - self._managed.get(name, set()):
+                self.running_writers[f"{manager} {operation}{'/' + subresource if subresource else ''}"] += 1
+        self.running.setdefault(name, now)
+        self._managed[name] = entries
 
     def saw_taskaction(self, action: dict) -> None:
         for condition in action.get("status", {}).get("conditions") or ():
@@ -58,6 +84,13 @@ class Timeline:
     def pod_run_latencies(self) -> list[float]:
         """Its pod first seen -> its pod Succeeded: scheduling and kwok's run, the same for every executor."""
         return [t - self.pod[n] for n, t in self.pod_succeeded.items() if n in self.pod]
+
+    def stage_latencies(self) -> dict[str, list[float]]:
+        """pod -> pod Succeeded in its stages: the scheduler's bind, kwok's Running, kwok's delay (and whatever
+        restarted it)."""
+        stages = (("pod_to_scheduled", self.pod, self.scheduled), ("scheduled_to_running", self.scheduled, self.running),
+                  ("running_to_pod_succeeded", self.running, self.pod_succeeded))
+        return {name: [end[n] - t for n, t in start.items() if n in end] for name, start, end in stages}
 
     def series(self) -> list[tuple[float, float]]:
         """(created, seconds after the phase began; create -> Succeeded) of every finished action, in creation order."""

@@ -191,7 +191,7 @@ def test_rendered_env_is_what_the_operator_reads(helm: Helm, monkeypatch: pytest
     settings = Settings()
     assert settings.namespaces == ["team-a", "team-b"]
     assert (settings.bind_address, settings.metrics_port, settings.health_port) == ("0.0.0.0", 8080, 8081)
-    assert (settings.log_format, settings.max_concurrent_reconciles, settings.api_qps, settings.api_burst) == ("json", 64, 300, 1000000)
+    assert (settings.log_format, settings.max_concurrent_reconciles, settings.api_qps, settings.api_burst) == ("json", 64, 500, 1000000)
     assert (settings.gc_interval_seconds, settings.gc_ttl_seconds, settings.read_outputs) == (1800, 86400, True)
     assert (settings.storage_endpoint, settings.storage_region) == ("http://seaweedfs.storage:8333", "us-east-1")
     # defaultEnvVars merged with what the actions service adds to task pods.
