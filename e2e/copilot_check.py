@@ -35,7 +35,7 @@ from taskaction_operator.api.models import TaskAction  # noqa: E402
 from taskaction_operator.pods import templating  # noqa: E402
 from taskaction_operator.pods.builder import build_pod  # noqa: E402
 from taskaction_operator.storage import paths  # noqa: E402
-from taskaction_operator.storage.filesystems import close_filesystems, filesystem_for  # noqa: E402
+from taskaction_operator.storage.objects import read_object, write_object  # noqa: E402
 from taskaction_operator.storage.outputs import OutputCheck, check_outputs  # noqa: E402
 from tests.storage.sdk_tasks import container  # noqa: E402
 from tests.support.kubelet_standin import DEFAULT_IMAGES, Image, PodRecord, run_pod_locally  # noqa: E402
@@ -62,7 +62,7 @@ async def run(seaweedfs: SeaweedFS, copilot: str, workdir: Path, template: tasks
     settings = seaweedfs.settings(pod_storage_endpoint=seaweedfs.endpoint, pod_storage_secret=SECRET)
     if inputs is not None:
         uri = paths.inputs_file(ta.spec.input_uri or "")
-        await filesystem_for(uri, settings)._pipe_file(uri, inputs.SerializeToString())
+        await write_object(uri, inputs.SerializeToString(), settings)
     pod = build_pod(ta, template, 1, settings, inputs=rendered)
     images = DEFAULT_IMAGES.with_images({settings.copilot_image: Image(binaries={"/bin/flyte-copilot": copilot}), "alpine:": Image(cmd=("sh",))})
     secrets = {SECRET: {"access-key-id": seaweedfs.access_key, "secret-access-key": seaweedfs.secret_key}}
@@ -80,7 +80,7 @@ async def inputs_in_outputs_out(seaweedfs: SeaweedFS, copilot: str, workdir: Pat
     assert set(record.exit_codes.values()) == {0}, record.exit_codes
     assert check == OutputCheck(outputs_found=True), check
     uri = f"{prefix}/outputs.pb"
-    outputs = literals_pb2.LiteralMap.FromString(await filesystem_for(uri, seaweedfs.settings())._cat_file(uri))
+    outputs = literals_pb2.LiteralMap.FromString(await read_object(uri, seaweedfs.settings()))
     assert outputs == literals_pb2.LiteralMap(literals={"o0": integer(9)}), outputs
     return f"pod {record.phase}, exit codes {record.exit_codes}; {prefix}/outputs.pb: o0=9, no error.pb"
 
@@ -107,7 +107,6 @@ async def main() -> int:
             except AssertionError as exc:
                 failed = True
                 print(f"FAIL {scenario.__name__}: {exc}")
-        await close_filesystems()
     return 1 if failed else 0
 
 

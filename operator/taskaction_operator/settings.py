@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     )
     storage_endpoint: str | None = Field(None, description="S3 endpoint URL (SeaweedFS, MinIO...); None means AWS.")
     storage_region: str | None = Field(None, description="S3 region.")
-    storage_access_key_id: str | None = Field(None, description="S3 credentials; unset: AWS_* / FLYTE_AWS_* of the environment, or IRSA.")
+    storage_access_key_id: str | None = Field(None, description="S3 credentials; unset: AWS_* / FLYTE_AWS_* of the environment, else IRSA, ECS/EKS Pod Identity or instance metadata (obstore's chain: never ~/.aws files).")
     storage_secret_access_key: str | None = Field(None, repr=False, description="S3 credentials (with storage_access_key_id).")
 
     # Code bundles of templates whose container does not fetch its own (no --tgz): an init container does.

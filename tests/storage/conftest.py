@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 
 import pytest
 
-from taskaction_operator.storage.filesystems import close_filesystems
 from tests.support.seaweedfs import seaweedfs_fixture
 
 seaweedfs = seaweedfs_fixture(scope="session")
@@ -15,14 +13,8 @@ seaweedfs = seaweedfs_fixture(scope="session")
 
 @pytest.fixture(autouse=True)
 def _no_storage_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings and s3fs read TASKACTION_*, AWS_* and FLYTE_AWS_*: the tier must not depend on the shell it runs in
+    """Settings and obstore read TASKACTION_*, AWS_* and FLYTE_AWS_*: the tier must not depend on the shell it runs in
     (and must never reach a real AWS endpoint)."""
     for key in list(os.environ):
         if key.upper().startswith(("TASKACTION_", "AWS_", "FLYTE_AWS_")):
             monkeypatch.delenv(key, raising=False)
-
-
-@pytest.fixture(scope="session", autouse=True)
-async def _close_storage_clients() -> AsyncIterator[None]:
-    yield
-    await close_filesystems()

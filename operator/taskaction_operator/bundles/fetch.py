@@ -36,13 +36,12 @@ from .errors import (
     BundleError,
     BundleFailure,
 )
-from .objects import FsspecSource, RemoteObject, S3Source, source_for
+from .objects import REQUEST_TIMEOUT_SECONDS, FsspecSource, RemoteObject, S3Source, source_for
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 DEFAULT_CONCURRENCY = 4
-REQUEST_TIMEOUT_SECONDS = 60.0
 # Other environment values that are secrets, whichever pair s3_options picked.
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "FLYTE_AWS_SECRET_ACCESS_KEY")
 
@@ -143,7 +142,7 @@ def scrub(text: str) -> str:
 class RetryPolicy:
     """Exponential backoff with jitter: `tries` attempts per request, 0.5/1/2/4 s apart (at most, jittered down to
     half), all within `deadline` seconds of the request's first failure. Worst case, a store that accepts
-    connections and never answers: one read timeout (20 s, storage.filesystems) + 35 s = 55 s."""
+    connections and never answers: one read timeout (20 s, storage.s3) + 35 s = 55 s."""
 
     tries: int = 5
     base_delay: float = 0.5

@@ -1,27 +1,25 @@
 """Where a bundle's bytes come from: `s3://` through obstore, every other scheme through the operator's fsspec
 filesystems (storage.filesystems: file://, gs://, https://...).
 
-S3 goes through obstore (Rust's object_store, as the Flyte SDK's own downloads do) rather than s3fs: a new s3fs
-client parses botocore's service models first, about 0.1 s of one core before the first request of every bootstrap,
-and obstore moves the bytes without holding the GIL, which the inflate and the tar writes need. Endpoint, region and
-static credentials are the storage module's (`s3_options`: AWS_* / FLYTE_AWS_*); without static ones, obstore's
-own chain applies (web identity / IRSA, container credentials, instance metadata). Its retries are off: the caller's
-loop (fetch.Download) is the one with a budget.
+S3 goes through obstore (as the Flyte SDK's own downloads do) rather than s3fs: a new s3fs client parses botocore's
+service models first, about 0.1 s of one core before the first request of every bootstrap, and obstore moves the
+bytes without holding the GIL, which the inflate and the tar writes need. The store, its endpoint and credentials are
+storage.s3's (the operator's own): static ones from AWS_* / FLYTE_AWS_*, else obstore's chain. Its retries are off:
+the caller's loop (fetch.Download) is the one with a budget, and obstore's errors reach it as they are (fetch.classify).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
+from ..storage import s3
 from ..storage.filesystems import S3_SCHEMES, FromEnvironment, close_filesystems, filesystem_for, s3_options, scheme_of
 
-# storage.filesystems' connect and read (stall) timeouts; a whole request is bounded by the caller (fetch: 60 s), so
-# obstore's own bound (30 s by default, too short for a range over a slow link) is set to the same.
-CONNECT_TIMEOUT = "5s"
-READ_TIMEOUT = "20s"
-REQUEST_TIMEOUT = "60s"
+# A whole request's bound (fetch.Download's); obstore's own (30 s by default, too short for a range over a slow link)
+# is set to the same.
+REQUEST_TIMEOUT_SECONDS = 60.0
+BOOTSTRAP_POLICY = s3.RequestPolicy(max_retries=0, timeout_seconds=REQUEST_TIMEOUT_SECONDS)
 
 
 @dataclass
@@ -54,34 +52,9 @@ class S3Source:
     """One s3:// object through obstore. Reads return obstore `Bytes` (a buffer, no copy into Python)."""
 
     def __init__(self, uri: str) -> None:
-        from obstore.store import S3Store  # imported here: the operator itself never reads through obstore
-
         self.uri = uri
-        parts = urlsplit(uri)
-        if not parts.netloc:
-            raise ValueError("no bucket in the URI")
-        self.key = parts.path.lstrip("/")
-        options = s3_options(FromEnvironment())
-        config: dict[str, Any] = {}
-        if options.endpoint_url:
-            config["endpoint"] = options.endpoint_url
-            config["virtual_hosted_style_request"] = False  # SeaweedFS, MinIO, in-cluster services: by path
-        if options.region:
-            config["region"] = options.region
-        if options.key and options.secret:
-            config["access_key_id"] = options.key
-            config["secret_access_key"] = options.secret
-        self.store = S3Store(
-            parts.netloc,
-            client_options={
-                "allow_http": (options.endpoint_url or "").startswith("http://"),
-                "connect_timeout": CONNECT_TIMEOUT,
-                "read_timeout": READ_TIMEOUT,
-                "timeout": REQUEST_TIMEOUT,
-            },
-            retry_config={"max_retries": 0},
-            **config,
-        )
+        bucket, self.key = s3.bucket_and_key(uri)
+        self.store = s3.store_for(bucket, s3_options(FromEnvironment()), BOOTSTRAP_POLICY)
 
     async def stat(self) -> RemoteObject:
         import obstore
@@ -109,7 +82,7 @@ class FsspecSource:
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
-        fs = filesystem_for(uri, FromEnvironment())
+        fs = filesystem_for(uri)
         if hasattr(fs, "retries"):
             fs.retries = 1  # a filesystem's own retry loop: the caller's is the one with a budget
         self.fs = fs

@@ -26,7 +26,8 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import DecodeError
 
 from .. import metrics
-from ..storage.filesystems import StorageSettings, filesystem_for, scheme_of, secrets_of
+from ..storage.filesystems import StorageSettings, scheme_of, secrets_of
+from ..storage.objects import read_object, write_object
 from ..storage.outputs import one_line
 
 HIT = catalog_pb2.CACHE_HIT
@@ -177,12 +178,12 @@ class CacheClient:
         else:
             if output.output_uri == outputs_uri:
                 return
-            data = await filesystem_for(output.output_uri, self._storage)._cat_file(output.output_uri)
+            data = await read_object(output.output_uri, self._storage)
             try:
                 literals_pb2.LiteralMap.FromString(data)
             except DecodeError as exc:
                 raise ValueError(f"{output.output_uri} holds no outputs ({len(data)} bytes)") from exc
-        await filesystem_for(outputs_uri, self._storage)._pipe_file(outputs_uri, data)
+        await write_object(outputs_uri, data, self._storage)
 
     async def put(self, key: str, task_id: identifier_pb2.Identifier, outputs_uri: str, execution: Execution, now: datetime) -> CacheAnswer:
         return _counted("put", await self._put(key, task_id, outputs_uri, execution, now))

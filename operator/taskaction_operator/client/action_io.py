@@ -9,7 +9,7 @@ from flyteidl2.task import common_pb2
 
 from ..settings import Settings
 from ..storage import paths
-from ..storage.filesystems import LOCAL_SCHEMES, filesystem_for, scheme_of
+from ..storage.objects import read_object, write_object
 from .errors import NotFound
 from .literals import from_literal, to_literal
 
@@ -34,10 +34,7 @@ async def write_inputs(uri: str, *, settings: Settings | None = None, **values: 
     """Write `inputs.pb` (flyteidl2.task.Inputs) at `uri` (a prefix or the file); returns the file's URI."""
     path = paths.inputs_file(uri)  # where the pod reads it
     data = inputs_message(**values).SerializeToString()
-    fs = filesystem_for(path, settings or Settings())
-    if scheme_of(path) in LOCAL_SCHEMES:
-        await fs._makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    await fs._pipe_file(path, data)
+    await write_object(path, data, settings or Settings())
     return path
 
 
@@ -50,9 +47,8 @@ def outputs_to_dict(data: bytes) -> dict[str, Any]:
 async def read_outputs(uri: str, *, settings: Settings | None = None) -> dict[str, Any]:
     """The outputs of an action from its output prefix (`output_uri(ta)`) or the outputs.pb file itself."""
     path = _file(uri, "outputs.pb")
-    fs = filesystem_for(path, settings or Settings())
     try:
-        data = await fs._cat_file(path)
+        data = await read_object(path, settings or Settings())
     except FileNotFoundError as exc:
         raise NotFound(f"no outputs at {path}") from exc
     return outputs_to_dict(data)

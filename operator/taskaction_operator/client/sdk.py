@@ -40,7 +40,8 @@ from flyteidl2.task import common_pb2
 from ..api import constants as c
 from ..settings import Settings
 from ..storage import paths
-from ..storage.filesystems import LOCAL_SCHEMES, filesystem_for, scheme_of, secrets_of
+from ..storage.filesystems import secrets_of
+from ..storage.objects import put_file, write_object
 from ..storage.outputs import one_line
 from . import errors, manifests, names
 
@@ -270,11 +271,8 @@ def bundle_upload_uri(storage: str, project: str, domain: str, version: str, fil
 
 async def upload_file(local: Path, uri: str, settings: Settings) -> None:
     try:
-        fs = filesystem_for(uri, settings)
-        if scheme_of(uri) in LOCAL_SCHEMES:
-            await fs._makedirs(uri.rsplit("/", 1)[0], exist_ok=True)
-        await fs._put_file(str(local), uri)
-    except Exception as exc:  # botocore, aiohttp and OS errors alike: one line, secrets scrubbed
+        await put_file(local, uri, settings)
+    except Exception as exc:  # obstore, fsspec and OS errors alike: one line, secrets scrubbed
         raise failure(f"uploading the code bundle to {uri}", exc, secrets_of(settings)) from exc
 
 
@@ -282,10 +280,7 @@ async def write_inputs_file(input_uri: str, inputs: common_pb2.Inputs, settings:
     """Writes the file the operator gives the pod as `--inputs`."""
     uri = paths.inputs_file(input_uri)
     try:
-        fs = filesystem_for(uri, settings)
-        if scheme_of(uri) in LOCAL_SCHEMES:
-            await fs._makedirs(uri.rsplit("/", 1)[0], exist_ok=True)
-        await fs._pipe_file(uri, inputs.SerializeToString())
+        await write_object(uri, inputs.SerializeToString(), settings)
     except Exception as exc:  # as upload_file
         raise failure(f"writing {uri}", exc, secrets_of(settings)) from exc
     return uri

@@ -9,7 +9,8 @@ from flyteidl2.core import literals_pb2
 from flyteidl2.task import common_pb2
 from google.protobuf.message import DecodeError
 
-from .filesystems import StorageSettings, filesystem_for, secrets_of
+from .filesystems import StorageSettings, secrets_of
+from .objects import read_object
 from .outputs import TIMEOUT_SECONDS, one_line
 
 
@@ -21,8 +22,7 @@ class InputsLookup:
 
 async def read_inputs(uri: str, settings: StorageSettings) -> InputsLookup:
     try:
-        fs = filesystem_for(uri, settings)
-        data = await asyncio.wait_for(fs._cat_file(uri), TIMEOUT_SECONDS)
+        data = await asyncio.wait_for(read_object(uri, settings), TIMEOUT_SECONDS)
         inputs = common_pb2.Inputs.FromString(data)
     except FileNotFoundError:
         return InputsLookup(error=f"inputs not found at {uri}")

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
-
 from flyteidl2.core import execution_pb2
 from google.protobuf.message import DecodeError
 
 from ..api.constants import KIND_SYSTEM, KIND_USER
 from ..api.phase import ExecError
-from .filesystems import StorageSettings, filesystem_for, secrets_of
+from .filesystems import StorageSettings, secrets_of
+from .objects import list_directory, read_object
 
 ERROR_FILE = "error.pb"
 OUTPUTS_FILE = "outputs.pb"
@@ -72,18 +71,6 @@ class _Undecodable(Exception):
     pass
 
 
-class _NoBucket(Exception):
-    pass
-
-
-def _not_found(exc: FileNotFoundError, path: str) -> None:
-    """A missing object is an answer; a missing bucket is a misconfiguration (s3fs maps both to FileNotFoundError)."""
-    cause = exc.__cause__
-    code = (getattr(cause, "response", None) or {}).get("Error", {}).get("Code")
-    if code == "NoSuchBucket" or type(cause).__name__ == "NoSuchBucket":
-        raise _NoBucket(f"reading {path}: the bucket does not exist") from exc
-
-
 def one_line(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
@@ -100,35 +87,19 @@ def _reason(action: str, exc: BaseException, secrets: tuple[str, ...]) -> str:
 async def _check(prefix: str, settings: StorageSettings) -> OutputCheck:
     """One listing of the prefix tells whether error.pb and outputs.pb are there (a GET of error.pb, mostly a 404, and
     a HEAD of outputs.pb cost the operator 2.5 times the CPU); error.pb is read only when listed."""
-    fs = filesystem_for(prefix, settings)
-    directory = prefix.rstrip("/")
+    listed = await list_directory(prefix, settings)
+    outputs = listed.get(OUTPUTS_FILE)
+    outputs_found = outputs is not None and outputs.is_file
+    error_file = listed.get(ERROR_FILE)
+    if error_file is None:
+        return OutputCheck(outputs_found=outputs_found)
+    error_path = output_file(prefix, ERROR_FILE)
+    data = await read_object(error_path, settings)
     try:
-        listed = await fs._ls(directory, detail=True)
-    except FileNotFoundError as exc:
-        _not_found(exc, directory)
-        listed = []
-    entries = {entry["name"].rstrip("/").rsplit("/", 1)[-1]: entry for entry in listed}
-    if ERROR_FILE in entries:
-        error_path = output_file(prefix, ERROR_FILE)
-        data = await fs._cat_file(error_path)
-        try:
-            error, recoverable = error_from_document(data, error_path)
-        except DecodeError as exc:
-            raise _Undecodable(f"{error_path} is not an ErrorDocument ({len(data)} bytes): {exc}") from exc
-        outputs = entries.get(OUTPUTS_FILE)
-        return OutputCheck(error=error, recoverable=recoverable, outputs_found=_is_file(outputs), error_version=_version(entries[ERROR_FILE]))
-    return OutputCheck(outputs_found=_is_file(entries.get(OUTPUTS_FILE)))
-
-
-def _is_file(entry: dict[str, Any] | None) -> bool:
-    return entry is not None and entry.get("type") == "file"
-
-
-def _version(entry: dict[str, Any]) -> str | None:
-    """ETag and modification time as the store's listing reports them (s3, gs, abfs name them differently), or None."""
-    etag = entry.get("ETag") or entry.get("etag") or ""
-    modified = entry.get("LastModified") or entry.get("last_modified") or entry.get("updated") or entry.get("mtime") or ""
-    return f"{etag}|{modified}" if etag or modified else None
+        error, recoverable = error_from_document(data, error_path)
+    except DecodeError as exc:
+        raise _Undecodable(f"{error_path} is not an ErrorDocument ({len(data)} bytes): {exc}") from exc
+    return OutputCheck(error=error, recoverable=recoverable, outputs_found=outputs_found, error_version=error_file.version)
 
 
 async def check_outputs(output_prefix: str, settings: StorageSettings, *, timeout: float = TIMEOUT_SECONDS) -> OutputCheck:
@@ -137,7 +108,7 @@ async def check_outputs(output_prefix: str, settings: StorageSettings, *, timeou
     try:
         async with asyncio.timeout(timeout):
             return await _check(output_prefix, settings)
-    except (_Undecodable, _NoBucket) as exc:
+    except _Undecodable as exc:
         return OutputCheck(storage_error=one_line(str(exc), secrets))
     except TimeoutError:
         return OutputCheck(storage_error=f"reading {output_prefix}: no answer from storage within {timeout:g}s")

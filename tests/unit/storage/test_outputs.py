@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flyteidl2.core import execution_pb2
@@ -166,36 +167,34 @@ def test_secrets_stay_out_of_reprs_and_descriptions() -> None:
     assert "the-secret-value" not in repr(Settings(storage_secret_access_key="the-secret-value"))
 
 
-async def test_one_filesystem_per_scheme_and_options(settings: Settings) -> None:
-    a = filesystems.filesystem_for("s3://bucket-a/x", Settings(storage_endpoint="http://127.0.0.1:1"))
-    b = filesystems.filesystem_for("s3://bucket-b/y", Settings(storage_endpoint="http://127.0.0.1:1"))
-    c = filesystems.filesystem_for("s3://bucket-a/x", Settings(storage_endpoint="http://127.0.0.1:2"))
-    assert a is b and a is not c
-    assert filesystems.filesystem_for("file:///tmp/x", settings) is filesystems.filesystem_for("/tmp/y", settings)
+async def test_one_filesystem_per_scheme_and_loop_and_none_for_s3() -> None:
+    local = filesystems.filesystem_for("file:///tmp/x")
+    assert filesystems.filesystem_for("/tmp/y") is local
     await filesystems.close_filesystems()
-    assert filesystems.filesystem_for("s3://bucket-a/x", Settings(storage_endpoint="http://127.0.0.1:1")) is not a
+    assert filesystems.filesystem_for("file:///tmp/x") is not local
     await filesystems.close_filesystems()
+    for uri in ("s3://bucket/x", "s3a://bucket/x"):  # storage.s3's, through obstore
+        with pytest.raises(ValueError):
+            filesystems.filesystem_for(uri)
 
 
 async def test_storage_errors_are_one_line_without_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "s3cr3t-value-0123456789"
 
-    class Failing:
-        async def _ls(self, path: str, detail: bool) -> list[dict[str, str]]:
-            raise ConnectionError(f"signature with {secret} refused\nsecond line")
+    async def failing(uri: str, settings: Settings) -> dict[str, Any]:
+        raise ConnectionError(f"signature with {secret} refused\nsecond line")
 
-    monkeypatch.setattr(outputs, "filesystem_for", lambda uri, settings: Failing())
+    monkeypatch.setattr(outputs, "list_directory", failing)
     settings = Settings(storage_access_key_id="ab", storage_secret_access_key=secret)
     check = await check_outputs("s3://bucket/p/a0/1", settings)
     assert check.storage_error == "reading s3://bucket/p/a0/1: ConnectionError: signature with *** refused"
 
 
 async def test_the_check_is_bounded_in_time(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
-    class Hanging:
-        async def _ls(self, path: str, detail: bool) -> list[dict[str, str]]:
-            await asyncio.sleep(3600)
-            return []
+    async def hanging(uri: str, settings: Settings) -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        return {}
 
-    monkeypatch.setattr(outputs, "filesystem_for", lambda uri, settings: Hanging())
+    monkeypatch.setattr(outputs, "list_directory", hanging)
     check = await check_outputs("s3://bucket/p/a0/1", settings, timeout=0.2)
     assert check.storage_error is not None and "0.2s" in check.storage_error
