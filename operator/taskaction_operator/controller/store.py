@@ -195,9 +195,9 @@ class ObjectStore:
         if seen is not None and (current.uid, current.version) == (seen["metadata"].get("uid"), _version(seen)):
             del self._objects[key]
 
-    def values(self) -> list[dict[str, Any]]:
-        """Every object, decoded: for what is rare (the ghost sweep); scans that run often read summaries()."""
-        return [entry.decoded() for entry in self._objects.values()]
+    def versions(self) -> list[tuple[Key, int]]:
+        """The key and resourceVersion of every object, none decoded (the ghost sweep)."""
+        return [(key, entry.version) for key, entry in self._objects.items()]
 
     def summary(self, key: Key) -> Hashable:
         """The summary of what is stored under the key; None when nothing is."""

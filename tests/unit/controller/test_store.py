@@ -100,11 +100,11 @@ def test_discard_keeps_what_a_watch_event_stored_while_the_server_was_asked() ->
     assert store.get(key_of(newer)) == newer
 
 
-def test_values() -> None:
+def test_versions() -> None:
     store = ObjectStore()
     store.put(version("1"))
     store.put(taskaction(name="rabc123-train", resource_version="2"))
-    assert sorted(o["metadata"]["name"] for o in store.values()) == ["rabc123-a0", "rabc123-train"]
+    assert sorted(store.versions()) == [(("flyte", "rabc123-a0"), 1), (("flyte", "rabc123-train"), 2)]
 
 
 def test_a_finished_taskaction_keeps_only_what_is_read_once_finished() -> None:
