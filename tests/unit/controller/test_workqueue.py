@@ -148,6 +148,21 @@ async def test_forget_cancels_a_delayed_add() -> None:
     queue.forget(A)  # forgetting twice is harmless
 
 
+async def test_many_delayed_adds_come_due_in_the_order_of_their_deadlines() -> None:
+    """One loop timer for all of them: each due key comes when its deadline passes, a forgotten one never, and a
+    deadline moved earlier comes once."""
+    queue = WorkQueue()
+    keys = [("flyte", f"rabc123-{i}") for i in range(5)]
+    for i, key in enumerate(keys):
+        queue.add_after(key, 0.02 * (5 - i))  # the last key first
+    queue.forget(keys[4])  # the earliest: the timer for it finds it gone and goes on to the next
+    queue.add_after(keys[0], 0.01)  # moved from the latest to before the others
+    assert queue.delayed == 4
+    assert [await get_now(queue, 1.0) for _ in range(4)] == [keys[0], keys[3], keys[2], keys[1]]
+    await asyncio.sleep(0.15)  # the moved key's first deadline passes too: it does not come again
+    assert await get_now(queue) is None and queue.delayed == 0
+
+
 def sample(metric: str, queue_name: str) -> float | None:
     from prometheus_client import REGISTRY
 
