@@ -17,6 +17,7 @@ from typing import Any
 from ..api import constants as c
 from ..kube import TRANSPORT_ERRORS, ApiError, KubeApi
 from .store import Key, ObjectStore, key_of
+from .watches import PAGE_SIZE
 
 logger = logging.getLogger(__name__)
 SETTLE_SECONDS = 5.0  # after a relist is noticed, before listing: the new watch is established by then
@@ -40,7 +41,7 @@ async def _listing(
     keys: set[Key] = set()
     cont: str | None = None
     while True:
-        listing = await page(namespace, selector, 500, cont)
+        listing = await page(namespace, selector, PAGE_SIZE, cont)
         keys.update(key_of(item) for item in listing.get("items") or [])
         cont = (listing.get("metadata") or {}).get("continue")
         if not cont:
