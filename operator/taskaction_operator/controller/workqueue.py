@@ -27,7 +27,8 @@ class WorkQueue:
         self._deadlines: dict[Hashable, float] = {}
         self._heap: list[tuple[float, int, Hashable]] = []
         self._order = itertools.count()  # ties in the heap are broken by it, never by comparing keys
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None  # uvloop's, for a deadline under 0.5 ms away, has no when()
+        self._timer_at = 0.0
         self._added_at: dict[Hashable, float] = {}
         self._delayed_while_processing: set[Hashable] = set()
         labels = (name, name)
@@ -74,10 +75,10 @@ class WorkQueue:
             return
         earliest = self._heap[0][0]
         if self._timer is not None:
-            if self._timer.when() <= earliest:
+            if self._timer_at <= earliest:
                 return
             self._timer.cancel()
-        self._timer = loop.call_at(earliest, self._fire)
+        self._timer, self._timer_at = loop.call_at(earliest, self._fire), earliest
 
     def _fire(self) -> None:
         self._timer = None

@@ -163,6 +163,20 @@ async def test_many_delayed_adds_come_due_in_the_order_of_their_deadlines() -> N
     assert await get_now(queue) is None and queue.delayed == 0
 
 
+def test_delayed_adds_under_uvloop_the_operators_loop() -> None:
+    """uvloop runs a deadline under 0.5 ms away as a plain Handle (no when()): the queue arms its timer the same."""
+    import uvloop
+
+    async def scenario() -> list:
+        queue = WorkQueue()
+        queue.add_after(A, 5.0)
+        queue.add_after(B, 0.0001)  # the timer for it is a plain Handle
+        queue.add_after(("flyte", "rabc123-c"), 0.0002)
+        return [await get_now(queue, 1.0), await get_now(queue, 1.0), queue.delayed]
+
+    assert uvloop.run(scenario()) == [B, ("flyte", "rabc123-c"), 1]
+
+
 def sample(metric: str, queue_name: str) -> float | None:
     from prometheus_client import REGISTRY
 
