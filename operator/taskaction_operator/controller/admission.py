@@ -30,19 +30,24 @@ def may_start(body: dict[str, Any]) -> bool:
     return is_task and not plugin_state.is_started(status) and not st.is_terminal(status) and not body["metadata"].get("deletionTimestamp")
 
 
-def _active(pod: dict[str, Any]) -> bool:
-    return not pod["metadata"].get("deletionTimestamp") and (pod.get("status") or {}).get("phase") not in ENDED
+def occupant(pod: dict[str, Any]) -> tuple[str, str] | None:
+    """What the count reads of a pod (the pod store's summary of it): the namespace and run label of a pod that holds
+    a place (not ended, not being deleted), or None."""
+    if pod["metadata"].get("deletionTimestamp") or (pod.get("status") or {}).get("phase") in ENDED:
+        return None
+    return pod["metadata"].get("namespace") or "", (pod["metadata"].get("labels") or {}).get(RUN_LABEL) or ""
 
 
-def start_blocked(pods: Iterable[dict[str, Any]], namespace: str, run: str, settings: Settings) -> str | None:
-    """Why an attempt of `run` in `namespace` may not start now, or None when it may."""
+def start_blocked(occupants: Iterable[tuple[str, str] | None], namespace: str, run: str, settings: Settings) -> str | None:
+    """Why an attempt of `run` in `namespace` may not start now, or None when it may; `occupants` are the pods'
+    `occupant`s."""
     run_label = sanitize_label_value(run)
     in_namespace = in_run = 0
-    for pod in pods:
-        if pod["metadata"].get("namespace") != namespace or not _active(pod):
+    for held in occupants:
+        if held is None or held[0] != namespace:
             continue
         in_namespace += 1
-        in_run += (pod["metadata"].get("labels") or {}).get(RUN_LABEL) == run_label
+        in_run += held[1] == run_label
     # The same words while it waits: the status is not written again at every look.
     if 0 < settings.max_running_per_namespace <= in_namespace:
         return f"waiting for a free place: {settings.max_running_per_namespace} pods run in namespace {namespace} (TASKACTION_MAX_RUNNING_PER_NAMESPACE)"

@@ -17,29 +17,22 @@ from typing import Any
 from ..api import constants as c
 from ..kube import TRANSPORT_ERRORS, ApiError, KubeApi
 from .store import Key, ObjectStore, key_of
+from .watches import PAGE_SIZE
 
 logger = logging.getLogger(__name__)
 SETTLE_SECONDS = 5.0  # after a relist is noticed, before listing: the new watch is established by then
 
 
-def _resource_version(obj: dict[str, Any]) -> int:
-    try:
-        return int(obj["metadata"].get("resourceVersion") or 0)
-    except ValueError:
-        return 0
-
-
 def ghosts(store: ObjectStore, namespaces: Iterable[str | None], listed: set[Key], listed_at: int) -> list[dict[str, Any]]:
     """The stored objects in `namespaces` (None: all) that a listing taken at resourceVersion `listed_at` lacks and
-    that are not newer than it."""
+    that are not newer than it (only those are decoded: the store holds thousands)."""
     scopes = set(namespaces)
-    return [
-        obj
-        for obj in store.values()
-        if (None in scopes or obj["metadata"]["namespace"] in scopes)
-        and key_of(obj) not in listed
-        and _resource_version(obj) <= listed_at
+    found = [
+        store.get(key)
+        for key, version in store.versions()
+        if (None in scopes or key[0] in scopes) and key not in listed and version <= listed_at
     ]
+    return [obj for obj in found if obj is not None]
 
 
 async def _listing(
@@ -48,7 +41,7 @@ async def _listing(
     keys: set[Key] = set()
     cont: str | None = None
     while True:
-        listing = await page(namespace, selector, 500, cont)
+        listing = await page(namespace, selector, PAGE_SIZE, cont)
         keys.update(key_of(item) for item in listing.get("items") or [])
         cont = (listing.get("metadata") or {}).get("continue")
         if not cont:

@@ -7,8 +7,8 @@ upstream's event_batcher.go), retried with capped exponential backoff. Reconcile
 refuses a whole batch when one event is invalid: the actions of such a batch are then sent one per batch, so that one
 bad action backs off alone instead of holding the others back.
 
-What it keeps is bounded by the actions the controller's store holds (a count and a reference to the stored object
-each); the events themselves are derived when they are sent. A deleted action is forgotten as soon as the operator
+What it keeps is bounded by the actions the controller's store holds (a few counts each); the events themselves are
+derived when they are sent, from the TaskAction as the store holds it then. A deleted action is forgotten as soon as the operator
 let go of it (its finalizer removed), not when it is gone: what the abort wait gave up on is never sent later. After a restart the memory is empty, so everything is
 sent again (the service keeps the first event of each (attempt, phase, version) and drops repeats), except for actions
 whose terminal labels are set: those are written only once all events were accepted (reporting/delivery.py).
@@ -49,7 +49,6 @@ BACKOFF_MAX_SECONDS = 30.0
 @dataclass
 class _Action:
     uid: str
-    body: dict[str, Any]
     known: int  # events the latest body calls for
     accepted: int = 0
     sending: bool = False
@@ -69,10 +68,11 @@ class _Part:
 
 
 class ActionReporter:
-    def __init__(self, settings: Settings, pods: ObjectStore, requeue: Callable[[Key], None]):
+    def __init__(self, settings: Settings, taskactions: ObjectStore, pods: ObjectStore, requeue: Callable[[Key], None]):
         self.url = settings.events_service_url
         self.abort_wait_seconds = settings.abort_event_wait_seconds
         self.reporting = action_events.Reporting(settings.events_cluster, settings.logs)
+        self._taskactions = taskactions
         self._pods = pods
         self._requeue = requeue
         self._actions: dict[Key, _Action] = {}
@@ -102,10 +102,10 @@ class ActionReporter:
         known = action_events.count(body)
         tracked = self._actions.get(key)
         if tracked is None or tracked.uid != uid:
-            tracked = _Action(uid, body, known, accepted=known if delivery.all_reported(body) else 0)
+            tracked = _Action(uid, known, accepted=known if delivery.all_reported(body) else 0)
             self._actions[key] = tracked
-        tracked.body, tracked.known = body, known
-        self._settle(key, tracked)
+        tracked.known = known
+        self._settle(key, tracked, body)
 
     def reported(self, body: dict[str, Any]) -> bool:
         """Every event this TaskAction calls for was accepted (always, when reporting is off)."""
@@ -131,14 +131,14 @@ class ActionReporter:
     def pending(self) -> float:
         return float(sum(max(a.known - a.accepted, 0) for a in self._actions.values()))
 
-    def _settle(self, key: Key, tracked: _Action) -> None:
+    def _settle(self, key: Key, tracked: _Action, body: dict[str, Any] | None) -> None:
         """Queue what is left to send; with nothing left, let whatever waited for delivery go on."""
         if tracked.sending:
             return
         if tracked.accepted < tracked.known:
             self._pending[key] = None
             self._wake.set()
-        elif delivery.waits_for_delivery(tracked.body):
+        elif body is not None and delivery.waits_for_delivery(body):
             self._requeue(key)
 
     # Sending ---------------------------------------------------------------------------------------------------
@@ -188,9 +188,12 @@ class ActionReporter:
             if tracked.retry_at > clock or (tracked.alone and batch):
                 continue
             del self._pending[key]
+            body = self._taskactions.get(key)
+            if body is None or body["metadata"].get("uid") != tracked.uid:
+                continue  # gone meanwhile: the controller tells observe()
             namespace, name = key
             events = action_events.action_events(
-                tracked.body, self.reporting, lambda attempt: self._pods.get((namespace, pod_name(name, attempt))), now, tracked.accepted
+                body, self.reporting, lambda attempt: self._pods.get((namespace, pod_name(name, attempt))), now, tracked.accepted
             )[:room]
             if not events:
                 continue
@@ -249,7 +252,7 @@ class ActionReporter:
             if accepted:
                 tracked.accepted = max(tracked.accepted, part.start + len(part.events))
                 tracked.alone, tracked.refusals, tracked.retry_at = False, 0, 0.0
-            self._settle(part.key, tracked)
+            self._settle(part.key, tracked, self._taskactions.get(part.key))
 
 
 def _backoff(failures: int) -> float:

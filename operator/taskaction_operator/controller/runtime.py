@@ -53,8 +53,8 @@ class Controller:
     def __init__(self, api: KubeApi, settings: Settings):
         self.api = api
         self.settings = settings
-        self.taskactions = ObjectStore()
-        self.pods = ObjectStore()
+        self.taskactions = ObjectStore(summary_of_taskaction)
+        self.pods = ObjectStore(admission.occupant)
         self.queue = WorkQueue()
         self._errors: dict[Key, int] = defaultdict(int)
         self._waiting_children: dict[Key, set[Key]] = defaultdict(set)
@@ -63,7 +63,7 @@ class Controller:
         # Our own writes' watch events, which are not news (controller/echoes.py).
         self.taskaction_echoes = Echoes()
         self.pod_echoes = Echoes()
-        self.reporter = ActionReporter(settings, self.pods, self.queue.add)
+        self.reporter = ActionReporter(settings, self.taskactions, self.pods, self.queue.add)
         self.cache: CacheClient | None = None
         self._admission = asyncio.Lock()  # one start at a time while concurrency limits hold (controller/admission.py)
         # Pod creates beside the API's own rate limit: a burst of actions must not flood the scheduler and kubelets.
@@ -78,15 +78,15 @@ class Controller:
             self.taskactions.remove(obj)
             self.queue.forget(key)
             self.taskaction_echoes.forget(key)
+            stored = self.taskactions.get(key)  # a newer object of the same name, if any
         elif self.taskaction_echoes.is_echo(key, obj["metadata"].get("resourceVersion")):
             # (Only our writes: an object a GET put in the store first, a parent say, is news when its event comes.)
-            self.taskactions.put(obj)
+            stored = self.taskactions.put(obj)
         else:
-            self.taskactions.put(obj)
+            stored = self.taskactions.put(obj)
             self.queue.add(key)
         for child in self._waiting_children.pop(key, ()):
             self.queue.add(child)
-        stored = self.taskactions.get(key)
         if stored is not None and finished(stored):
             self.pods.settle((key[0], pod_name(key[1], observed_attempts(stored.get("status") or {}))))
         self.reporter.observe(key, stored)
@@ -103,9 +103,13 @@ class Controller:
             return  # the pod as we created it: its owner decided with it already
         else:
             # The pod of a finished action is kept as little as can be: nothing decides with it any more.
-            self.pods.put(obj, settled=any(finished(self.taskactions.get(owner)) for owner in owners))
+            self.pods.put(obj, settled=any(self._finished(owner) for owner in owners))
         for owner in owners:
             self.queue.add(owner)
+
+    def _finished(self, key: Key) -> bool:
+        summary = self.taskactions.summary(key)
+        return summary is not None and summary[1]  # type: ignore[index]
 
     # Workers -------------------------------------------------------------------------------------------------
 
@@ -252,7 +256,7 @@ class Controller:
         if pod is None and admission.limited(self.settings) and admission.may_start(body):
             # One start at a time while limits hold, so that two workers never both take the last free place.
             async with self._admission:
-                blocked = admission.start_blocked(self.pods.values(), namespace, body["spec"].get("runName", ""), self.settings)
+                blocked = admission.start_blocked(self.pods.summaries(), namespace, body["spec"].get("runName", ""), self.settings)
                 await self._decide(body, replace(seen, start_blocked=blocked))
             return
         await self._decide(body, seen)
@@ -329,7 +333,7 @@ class Controller:
             current = self.taskactions.get((namespace, name)) if name else None
             if current is not None:
                 chain.append(current)
-                if any(a is current for a in chain[:-1]):
+                if any(a["metadata"]["name"] == name for a in chain[:-1]):
                     break
         return chain
 
@@ -422,6 +426,13 @@ class Controller:
 
     def phase_counts(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
-        for body in self.taskactions.values():
-            counts[(body.get("status") or {}).get("pluginPhase") or "Unknown"] += 1
+        for phase, _ in self.taskactions.summaries():  # type: ignore[misc]
+            counts[phase] += 1
         return counts
+
+
+def summary_of_taskaction(body: dict[str, Any]) -> tuple[str, bool]:
+    """What is read of every TaskAction without decoding it (the TaskAction store's summary): its phase (the phase
+    gauge) and whether it finished (the pods' events)."""
+    return (body.get("status") or {}).get("pluginPhase") or "Unknown", finished(body)
+

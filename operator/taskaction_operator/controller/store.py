@@ -2,12 +2,22 @@
 
 An entry is replaced only by a newer resourceVersion, so a write's response (stored at once) is never rolled
 back by the watch event of an older version still on its way.
+
+Each object is kept as its compact JSON (orjson), decoded when asked for: of a running action, 1.4 KB for the
+TaskAction (its task template, most of it, kept once across the actions that share it) and 0.9 KB for its pod,
+against 4.5 KiB for both as dicts and strings (docs/sizing.md, memory). A decode costs a few microseconds, next to
+the milliseconds of the reconcile it serves; what is read of every object (the phase gauge, the admission count, a
+pod event's check of its owner) is a small summary kept beside it, not decoded. What get() returns is the caller's
+own copy.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Hashable
 from typing import Any
+
+import orjson
 
 from ..api import constants as c
 from ..pods.builder import NOT_COPIED_ANNOTATIONS
@@ -49,10 +59,6 @@ _PENDING_ONLY = ("conditions",)
 # A pod whose owner finished is read no more but for its phase (the admission count), what the stores compare, and
 # its owner (a TaskAction deleted and created again must find its predecessor's pod as such: reconcile/task.py).
 _SETTLED_POD_METADATA = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "ownerReferences")
-# Short strings repeat from object to object (namespaces, label values, phases, reasons, timestamps of one second):
-# one copy of each is kept. Not of the fields unique to an object: a copy kept once is one more entry in the table.
-_SHARED_MAX_LENGTH = 64
-_UNIQUE_FIELDS = frozenset({"name", "uid", "resourceVersion"})
 
 
 def _only(mapping: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -63,17 +69,6 @@ def finished(obj: dict[str, Any] | None) -> bool:
     """A TaskAction with its terminal labels: everything about it was recorded and reported."""
     labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
     return labels.get(c.LABEL_TERMINATION_STATUS) == c.LABEL_VALUE_TERMINATED and bool(labels.get(c.LABEL_COMPLETED_TIME))
-
-
-def _shared(value: Any) -> Any:
-    """The value with one copy of each short string (the dicts and lists are new; the caller's are not touched)."""
-    if isinstance(value, str):
-        return sys.intern(value) if len(value) <= _SHARED_MAX_LENGTH else value
-    if isinstance(value, dict):
-        return {k: v if k in _UNIQUE_FIELDS else _shared(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shared(v) for v in value]
-    return value
 
 
 def _slim_pod(obj: dict[str, Any], meta: dict[str, Any], settled: bool) -> dict[str, Any]:
@@ -106,58 +101,111 @@ def slim(obj: dict[str, Any], settled: bool = False) -> dict[str, Any]:
     meta = dict(obj.get("metadata") or {})
     meta.pop("managedFields", None)
     if obj.get("kind") == "Pod":
-        return _shared(_slim_pod(obj, meta, settled))
+        return _slim_pod(obj, meta, settled)
     annotations = meta.get("annotations")
     if annotations and NOT_COPIED_ANNOTATIONS.intersection(annotations):
         meta["annotations"] = {k: v for k, v in annotations.items() if k not in NOT_COPIED_ANNOTATIONS}
     if obj.get("kind") == c.KIND and finished(obj):
-        return _shared({
+        return {
             "apiVersion": obj.get("apiVersion"),
             "kind": obj.get("kind"),
             "metadata": {**_only(meta, _FINISHED_METADATA), "labels": _only(meta.get("labels"), _FINISHED_LABELS)},
             "spec": _only(obj.get("spec"), _FINISHED_SPEC),
             "status": _only(obj.get("status"), _FINISHED_STATUS),
-        })
-    return _shared({**obj, "metadata": meta})
+        }
+    return {**obj, "metadata": meta}
+
+
+# A TaskAction's spec field that many actions share (a fan-out's children run one task) and that is most of its JSON
+# (a TaskTemplate, base64): kept once across them (sys.intern: freed with the last object holding it), beside the JSON.
+_SHARED_SPEC_FIELD = "taskTemplate"
+_SHARED_MIN_LENGTH = 128
+
+
+class _Entry:
+    """One stored object: its compact JSON, and what is compared without decoding it."""
+
+    __slots__ = ("data", "uid", "version", "summary", "shared")
+
+    def __init__(self, obj: dict[str, Any], summary: Hashable) -> None:
+        self.uid = obj["metadata"].get("uid")
+        self.version = _version(obj)
+        self.summary = summary
+        spec = obj.get("spec")
+        shared = spec.get(_SHARED_SPEC_FIELD) if isinstance(spec, dict) else None
+        if isinstance(shared, str) and len(shared) >= _SHARED_MIN_LENGTH:
+            # Left in place as null: the decoded spec keeps its keys' order (reconcile/task.py knows a spec by its JSON).
+            obj = {**obj, "spec": {**spec, _SHARED_SPEC_FIELD: None}}
+            self.shared: str | None = sys.intern(shared)
+        else:
+            self.shared = None
+        # A copy: orjson's own answer keeps the whole buffer it wrote into (4 KiB for a pod's 0.9 KB, 16 KiB for a
+        # TaskAction's 2.5 KB).
+        self.data = bytes(memoryview(orjson.dumps(obj)))
+
+    def decoded(self) -> dict[str, Any]:
+        obj = orjson.loads(self.data)
+        if self.shared is not None:
+            obj["spec"][_SHARED_SPEC_FIELD] = self.shared
+        return obj
 
 
 class ObjectStore:
-    def __init__(self) -> None:
-        self._objects: dict[Key, dict[str, Any]] = {}
+    """`summarize`: what scans of the store read of each object (summaries()), computed when it is stored."""
+
+    def __init__(self, summarize: Callable[[dict[str, Any]], Hashable] | None = None) -> None:
+        self._objects: dict[Key, _Entry] = {}
+        self._summarize = summarize or (lambda obj: None)
+
+    def _store(self, key: Key, obj: dict[str, Any]) -> None:
+        self._objects[key] = _Entry(obj, self._summarize(obj))
 
     def get(self, key: Key) -> dict[str, Any] | None:
-        return self._objects.get(key)
+        entry = self._objects.get(key)
+        return None if entry is None else entry.decoded()
 
     def put(self, obj: dict[str, Any], settled: bool = False) -> dict[str, Any]:
         key = key_of(obj)
         current = self._objects.get(key)
-        if current is not None and _version(current) > _version(obj) and current["metadata"].get("uid") == obj["metadata"].get("uid"):
-            return current
+        if current is not None and current.version > _version(obj) and current.uid == obj["metadata"].get("uid"):
+            return current.decoded()
         slimmed = slim(obj, settled)
-        self._objects[key] = slimmed
+        self._store(key, slimmed)
         return slimmed
 
     def settle(self, key: Key) -> None:
         """Keep of the object under the key only what is read once its owner finished (slim's `settled`)."""
         current = self._objects.get(key)
         if current is not None:
-            self._objects[key] = slim(current, settled=True)
+            self._store(key, slim(current.decoded(), settled=True))
 
     def remove(self, obj: dict[str, Any]) -> None:
         key = key_of(obj)
         current = self._objects.get(key)
-        if current is not None and current["metadata"].get("uid") == obj["metadata"].get("uid"):
+        if current is not None and current.uid == obj["metadata"].get("uid"):
             del self._objects[key]
 
     def discard(self, key: Key, seen: dict[str, Any] | None) -> None:
         """Forget what is stored under the key, the server having said it is gone, if that is still `seen` (what was
         stored when the server was asked). A watch event handled while the request was in flight may have stored a
         newer object (one created after the server answered): it stays."""
-        if self._objects.get(key) is seen:
-            self._objects.pop(key, None)
+        current = self._objects.get(key)
+        if current is None:
+            return
+        if seen is not None and (current.uid, current.version) == (seen["metadata"].get("uid"), _version(seen)):
+            del self._objects[key]
 
-    def values(self) -> list[dict[str, Any]]:
-        return list(self._objects.values())
+    def versions(self) -> list[tuple[Key, int]]:
+        """The key and resourceVersion of every object, none decoded (the ghost sweep)."""
+        return [(key, entry.version) for key, entry in self._objects.items()]
+
+    def summary(self, key: Key) -> Hashable:
+        """The summary of what is stored under the key; None when nothing is."""
+        entry = self._objects.get(key)
+        return None if entry is None else entry.summary
+
+    def summaries(self) -> list[Hashable]:
+        return [entry.summary for entry in self._objects.values()]
 
     def __len__(self) -> int:
         return len(self._objects)

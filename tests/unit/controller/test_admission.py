@@ -3,7 +3,7 @@ unfinished attempts (not ended, not being deleted)."""
 
 from __future__ import annotations
 
-from taskaction_operator.controller.admission import may_start, start_blocked
+from taskaction_operator.controller.admission import may_start, occupant, start_blocked
 from taskaction_operator.settings import Settings
 
 from ..builders import failed_pod, pod, running_pod, started_status, taskaction
@@ -18,6 +18,7 @@ def in_run(pod_: dict, run: str, namespace: str = "flyte") -> dict:
 def test_per_namespace_and_per_run() -> None:
     pods = [in_run(running_pod("a-0"), "r1"), in_run(pod("b-0"), "r1"), in_run(running_pod("c-0"), "r2"),
             in_run(failed_pod("d-0"), "r1"), in_run(pod("e-0", deleting=True), "r1"), in_run(running_pod("f-0"), "r1", "other")]
+    pods = [occupant(p) for p in pods]
     assert start_blocked(pods, "flyte", "r1", Settings()) is None  # no limits
     assert start_blocked(pods, "flyte", "r1", Settings(max_running_per_namespace=4)) is None  # 3 active here
     blocked = start_blocked(pods, "flyte", "r1", Settings(max_running_per_namespace=3))

@@ -20,7 +20,7 @@ SUCCEEDED = {
 
 
 def reporter(requeued: list[Key], url: str | None = "http://127.0.0.1:9") -> ActionReporter:
-    return ActionReporter(Settings(events_service_url=url), ObjectStore(), requeued.append)
+    return ActionReporter(Settings(events_service_url=url), ObjectStore(), ObjectStore(), requeued.append)
 
 
 def test_after_a_restart_an_unlabelled_action_is_reported_again_and_a_labelled_one_is_not() -> None:

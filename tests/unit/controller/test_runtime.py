@@ -122,3 +122,21 @@ async def test_the_echo_of_the_terminal_labels_alone_is_not_news() -> None:
             assert len(ctl.queue) == 0
         finally:
             await api.close()
+
+
+def test_the_phase_gauge_counts_what_is_stored_without_decoding_it() -> None:
+    ctl = controller()
+    ctl.on_taskaction_event(None, taskaction(status=started_status()))
+    ctl.on_taskaction_event(None, taskaction(name=CHILD, spec_=spec(actionName="child", parentActionName="a0")))
+    assert ctl.phase_counts() == {started_status()["pluginPhase"]: 1, "Unknown": 1}
+    ctl.on_taskaction_event("MODIFIED", finished_action())
+    assert ctl.phase_counts() == {"PhaseSuccess": 1, "Unknown": 1}
+
+
+def test_a_loop_in_the_lineage_ends_the_walk_up_at_its_first_repeat() -> None:
+    """Each get decodes a new copy: the walk knows a repeat by its name."""
+    ctl = controller()
+    ctl.on_taskaction_event(None, taskaction(name="rabc123-b", spec_=spec(actionName="b", parentActionName="c")))
+    ctl.on_taskaction_event(None, taskaction(name="rabc123-c", spec_=spec(actionName="c", parentActionName="b")))
+    parent = ctl.taskactions.get((NAMESPACE, "rabc123-b"))
+    assert [a["metadata"]["name"] for a in ctl._ancestors(parent)] == ["rabc123-c", "rabc123-b", "rabc123-c"]

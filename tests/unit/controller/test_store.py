@@ -93,18 +93,18 @@ def test_discard_keeps_what_a_watch_event_stored_while_the_server_was_asked() ->
     seen = store.get(("flyte", "rabc123-a0"))
     created_meanwhile = store.put(version("7"))
     store.discard(key_of(created_meanwhile), seen)  # the 404 answered before the object was created
-    assert store.get(key_of(created_meanwhile)) is created_meanwhile
+    assert store.get(key_of(created_meanwhile)) == created_meanwhile
     older = store.put(version("8"))
     newer = store.put(version("9"))
     store.discard(key_of(newer), older)
-    assert store.get(key_of(newer)) is newer
+    assert store.get(key_of(newer)) == newer
 
 
-def test_values() -> None:
+def test_versions() -> None:
     store = ObjectStore()
     store.put(version("1"))
     store.put(taskaction(name="rabc123-train", resource_version="2"))
-    assert sorted(o["metadata"]["name"] for o in store.values()) == ["rabc123-a0", "rabc123-train"]
+    assert sorted(store.versions()) == [(("flyte", "rabc123-a0"), 1), (("flyte", "rabc123-train"), 2)]
 
 
 def test_a_finished_taskaction_keeps_only_what_is_read_once_finished() -> None:
@@ -200,13 +200,39 @@ def test_a_settled_pod_keeps_its_phase_its_owner_and_what_the_stores_compare() -
     assert len(store) == 1
 
 
-def test_short_strings_are_kept_once_across_objects() -> None:
+def test_what_get_returns_is_the_callers_own_copy() -> None:
+    """Kept as compact JSON, decoded at each get: a caller changing what it got changes nothing stored."""
+    store = ObjectStore()
+    store.put(version("3", attempts=1))
+    got = store.get(key_of(version("3")))
+    got["status"]["attempts"] = 9
+    assert store.get(key_of(got))["status"]["attempts"] == 1
+    assert store.get(key_of(got)) is not store.get(key_of(got))
+
+
+def test_summaries_follow_what_is_stored() -> None:
+    """What scans read without decoding every object: the summary of each object as stored (slimmed, settled)."""
+    store = ObjectStore(lambda obj: (obj["metadata"]["resourceVersion"], "labels" in obj["metadata"]))
+    store.put(version("1"))
+    assert store.summaries() == [("1", True)]
+    store.put(version("2"))
+    store.put(version("1"))  # older: not stored, nor its summary
+    assert store.summaries() == [("2", True)]
+    store.remove(version("2"))
+    assert store.summaries() == []
+    assert ObjectStore().put(version("1")) and ObjectStore().summaries() == []
+
+
+def test_a_task_template_is_kept_once_across_the_actions_that_run_it() -> None:
     import orjson
 
-    # As from the API server: every object decoded on its own, each with its own copy of equal strings.
+    # As from the API server: every object decoded on its own, each with its own copy of the template.
     decoded = [orjson.loads(orjson.dumps(taskaction(name=f"rabc123-a{i}", resource_version=str(i)))) for i in (1, 2)]
-    assert decoded[0]["metadata"]["namespace"] is not decoded[1]["metadata"]["namespace"]
+    assert decoded[0]["spec"]["taskTemplate"] is not decoded[1]["spec"]["taskTemplate"]
     store = ObjectStore()
-    first, second = (store.put(obj) for obj in decoded)
-    assert first["metadata"]["namespace"] is second["metadata"]["namespace"]
-    assert first["spec"]["project"] is second["spec"]["project"]
+    for obj in decoded:
+        store.put(obj)
+    first, second = (store.get(key_of(obj)) for obj in decoded)
+    assert first["spec"]["taskTemplate"] is second["spec"]["taskTemplate"]
+    # The same spec, its keys in the same order: what knows a spec by its JSON (reconcile/task.py) knows it again.
+    assert orjson.dumps(first["spec"]) == orjson.dumps(decoded[0]["spec"])

@@ -148,6 +148,35 @@ async def test_forget_cancels_a_delayed_add() -> None:
     queue.forget(A)  # forgetting twice is harmless
 
 
+async def test_many_delayed_adds_come_due_in_the_order_of_their_deadlines() -> None:
+    """One loop timer for all of them: each due key comes when its deadline passes, a forgotten one never, and a
+    deadline moved earlier comes once."""
+    queue = WorkQueue()
+    keys = [("flyte", f"rabc123-{i}") for i in range(5)]
+    for i, key in enumerate(keys):
+        queue.add_after(key, 0.02 * (5 - i))  # the last key first
+    queue.forget(keys[4])  # the earliest: the timer for it finds it gone and goes on to the next
+    queue.add_after(keys[0], 0.01)  # moved from the latest to before the others
+    assert queue.delayed == 4
+    assert [await get_now(queue, 1.0) for _ in range(4)] == [keys[0], keys[3], keys[2], keys[1]]
+    await asyncio.sleep(0.15)  # the moved key's first deadline passes too: it does not come again
+    assert await get_now(queue) is None and queue.delayed == 0
+
+
+def test_delayed_adds_under_uvloop_the_operators_loop() -> None:
+    """uvloop runs a deadline under 0.5 ms away as a plain Handle (no when()): the queue arms its timer the same."""
+    import uvloop
+
+    async def scenario() -> list:
+        queue = WorkQueue()
+        queue.add_after(A, 5.0)
+        queue.add_after(B, 0.0001)  # the timer for it is a plain Handle
+        queue.add_after(("flyte", "rabc123-c"), 0.0002)
+        return [await get_now(queue, 1.0), await get_now(queue, 1.0), queue.delayed]
+
+    assert uvloop.run(scenario()) == [B, ("flyte", "rabc123-c"), 1]
+
+
 def sample(metric: str, queue_name: str) -> float | None:
     from prometheus_client import REGISTRY
 
