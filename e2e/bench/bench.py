@@ -2,7 +2,7 @@
 
     python e2e/bench/bench.py                          # raw pods and the operator
     GO_EXECUTOR=~/.cache/flyte-upstream/bin/executor python e2e/bench/bench.py    # ... and the Go executor
-    python e2e/bench/bench.py --rate 50 --profile --memory 10000 --keep-cluster
+    python e2e/bench/bench.py --high-rate 100 --profile --memory 10000 --keep-cluster
 
 Runs on a kwok cluster of its own (`kwokctl --name bench`, e2e/cluster.py with TASKACTION_CLUSTER_NAME), so the
 shared test cluster is not disturbed, and deletes it at the end (`--keep-cluster` keeps it). SeaweedFS serves S3.
@@ -10,7 +10,8 @@ Every action is a TaskAction of a real flyte 2.12.1 task (e2e/bench/workload.py)
 its sharded output prefix, so the executor reads outputs as in production. Each side runs, one after the other:
 
 - at once: `--count` (1000) actions created together, at most `--concurrency` (50) creates in flight;
-- steady: `--rate` (20) actions a second for `--seconds` (30).
+- steady: `--rate` (20) actions a second for `--seconds` (30);
+- steady, faster: `--high-rate` (50) actions a second for the same `--seconds` (0 leaves it out).
 
 Raw pods are the operator's own pods created by the bench with a plain async client: what the API server and kwok
 allow at best. Timings come from watches opened before the first create: create (the create request answered) ->
@@ -193,8 +194,9 @@ class Bench:
     # --- one side
 
     async def side(self, side: str, executor: executors.Executor | None) -> dict[str, Any]:
-        names = {kind: f"bench-{side}-{kind}" for kind in ("warmup", "burst", "steady", "profiled")}
-        wanted = ["burst", "steady"] + (["profiled"] if self.args.profile and side == "operator" else [])
+        names = {kind: f"bench-{side}-{kind}" for kind in ("warmup", "burst", "steady", "high", "profiled")}
+        wanted = ["burst", "steady"] + (["high"] if self.args.high_rate else [])
+        wanted += ["profiled"] if self.args.profile and side == "operator" else []
         if executor:
             wanted.insert(0, "warmup")
         namespaces = [names[k] for k in wanted]
@@ -210,6 +212,10 @@ class Bench:
             steady_count = int(self.args.rate * self.args.seconds)
             print(f"{side}: {self.args.rate:g}/s for {self.args.seconds:g} s", flush=True)
             result["steady"] = await self.phase(side, executor, names["steady"], self.args.rate, steady_count)
+            if "high" in wanted:
+                print(f"{side}: {self.args.high_rate:g}/s for {self.args.seconds:g} s", flush=True)
+                result["high"] = await self.phase(side, executor, names["high"], self.args.high_rate,
+                                                  int(self.args.high_rate * self.args.seconds))
             if "profiled" in wanted:
                 print(f"{side}: {self.args.rate:g}/s for {self.args.seconds:g} s under py-spy", flush=True)
                 result["profiled"] = await self.phase(side, executor, names["profiled"], self.args.rate, steady_count, profiled=True)
@@ -364,6 +370,7 @@ async def measure(args: argparse.Namespace, configuration: client.Configuration,
         "count": args.count,
         "concurrency": args.concurrency,
         "rate": args.rate,
+        "high_rate": args.high_rate,
         "seconds": args.seconds,
         "sides": sides,
         "memory": memory,
@@ -399,7 +406,9 @@ def main() -> int:
     parser.add_argument("-n", "--count", type=int, default=1000, help="actions created at once (default 1000)")
     parser.add_argument("--concurrency", type=int, default=50, help="creates in flight at once (default 50)")
     parser.add_argument("--rate", type=float, default=20.0, help="steady phase: actions a second (default 20)")
-    parser.add_argument("--seconds", type=float, default=30.0, help="steady phase: how long (default 30)")
+    parser.add_argument("--high-rate", type=float, default=50.0,
+                        help="a second steady phase at this rate, as long as the first (default 50; 0 leaves it out)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="steady phases: how long (default 30)")
     parser.add_argument("--timeout", type=float, default=600.0, help="per phase, seconds (default 600)")
     parser.add_argument("--memory", type=int, nargs="?", const=10000, default=0, metavar="N",
                         help="also the memory figure with N finished TaskActions (10000 when N is left out)")
