@@ -20,9 +20,9 @@ _spec.loader.exec_module(cluster)
 @contextlib.contextmanager
 def garbage_collector_paused(cluster_name: str) -> Iterator[None]:
     """The kube-controller-manager (its garbage collector among its controllers) of the local cluster of that name
-    stopped for the block. Never the shared cluster's: the block must stay under its Lease's renew deadline (10 s),
-    past which it gives up leading and exits, which a loaded machine does not promise, and every other run on the
-    cluster would lose its namespaces' ServiceAccounts and garbage collection meanwhile."""
+    stopped for the block. Never the shared cluster's: every other run on it would lose its namespaces'
+    ServiceAccounts and garbage collection meanwhile. (It elects no leader, e2e/kwok/kwokctl.yaml, so a long block
+    does not make it give up and exit.)"""
     binary = cluster.KWOK_WORKDIR / "clusters" / cluster_name / "bin" / "kube-controller-manager"
     # By the path it was started as: the cluster's bin/ links to one binary that other local clusters run too.
     pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _argv0(p) == str(binary)]
