@@ -45,12 +45,23 @@ def test_resource_versions_compare_as_numbers() -> None:
     assert store.get(("flyte", "rabc123-a0"))["metadata"]["resourceVersion"] == "100"
 
 
-def test_recreated_object_replaces_even_with_an_older_version() -> None:
+def test_a_recreated_object_replaces_its_predecessor() -> None:
     store = ObjectStore()
-    store.put(version("500", uid="old", attempts=3))
-    stored = store.put(version("20", uid="new"))
+    store.put(version("20", uid="old", attempts=3))
+    stored = store.put(version("500", uid="new"))
     assert stored["metadata"]["uid"] == "new"
     assert store.get(("flyte", "rabc123-a0"))["metadata"]["uid"] == "new"
+
+
+def test_a_late_event_of_the_predecessor_does_not_hide_its_successor() -> None:
+    """A pod deleted for a system retry, its successor created under the same name, then the watch catching up
+    with the predecessor's last update and its deletion: the successor stays."""
+    store = ObjectStore()
+    store.put(version("110", uid="successor"))  # the create's answer
+    stale = store.put(version("100", uid="predecessor", phase="Failed"))  # its last MODIFIED, late
+    assert stale["metadata"]["uid"] == "successor"
+    store.remove(version("101", uid="predecessor"))  # its DELETED
+    assert store.get(("flyte", "rabc123-a0"))["metadata"]["uid"] == "successor"
 
 
 def test_managed_fields_and_last_applied_are_dropped() -> None:
