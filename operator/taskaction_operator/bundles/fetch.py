@@ -56,8 +56,8 @@ _TRANSIENT_ERRNOS = frozenset(
         errno.ENETUNREACH,
         errno.ENETDOWN,
         errno.EAGAIN,
-        errno.EBUSY,  # s3fs: 503 / SlowDown / ServiceUnavailable
-        getattr(errno, "EREMOTEIO", errno.EIO),  # s3fs: 500 InternalError
+        errno.EBUSY,  # 503 / SlowDown / ServiceUnavailable, as fsspec's S3-style filesystems map it
+        getattr(errno, "EREMOTEIO", errno.EIO),  # 500 InternalError, likewise
     }
 )
 # Exception class names (anywhere in the MRO or the cause chain) of network trouble in aiohttp, botocore, urllib3,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+
 from flyteidl2.core import execution_pb2
 from google.protobuf.message import DecodeError
 
