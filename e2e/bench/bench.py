@@ -16,7 +16,8 @@ its sharded output prefix, so the executor reads outputs as in production. Each 
 Raw pods are the operator's own pods created by the bench with a plain async client: what the API server and kwok
 allow at best. Timings come from watches opened before the first create: create (the create request answered) ->
 pod (its first watch event) and create -> Succeeded (the TaskAction's condition; for raw pods, the pod's phase).
-CPU seconds and peak RSS are the executor process's (psutil); API writes are the API server's own
+CPU seconds and peak RSS are the executor process's (psutil); the cluster's components' CPU and the machine's busy
+cores over the phase tell whether the machine itself was full (e2e/bench/machine_cpu.py); API writes are the API server's own
 `apiserver_request_total` (every verb but GET/LIST/WATCH), before and after each phase, by resource and verb.
 
 `--memory N`: afterwards, the operator (watching every namespace) with N finished TaskActions, then with
@@ -62,6 +63,7 @@ import apiwrites  # noqa: E402
 import cluster  # noqa: E402  (e2e/cluster.py, for the cluster named above)
 import doc  # noqa: E402
 import executors  # noqa: E402
+import machine_cpu  # noqa: E402
 import plot  # noqa: E402
 import spy  # noqa: E402
 import report  # noqa: E402
@@ -80,6 +82,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, api: client.ApiClient, work: workload.Workload, storage: dict[str, str]):
         self.args, self.api, self.work, self.storage = args, api, work, storage
         self.core, self.custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+        self.machine = machine_cpu.MachineCpu(cluster.cluster_processes())
 
     # --- the cluster
 
@@ -153,6 +156,7 @@ class Bench:
         timeline = Timeline(expected=count, succeeds_by_pod=raw)
         watchers = await watching(self.watches(namespace, timeline, taskactions=not raw))
         before = await asyncio.to_thread(self.writes_now)
+        cpu_at_start = self.machine.snapshot()
         cpu_before = executor.sampler.cpu_seconds() if executor else 0.0
         if executor:
             executor.sampler.reset_peak()
@@ -166,7 +170,9 @@ class Bench:
                 await asyncio.wait_for(timeline.complete.wait(), timeout or self.args.timeout)
             except TimeoutError:
                 print(f"  TIMED OUT: {len(timeline.succeeded)}/{count} Succeeded after {timeout or self.args.timeout:.0f} s", flush=True)
+            cpu_when_done = self.machine.snapshot()
             after = await self.settled_writes()
+            cpu_when_settled = self.machine.snapshot()
         finally:
             for task in watchers:
                 task.cancel()
@@ -179,6 +185,7 @@ class Bench:
             executor_writes=mine,
             executor_writes_per_action=round(sum(mine.values()) / count, 2),
             series=timeline.series(),
+            **machine_cpu.figures(cpu_at_start, cpu_when_done, cpu_when_settled, count, psutil.cpu_count() or 1),
         )
         if executor:
             cpu = executor.sampler.cpu_seconds() - cpu_before
