@@ -1,6 +1,9 @@
 """Two operator processes, one Lease: kill -9 the leader in the middle of a burst of 200 actions. The standby takes
-over within 15 s (the Lease lasts 8 s here: takeover is bounded by the lease duration plus one retry period, whatever
-the load), never before the Lease expired, every action finishes, and no attempt ever gets a second pod."""
+over within 15 s of the leader's last renewal (the Lease lasts 8 s here: takeover is bounded by the lease duration
+plus one retry period, whatever the load), never before the Lease expired, every action finishes, and no attempt ever
+gets a second pod. Both bounds are read from the Lease's own timestamps (renewTime, acquireTime), which the replicas
+write from this machine's clock: how long this test takes to notice the new holder (kubectl under load) is not part
+of the takeover."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ COUNT = 200
 LEASE = "ha-test"
 LEASE_SECONDS = 8
 TAKEOVER_LIMIT_SECONDS = 15
+TAKEOVER_WAIT_SECONDS = 60  # for this test to see the new holder: its polls (kubectl) are slow on a loaded machine
 
 
 def succeeded(actions: list[dict]) -> int:
@@ -89,17 +93,17 @@ def test_standby_takes_over_and_nothing_is_lost_or_doubled(kube: Kube, namespace
     time.sleep(2)
     observe_pods()
     a.kill9()
-    killed = time.monotonic()
     last_renewal = parse_time(kube.get("lease", LEASE, namespace)["spec"]["renewTime"])
 
     def taken_over() -> bool:
         observe_pods()
         return holder(kube, namespace) == "replica-b"
 
-    wait_until(taken_over, TAKEOVER_LIMIT_SECONDS, "the standby did not take the Lease over in time")
-    takeover = time.monotonic() - killed
+    wait_until(taken_over, TAKEOVER_WAIT_SECONDS, "the standby did not take the Lease over")
     acquired = parse_time(kube.get("lease", LEASE, namespace)["spec"]["acquireTime"])
-    assert (acquired - last_renewal).total_seconds() >= LEASE_SECONDS - 0.01, "taken before the Lease expired"
+    takeover = (acquired - last_renewal).total_seconds()
+    assert takeover >= LEASE_SECONDS - 0.01, "taken before the Lease expired"
+    assert takeover <= TAKEOVER_LIMIT_SECONDS, f"taken {takeover:.1f} s after the leader's last renewal"
 
     actions: list[dict] = []
 
@@ -114,4 +118,4 @@ def test_standby_takes_over_and_nothing_is_lost_or_doubled(kube: Kube, namespace
     doubled = {name: ids for name, ids in uids.items() if len(ids) > 1}
     assert not doubled, f"attempts with a second pod: {doubled}"
     assert all(x["status"]["attempts"] == 1 for x in actions)
-    print(f"takeover after the leader's kill -9: {takeover:.1f}s")
+    print(f"takeover after the leader's last renewal: {takeover:.1f}s")
