@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import hashlib
 import io
@@ -62,6 +61,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "operator"))
 
+from machine_cpu import cpu_seconds  # noqa: E402  (e2e/bench, this script's directory)
 from taskaction_operator.bundles.bootstrap import Options, run  # noqa: E402
 from taskaction_operator.bundles.inflate import INFLATE_BLOCK  # noqa: E402
 from tests.support.seaweedfs import running_seaweedfs  # noqa: E402
@@ -125,26 +125,21 @@ class Round:
     server_cpu: float  # SeaweedFS, serving the same bytes on the same cores
 
 
-def cpu_seconds(process: psutil.Process) -> float:
-    total = 0.0
-    for p in (process, *process.children(recursive=True)):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = p.cpu_times()
-            total += times.user + times.system
-    return total
-
-
 def timed(fn: Callable[[], Callable[[], None] | None], server: psutil.Process) -> Round:
     """One round of a path: `fn` is timed, what it returns (checks and clean-up: not the path's work) is run after."""
     gc.collect()  # earlier rounds' garbage (each bootstrap's storage client) would cost a full collection in this one
-    client0, server0 = own_cpu_seconds(), cpu_seconds(server)
+    client0, server0 = own_cpu_seconds(), server_cpu_seconds(server)
     start = time.perf_counter()
     after = fn()
     seconds = time.perf_counter() - start
-    client1, server1 = own_cpu_seconds(), cpu_seconds(server)
+    client1, server1 = own_cpu_seconds(), server_cpu_seconds(server)
     if after is not None:
         after()
     return Round(seconds, client1 - client0, server1 - server0)
+
+
+def server_cpu_seconds(server: psutil.Process) -> float:
+    return cpu_seconds((server, *server.children(recursive=True)))
 
 
 def own_cpu_seconds() -> float:

@@ -8,8 +8,10 @@ server, per action (`apiserver_cpu_ms_per_action`: an executor's writes and watc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,17 +47,18 @@ class MachineCpu:
                     continue
 
     def snapshot(self) -> Snapshot:
-        seconds: dict[str, float] = {}
-        for name, processes in self.processes.items():
-            total = 0.0
-            for process in processes:
-                try:
-                    times = process.cpu_times()
-                except psutil.NoSuchProcess:
-                    continue
-                total += times.user + times.system
-            seconds[name] = total
+        seconds = {name: cpu_seconds(processes) for name, processes in self.processes.items()}
         return Snapshot(time.monotonic(), busy_seconds(psutil.cpu_times()), seconds)
+
+
+def cpu_seconds(processes: Iterable[psutil.Process]) -> float:
+    """User and system CPU seconds of those of the processes that still run."""
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def figures(before: Snapshot, done: Snapshot, settled: Snapshot, actions: int, cores: int) -> dict[str, Any]:
