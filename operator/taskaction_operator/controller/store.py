@@ -166,10 +166,9 @@ class ObjectStore:
 
     def put(self, obj: dict[str, Any], settled: bool = False) -> dict[str, Any]:
         """Store `obj` unless what is stored is newer: of the same object, or of a later one of the same name. A
-        resourceVersion is the etcd revision of the write, and a name is free again only once its object is deleted,
-        so every event of an earlier incarnation is older than the next one's creation. A late event of a pod that a
-        system retry deleted (a watch behind a loaded API server) replaced the retry's new pod, whose key the DELETED
-        event that followed emptied: the action failed with ResourceDeletedExternally."""
+        resourceVersion is the etcd revision of the write and a name is free only once its object is gone, so a late
+        event of an earlier incarnation (a pod deleted for a system retry) is older than its successor and must not
+        hide it."""
         key = key_of(obj)
         current = self._objects.get(key)
         if current is not None and current.version > _version(obj):
